@@ -1,0 +1,22 @@
+"""tinygrad_seq: a small deep-learning framework for sequence models, on NumPy and CuPy.
+
+>>> import tinygrad_seq as tg
+>>> w = tg.tensor([1.0, -2.0], requires_grad=True)
+>>> loss = (w * w).sum()
+>>> loss.backward()
+>>> w.grad.tolist()
+[2.0, -4.0]
+"""
+from .backend import (float16, float32, float64, int32, int64, bool_, manual_seed, cuda_available)
+from .autograd import Function, no_grad, enable_grad, is_grad_enabled, grad
+from .tensor import Tensor, tensor
+from .creation import (zeros, ones, full, arange, eye, rand, randn, zeros_like, ones_like,
+                       full_like, rand_like, randn_like)
+from .ops import (neg, add, sub, mul, div, pow, exp, log, sqrt, abs, tanh, sigmoid, relu,
+                  maximum, minimum, clip, where, astype, less, less_equal, greater, greater_equal,
+                  equal, not_equal, sum, mean, max, min, var, logsumexp, argmax, argmin, all, any,
+                  reshape, flatten, permute, transpose, swapaxes, broadcast_to, squeeze, unsqueeze,
+                  concatenate, stack, split, chunk, unbind, flip, pad, getitem, take, gather,
+                  one_hot, matmul, softmax, log_softmax, dropout)
+
+__version__ = "0.1.0"

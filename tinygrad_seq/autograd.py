@@ -1,0 +1,374 @@
+"""Function (one node of the graph), grad mode, and the iterative backward walk.
+
+An op is a subclass of ``Function`` with a ``forward`` and a ``backward`` on raw arrays of the
+device's array module (``ctx.xp``). ``Op.apply(*tensors, **options)`` runs the forward and, when
+some input requires grad and grad mode is on, records the node on the outputs. ``backward``
+walks the recorded nodes in reverse topological order with an explicit stack (no recursion, so
+a 10,000-step BPTT graph is fine), sums each gradient back to its input's shape (broadcasting is
+undone here, once) and accumulates into ``.grad`` of the leaves.
+"""
+import functools
+
+from . import backend
+
+_Tensor = None  # set by tensor.py: Function.apply wraps its results in Tensors
+
+
+def _register_tensor_type(cls):
+    global _Tensor
+    _Tensor = cls
+
+
+def tensor_type():
+    """The Tensor class (ops use it without importing tensor.py, which imports them)."""
+    return _Tensor
+
+
+# ---------------------------------------------------------------- grad mode
+
+class _GradMode:
+    enabled = True
+
+
+def is_grad_enabled():
+    return _GradMode.enabled
+
+
+class _SetGradMode:
+    """Context manager and decorator that sets grad mode and restores the previous one."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+        self._previous = []
+
+    def __enter__(self):
+        self._previous.append(_GradMode.enabled)
+        _GradMode.enabled = self.enabled
+        return self
+
+    def __exit__(self, *exc):
+        _GradMode.enabled = self._previous.pop()
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with _SetGradMode(self.enabled):
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+def no_grad():
+    """Nothing computed inside is recorded for backward.
+
+    >>> import tinygrad_seq as tg
+    >>> w = tg.ones(3, requires_grad=True)
+    >>> with tg.no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
+    return _SetGradMode(False)
+
+
+def enable_grad():
+    """Record ops again, e.g. inside a ``no_grad`` block."""
+    return _SetGradMode(True)
+
+
+# ---------------------------------------------------------------- Function
+
+class Function:
+    """One op of the graph: ``forward`` and ``backward`` on raw arrays, side by side.
+
+    Subclass it for a custom op; ``self`` is the context shared by the two methods::
+
+        class Softplus(tg.Function):
+            def forward(ctx, x):
+                ctx.save(x)
+                return ctx.xp.logaddexp(0, x)
+
+            def backward(ctx, g):
+                x, = ctx.saved
+                return g / (1 + ctx.xp.exp(-x))
+
+        y = Softplus.apply(x)
+
+    Positional arguments of ``apply`` are the differentiable inputs (Tensors; numbers and arrays
+    are made constant tensors on the first tensor's device); keyword arguments are options handed
+    to ``forward`` unchanged. ``forward`` returns one array, or a tuple of arrays for an op with
+    several outputs. ``backward`` receives one gradient per output (``None`` for an output that
+    received none) and returns one gradient per input (``None`` where no gradient is needed,
+    see ``ctx.needs_input_grad``). A gradient may have the broadcast shape of the output: the
+    engine sums it back to the input's shape. ``backward`` must not modify arrays in place.
+    """
+
+    name = "function"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = cls.__name__.lower()
+
+    def save(self, *arrays):
+        """Keep arrays for backward (released with the graph after backward)."""
+        self.saved = arrays
+
+    def forward(self, *arrays, **options):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward")
+
+    def backward(self, *grads):
+        raise NotImplementedError(f"{type(self).__name__} does not define backward")
+
+    def __repr__(self):
+        return f"<{type(self).__name__}>"
+
+    @classmethod
+    def apply(cls, *inputs, **options):
+        Tensor = _Tensor
+        tensors = inputs
+        first = None
+        for x in inputs:
+            if isinstance(x, Tensor):
+                first = x
+                break
+        if first is None:
+            raise TypeError(f"{cls.name}: needs at least one Tensor input, got "
+                            f"{', '.join(type(x).__name__ for x in inputs) or 'none'}")
+        device = first.device
+        for x in inputs:
+            if not isinstance(x, Tensor):
+                tensors = tuple(x if isinstance(x, Tensor) else _constant(x, first) for x in inputs)
+                break
+        for t in tensors:
+            if t.device != device:
+                raise RuntimeError(f"{cls.name}: inputs are on different devices, {device!r} and "
+                                   f"{t.device!r}; move them to one device with .to(device)")
+        ctx = cls.__new__(cls)
+        dev = backend._devices[device]
+        ctx.xp = dev.xp
+        ctx.device = device
+        ctx.saved = ()
+        ctx.needs_input_grad = needs = tuple([t.requires_grad for t in tensors])
+        track = _GradMode.enabled and True in needs
+        arrays = [t.data for t in tensors]
+        try:
+            if dev._cuda_device is None:
+                out = ctx.forward(*arrays, **options)
+            else:
+                with dev._cuda_device:
+                    out = ctx.forward(*arrays, **options)
+        except (ValueError, IndexError) as e:
+            shapes = ", ".join(str(tuple(a.shape)) for a in arrays)
+            raise type(e)(f"{cls.name}: {e} (input shapes {shapes})") from None
+        if type(out) is tuple:
+            if track:
+                ctx.parents, ctx.n_outputs, ctx.freed = tensors, len(out), False
+            return tuple([Tensor._make(o, device, ctx if track and o.dtype.kind == "f" else None, i)
+                          for i, o in enumerate(out)])
+        if track and out.dtype.kind == "f":
+            ctx.parents, ctx.n_outputs, ctx.freed = tensors, 1, False
+            return Tensor._make(out, device, ctx, 0)
+        return Tensor._make(out, device, None, 0)
+
+
+def _constant(value, like):
+    """A number or array as a constant tensor on ``like``'s device, in ``like``'s float dtype."""
+    dtype = like.dtype
+    xp = backend._devices[like.device].xp
+    if isinstance(value, bool):
+        dtype = backend.bool_
+    elif isinstance(value, float) and dtype.kind != "f":
+        dtype = backend.DEFAULT_FLOAT
+    elif not isinstance(value, (int, float)):
+        return _Tensor(value, device=like.device)
+    return _Tensor._make(xp.asarray(value, dtype=dtype), like.device, None, 0)
+
+
+# ---------------------------------------------------------------- the backward walk
+
+def _topological_order(roots):
+    """Nodes reachable from ``roots``, every node after all nodes it depends on."""
+    order, visited = [], set()
+    stack = [(node, False) for node in roots]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if node in visited:
+            continue
+        if node.freed:
+            raise RuntimeError(
+                "backward through a graph that was already freed: the graph is released after "
+                "backward(); pass retain_graph=True to the first backward to walk it twice")
+        visited.add(node)
+        stack.append((node, True))
+        for parent in node.parents:
+            parent_node = parent._ctx
+            if parent_node is not None and parent_node not in visited:
+                stack.append((parent_node, False))
+    return order
+
+
+def _unbroadcast(grad, shape, node):
+    """Sum a gradient of a broadcast result back to the shape of the input it belongs to."""
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    if extra >= 0:
+        axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+        if axes:
+            grad = grad.sum(axis=axes, keepdims=True)
+    if grad.shape != shape:
+        raise RuntimeError(f"{node.name}: backward returned a gradient of shape {tuple(grad.shape)} "
+                           f"for an input of shape {shape}")
+    return grad
+
+
+def run_backward(roots, root_grads, retain_graph=False, inputs=None):
+    """Propagate ``root_grads`` (arrays) from ``roots`` back through the graph.
+
+    Without ``inputs`` the gradients of leaves that require grad are added to their ``.grad``.
+    With ``inputs`` (a list of tensors) nothing is written to ``.grad``; the list of their
+    gradient arrays (``None`` where unreached) is returned instead.
+    """
+    grads = {}
+    for root, g in zip(roots, root_grads):
+        if root._ctx is not None:
+            slots = grads.setdefault(root._ctx, [None] * root._ctx.n_outputs)
+            slots[root._idx] = g if slots[root._idx] is None else slots[root._idx] + g
+    order = _topological_order(list(grads))
+    leaf_grads = {}  # leaf tensor -> [summed gradient, whether that array is ours to keep]
+    for root, g in zip(roots, root_grads):
+        if root._ctx is None:
+            _add_leaf(leaf_grads, root, g)
+    wanted = {}
+    if inputs is not None:
+        wanted = {t._ctx: None for t in inputs if t._ctx is not None}
+    for node in reversed(order):
+        out_grads = grads.pop(node, None)
+        if out_grads is None:
+            continue
+        if node in wanted:
+            wanted[node] = out_grads
+        in_grads = node.backward(*out_grads)
+        if type(in_grads) is not tuple:
+            in_grads = (in_grads,)
+        if len(in_grads) != len(node.parents):
+            raise RuntimeError(f"{node.name}: backward returned {len(in_grads)} gradients for "
+                               f"{len(node.parents)} inputs")
+        for parent, g, needed in zip(node.parents, in_grads, node.needs_input_grad):
+            if g is None or not needed:
+                continue
+            if g.shape != parent.data.shape:
+                g = _unbroadcast(g, parent.data.shape, node)
+            if g.dtype != parent.data.dtype:
+                g = g.astype(parent.data.dtype)
+            parent_node = parent._ctx
+            if parent_node is None:
+                _add_leaf(leaf_grads, parent, g)
+            else:
+                slots = grads.get(parent_node)
+                if slots is None:
+                    slots = grads[parent_node] = [None] * parent_node.n_outputs
+                i = parent._idx
+                slots[i] = g if slots[i] is None else slots[i] + g
+        if not retain_graph:
+            node.parents = node.saved = None
+            node.freed = True
+    if inputs is not None:
+        result = []
+        for t in inputs:
+            if t._ctx is None:
+                entry = leaf_grads.get(t)
+                result.append(None if entry is None else (entry[0] if entry[1] else entry[0].copy()))
+            else:
+                slots = wanted.get(t._ctx)
+                result.append(None if slots is None or slots[t._idx] is None else slots[t._idx].copy())
+        return result
+    for leaf, (g, owned) in leaf_grads.items():
+        if not leaf.requires_grad:
+            continue
+        if leaf.grad is None:
+            # Our gradient arrays may be shared between inputs (add returns g twice) or be views of
+            # an upstream gradient: a leaf gets an array of its own.
+            leaf.grad = _Tensor._make(g if owned else g.copy(), leaf.device, None, 0)
+        else:
+            leaf.grad = _Tensor._make(leaf.grad.data + g, leaf.device, None, 0)
+    return None
+
+
+def _add_leaf(leaf_grads, leaf, g):
+    entry = leaf_grads.get(leaf)
+    if entry is None:
+        leaf_grads[leaf] = [g, False]
+    else:
+        entry[0] = entry[0] + g
+        entry[1] = True
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, without touching any ``.grad``.
+
+    >>> import tinygrad_seq as tg
+    >>> x = tg.tensor([1.0, 2.0], requires_grad=True)
+    >>> (gx,) = tg.grad((x * x).sum(), [x])
+    >>> gx.tolist()
+    [2.0, 4.0]
+    >>> x.grad is None
+    True
+    """
+    Tensor = _Tensor
+    single_output = isinstance(outputs, Tensor)
+    outputs = [outputs] if single_output else list(outputs)
+    single_input = isinstance(inputs, Tensor)
+    inputs = [inputs] if single_input else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise ValueError(f"grad: inputs[{i}] does not require grad, so it has no gradient")
+    seeds = [_seed_gradient(out, g, "grad") for out, g in zip(outputs, grad_outputs)]
+    arrays = run_backward(outputs, seeds, retain_graph=retain_graph, inputs=inputs)
+    result = []
+    for i, (t, g) in enumerate(zip(inputs, arrays)):
+        if g is None:
+            if not allow_unused:
+                raise ValueError(f"grad: inputs[{i}] (shape {t.shape}) was not used to compute the "
+                                 f"outputs; pass allow_unused=True to get None for it")
+            result.append(None)
+        else:
+            result.append(Tensor._make(g, t.device, None, 0))
+    return tuple(result)
+
+
+def _seed_gradient(output, grad, where):
+    """The array that starts backward from ``output``: ones for a scalar, else ``grad`` checked."""
+    Tensor = _Tensor
+    if not output.requires_grad:
+        raise RuntimeError(f"{where}: the tensor (shape {output.shape}) does not require grad and "
+                           f"has no graph: no input that requires grad was used to compute it")
+    xp = backend._devices[output.device].xp
+    if grad is None:
+        if output.data.size != 1:
+            raise RuntimeError(f"{where}: backward() without a gradient needs a single-element "
+                               f"tensor, got shape {output.shape}; pass a gradient of that shape, "
+                               f"e.g. backward(tg.ones_like(out))")
+        return xp.ones(output.data.shape, dtype=output.data.dtype)
+    if isinstance(grad, Tensor):
+        if grad.device != output.device:
+            raise RuntimeError(f"{where}: gradient is on {grad.device!r} but the tensor is on "
+                               f"{output.device!r}")
+        grad = grad.data
+    else:
+        with backend._devices[output.device].activate():
+            grad = xp.asarray(grad)
+    if tuple(grad.shape) != output.shape:
+        raise ValueError(f"{where}: gradient of shape {tuple(grad.shape)} given for a tensor of "
+                         f"shape {output.shape}; they must be equal")
+    return grad.astype(output.data.dtype, copy=False)

@@ -1,0 +1,190 @@
+"""Devices, array modules, dtypes and the random number generators.
+
+A device is a string: ``"cpu"`` (NumPy) or ``"cuda:N"`` (CuPy, imported the first time a CUDA
+tensor is made). Everything else in the package asks this module for the array module (``xp``)
+of a device instead of guessing from array types.
+"""
+import contextlib
+
+import numpy as np
+
+CUDA_INSTALL_HINT = ('pip install "tinygrad_seq[cuda12]" (CUDA 12) or '
+                     'pip install "tinygrad_seq[cuda13]" (CUDA 13)')
+
+float16 = np.dtype("float16")
+float32 = np.dtype("float32")
+float64 = np.dtype("float64")
+int32 = np.dtype("int32")
+int64 = np.dtype("int64")
+bool_ = np.dtype("bool")
+
+DEFAULT_FLOAT = float32
+DEFAULT_INT = int64
+
+
+class Device:
+    """One place arrays can live: its name, its array module and how to make it current."""
+
+    __slots__ = ("name", "xp", "index", "_cuda_device")
+
+    def __init__(self, name, xp, index=None, cuda_device=None):
+        self.name, self.xp, self.index, self._cuda_device = name, xp, index, cuda_device
+
+    def activate(self):
+        """A context in which new arrays of this device are allocated on it."""
+        return self._cuda_device if self._cuda_device is not None else contextlib.nullcontext()
+
+    def __repr__(self):
+        return f"Device({self.name!r})"
+
+
+_devices = {"cpu": Device("cpu", np)}
+_cupy = None
+
+
+def _import_cupy():
+    global _cupy
+    if _cupy is None:
+        try:
+            import cupy
+        except ImportError as e:
+            raise RuntimeError(
+                f"device 'cuda' needs CuPy, which is not installed ({e}); install it with "
+                f"{CUDA_INSTALL_HINT}") from None
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception as e:  # CuPy raises its own CUDARuntimeError without a driver
+            raise RuntimeError(f"device 'cuda' is not usable: CuPy found no working GPU ({e})") from None
+        if count == 0:
+            raise RuntimeError("device 'cuda' is not usable: CuPy found no GPU")
+        _cupy = cupy
+    return _cupy
+
+
+def canonical_device(device):
+    """'cpu' -> 'cpu'; 'cuda' -> 'cuda:0'; 'cuda:1' -> 'cuda:1'; anything else is an error."""
+    if device is None:
+        return "cpu"
+    if isinstance(device, Device):
+        return device.name
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {type(device).__name__}")
+    if device in _devices:
+        return device
+    if device == "cuda":
+        return "cuda:0"
+    if device.startswith("cuda:") and device[5:].isdigit():
+        return f"cuda:{int(device[5:])}"
+    raise ValueError(f"unknown device {device!r}: expected 'cpu', 'cuda' or 'cuda:N' (N a GPU index)")
+
+
+def get_device(device):
+    """The Device for a device string, importing CuPy on the first CUDA request."""
+    name = canonical_device(device)
+    dev = _devices.get(name)
+    if dev is None:
+        cupy = _import_cupy()
+        index = int(name[5:])
+        count = cupy.cuda.runtime.getDeviceCount()
+        if index >= count:
+            raise ValueError(f"device {name!r} does not exist: this machine has {count} GPU(s), "
+                             f"'cuda:0' to 'cuda:{count - 1}'")
+        dev = _devices[name] = Device(name, cupy, index, cupy.cuda.Device(index))
+    return dev
+
+
+def xp_of(device):
+    return get_device(device).xp
+
+
+def cuda_available():
+    """True when CuPy imports and sees at least one GPU; never raises."""
+    try:
+        _import_cupy()
+        return True
+    except RuntimeError:
+        return False
+
+
+def device_of_array(array):
+    """'cuda:N' for a CuPy array, 'cpu' for anything else."""
+    if type(array).__module__.startswith("cupy"):
+        return f"cuda:{array.device.id}"
+    return "cpu"
+
+
+# ---------------------------------------------------------------- dtypes
+
+def canonical_dtype(dtype):
+    """A NumPy dtype for float, integer and bool dtypes; a clear error for anything else."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype {dtype!r} is not a numeric dtype: expected a float, integer or "
+                        f"bool dtype such as 'float32', 'float64', 'int64' or 'bool'") from None
+    if dt.kind not in "fiub":
+        raise TypeError(f"dtype {dt.name!r} is not a numeric dtype: expected a float, integer or "
+                        f"bool dtype such as 'float32', 'float64', 'int64' or 'bool'")
+    return dt
+
+
+def is_float(dtype):
+    return dtype.kind == "f"
+
+
+# ---------------------------------------------------------------- random numbers
+
+class _Generator:
+    """Uniform and normal draws on one device, from a seedable stream."""
+
+    def __init__(self, device, seed):
+        self.device = device
+        self.seed(seed)
+
+    def seed(self, seed):
+        if self.device.xp is np:
+            self._rng = np.random.default_rng(seed)
+        else:
+            with self.device.activate():
+                self._rng = self.device.xp.random.RandomState(seed)
+
+    def uniform(self, shape, dtype):
+        if self.device.xp is np:
+            return self._rng.random(shape, dtype=dtype)
+        with self.device.activate():
+            return self._rng.random_sample(shape, dtype=dtype)
+
+    def normal(self, shape, dtype):
+        if self.device.xp is np:
+            return self._rng.standard_normal(shape, dtype=dtype)
+        with self.device.activate():
+            return self._rng.standard_normal(shape, dtype=dtype)
+
+
+_generators = {}
+_seed = None
+
+
+def generator(device):
+    """The random stream of a device (made on first use, from the last manual_seed)."""
+    dev = get_device(device)
+    gen = _generators.get(dev.name)
+    if gen is None:
+        gen = _generators[dev.name] = _Generator(dev, _seed)
+    return gen
+
+
+def manual_seed(seed):
+    """Seed the random stream of every device, now and for devices first used later.
+
+    >>> import tinygrad_seq as tg
+    >>> tg.manual_seed(0); a = tg.rand(3); tg.manual_seed(0); b = tg.rand(3)
+    >>> bool((a == b).all())
+    True
+    """
+    global _seed
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"manual_seed expects a non-negative integer, got {seed!r}")
+    _seed = int(seed)
+    for gen in _generators.values():
+        gen.seed(_seed)

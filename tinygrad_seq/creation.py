@@ -1,0 +1,97 @@
+"""Factories: zeros, ones, full, arange, eye, rand, randn and their ``*_like`` forms."""
+import operator
+
+from . import backend
+from .tensor import Tensor
+
+
+def _shape(shape):
+    if len(shape) == 1 and not isinstance(shape[0], int):
+        shape = tuple(shape[0])
+    try:
+        shape = tuple(operator.index(n) for n in shape)
+    except TypeError:
+        raise TypeError(f"shape must be integers, got {shape!r}") from None
+    if any(n < 0 for n in shape):
+        raise ValueError(f"shape {shape} has a negative dimension")
+    return shape
+
+
+def _leaf(make, dtype, device, requires_grad):
+    """Run ``make(xp, dtype)`` on the device and wrap the array as a leaf tensor."""
+    dtype = backend.DEFAULT_FLOAT if dtype is None else backend.canonical_dtype(dtype)
+    dev = backend.get_device(device)
+    with dev.activate():
+        data = make(dev.xp, dtype)
+    out = Tensor._make(data, dev.name, None, 0)
+    return out.requires_grad_(True) if requires_grad else out
+
+
+def zeros(*shape, dtype=None, device="cpu", requires_grad=False):
+    shape = _shape(shape)
+    return _leaf(lambda xp, dt: xp.zeros(shape, dtype=dt), dtype, device, requires_grad)
+
+
+def ones(*shape, dtype=None, device="cpu", requires_grad=False):
+    shape = _shape(shape)
+    return _leaf(lambda xp, dt: xp.ones(shape, dtype=dt), dtype, device, requires_grad)
+
+
+def full(shape, fill_value, dtype=None, device="cpu", requires_grad=False):
+    shape = _shape((shape,))
+    return _leaf(lambda xp, dt: xp.full(shape, fill_value, dtype=dt), dtype, device, requires_grad)
+
+
+def arange(start, stop=None, step=1, dtype=None, device="cpu", requires_grad=False):
+    """Evenly spaced values in [start, stop); int64 for integer arguments, else float32."""
+    if stop is None:
+        start, stop = 0, start
+    if dtype is None and all(isinstance(v, int) for v in (start, stop, step)):
+        dtype = backend.DEFAULT_INT
+    if step == 0:
+        raise ValueError("arange: step must not be zero")
+    return _leaf(lambda xp, dt: xp.arange(start, stop, step, dtype=dt), dtype, device, requires_grad)
+
+
+def eye(n, m=None, dtype=None, device="cpu", requires_grad=False):
+    return _leaf(lambda xp, dt: xp.eye(n, m, dtype=dt), dtype, device, requires_grad)
+
+
+def rand(*shape, dtype=None, device="cpu", requires_grad=False):
+    """Uniform samples in [0, 1) from the device's random stream (``tg.manual_seed``)."""
+    shape = _shape(shape)
+    return _leaf(lambda xp, dt: backend.generator(device).uniform(shape, _float(dt, "rand")),
+                 dtype, device, requires_grad)
+
+
+def randn(*shape, dtype=None, device="cpu", requires_grad=False):
+    """Standard normal samples from the device's random stream (``tg.manual_seed``)."""
+    shape = _shape(shape)
+    return _leaf(lambda xp, dt: backend.generator(device).normal(shape, _float(dt, "randn")),
+                 dtype, device, requires_grad)
+
+
+def _float(dtype, op):
+    if dtype.kind != "f" or dtype == backend.float16:
+        raise TypeError(f"{op}: dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def _like(factory):
+    def like(t, dtype=None, device=None, requires_grad=False, **kwargs):
+        return factory(t.shape, dtype=dtype or t.dtype, device=device or t.device,
+                       requires_grad=requires_grad, **kwargs)
+    like.__name__ = factory.__name__ + "_like"
+    like.__doc__ = f"``{factory.__name__}`` with the shape (and by default dtype, device) of ``t``."
+    return like
+
+
+zeros_like = _like(zeros)
+ones_like = _like(ones)
+rand_like = _like(rand)
+randn_like = _like(randn)
+
+
+def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device,
+                requires_grad=requires_grad)

@@ -1,0 +1,292 @@
+"""Element-wise ops. Inputs broadcast as in NumPy; the engine sums gradients back to shape."""
+from ..autograd import Function, tensor_type
+from .. import backend
+
+
+class Neg(Function):
+    def forward(ctx, a):
+        return -a
+
+    def backward(ctx, g):
+        return -g
+
+
+class Add(Function):
+    def forward(ctx, a, b):
+        return a + b
+
+    def backward(ctx, g):
+        return g, g
+
+
+class Sub(Function):
+    def forward(ctx, a, b):
+        return a - b
+
+    def backward(ctx, g):
+        return g, -g
+
+
+class Mul(Function):
+    def forward(ctx, a, b):
+        ctx.save(a, b)
+        return a * b
+
+    def backward(ctx, g):
+        a, b = ctx.saved
+        need_a, need_b = ctx.needs_input_grad
+        return (g * b if need_a else None), (g * a if need_b else None)
+
+
+class Div(Function):
+    def forward(ctx, a, b):
+        ctx.save(a, b)
+        return a / b
+
+    def backward(ctx, g):
+        a, b = ctx.saved
+        need_a, need_b = ctx.needs_input_grad
+        ga = g / b if need_a else None
+        gb = -g * a / (b * b) if need_b else None
+        return ga, gb
+
+
+class Pow(Function):
+    """``a ** b`` for a tensor exponent; d/db uses log(a), so it is defined for a > 0."""
+
+    def forward(ctx, a, b):
+        y = a ** b
+        ctx.save(a, b, y)
+        return y
+
+    def backward(ctx, g):
+        a, b, y = ctx.saved
+        xp = ctx.xp
+        need_a, need_b = ctx.needs_input_grad
+        ga = g * b * a ** (b - 1) if need_a else None
+        gb = None
+        if need_b:
+            positive = a > 0
+            gb = g * y * xp.log(xp.where(positive, a, 1)) * positive
+        return ga, gb
+
+
+class PowScalar(Function):
+    name = "pow"
+
+    def forward(ctx, a, exponent):
+        ctx.save(a)
+        ctx.exponent = exponent
+        return a ** exponent
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        e = ctx.exponent
+        if e == 2:
+            return g * (2 * a)
+        return g * (e * a ** (e - 1))
+
+
+class Exp(Function):
+    def forward(ctx, a):
+        y = ctx.xp.exp(a)
+        ctx.save(y)
+        return y
+
+    def backward(ctx, g):
+        return g * ctx.saved[0]
+
+
+class Log(Function):
+    def forward(ctx, a):
+        ctx.save(a)
+        return ctx.xp.log(a)
+
+    def backward(ctx, g):
+        return g / ctx.saved[0]
+
+
+class Sqrt(Function):
+    def forward(ctx, a):
+        y = ctx.xp.sqrt(a)
+        ctx.save(y)
+        return y
+
+    def backward(ctx, g):
+        return g / (2 * ctx.saved[0])
+
+
+class Abs(Function):
+    def forward(ctx, a):
+        ctx.save(a)
+        return ctx.xp.abs(a)
+
+    def backward(ctx, g):
+        return g * ctx.xp.sign(ctx.saved[0])
+
+
+class Tanh(Function):
+    def forward(ctx, a):
+        y = ctx.xp.tanh(a)
+        ctx.save(y)
+        return y
+
+    def backward(ctx, g):
+        y = ctx.saved[0]
+        return g * (1 - y * y)
+
+
+class Sigmoid(Function):
+    """1 / (1 + exp(-x)) as exp(-log(1 + exp(-x))): no overflow for any x."""
+
+    def forward(ctx, a):
+        xp = ctx.xp
+        y = xp.exp(-xp.logaddexp(0, -a))
+        ctx.save(y)
+        return y
+
+    def backward(ctx, g):
+        y = ctx.saved[0]
+        return g * (y * (1 - y))
+
+
+class Relu(Function):
+    def forward(ctx, a):
+        ctx.save(a > 0)
+        return ctx.xp.maximum(a, 0)
+
+    def backward(ctx, g):
+        return g * ctx.saved[0]
+
+
+class Maximum(Function):
+    """Element-wise maximum; at ties each input gets half the gradient (as PyTorch)."""
+
+    def forward(ctx, a, b):
+        ctx.save(a, b)
+        return ctx.xp.maximum(a, b)
+
+    def backward(ctx, g):
+        a, b = ctx.saved
+        share = (a > b) + 0.5 * (a == b)
+        return g * share, g * (1 - share)
+
+
+class Minimum(Function):
+    """Element-wise minimum; at ties each input gets half the gradient (as PyTorch)."""
+
+    def forward(ctx, a, b):
+        ctx.save(a, b)
+        return ctx.xp.minimum(a, b)
+
+    def backward(ctx, g):
+        a, b = ctx.saved
+        share = (a < b) + 0.5 * (a == b)
+        return g * share, g * (1 - share)
+
+
+class Clip(Function):
+    """Clamp to [min, max] (either may be None); the gradient passes where min <= x <= max."""
+
+    def forward(ctx, a, min=None, max=None):
+        xp = ctx.xp
+        inside = xp.ones(a.shape, dtype=bool)
+        if min is not None:
+            inside &= a >= min
+        if max is not None:
+            inside &= a <= max
+        ctx.save(inside)
+        return xp.clip(a, min, max) if (min is not None or max is not None) else a.copy()
+
+    def backward(ctx, g):
+        return g * ctx.saved[0]
+
+
+class Where(Function):
+    def forward(ctx, condition, a, b):
+        condition = condition.astype(bool, copy=False)
+        ctx.save(condition)
+        return ctx.xp.where(condition, a, b)
+
+    def backward(ctx, g):
+        (condition,) = ctx.saved
+        _, need_a, need_b = ctx.needs_input_grad
+        zero = g.dtype.type(0)
+        return (None,
+                ctx.xp.where(condition, g, zero) if need_a else None,
+                ctx.xp.where(condition, zero, g) if need_b else None)
+
+
+class Astype(Function):
+    def forward(ctx, a, dtype):
+        return a.astype(dtype)
+
+    def backward(ctx, g):
+        return g  # the engine casts it back to the input's dtype
+
+
+# ---------------------------------------------------------------- public functions
+
+def neg(a): return Neg.apply(a)
+def add(a, b): return Add.apply(a, b)
+def sub(a, b): return Sub.apply(a, b)
+def mul(a, b): return Mul.apply(a, b)
+def div(a, b): return Div.apply(a, b)
+def exp(a): return Exp.apply(a)
+def log(a): return Log.apply(a)
+def sqrt(a): return Sqrt.apply(a)
+def abs(a): return Abs.apply(a)
+def tanh(a): return Tanh.apply(a)
+def sigmoid(a): return Sigmoid.apply(a)
+def relu(a): return Relu.apply(a)
+def maximum(a, b): return Maximum.apply(a, b)
+def minimum(a, b): return Minimum.apply(a, b)
+def clip(a, min=None, max=None): return Clip.apply(a, min=min, max=max)
+def where(condition, a, b): return Where.apply(condition, a, b)
+
+
+def pow(a, exponent):
+    """``a ** exponent``; a number as exponent is a constant (its gradient is not needed)."""
+    Tensor = tensor_type()
+    if isinstance(a, Tensor) and isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+        return PowScalar.apply(a, exponent=exponent)
+    return Pow.apply(a, exponent)
+
+
+def astype(a, dtype):
+    """A copy converted to ``dtype``; float -> int results carry no gradient."""
+    return Astype.apply(a, dtype=backend.canonical_dtype(dtype))
+
+
+# ---------------------------------------------------------------- comparisons (no gradient)
+
+def _comparison(name, ufunc_name):
+    def compare(a, b):
+        Tensor = tensor_type()
+        tensor = a if isinstance(a, Tensor) else b
+        xp = backend._devices[tensor.device].xp
+        arrays = []
+        for x in (a, b):
+            if isinstance(x, Tensor):
+                if x.device != tensor.device:
+                    raise RuntimeError(f"{name}: inputs are on different devices, {tensor.device!r} "
+                                       f"and {x.device!r}")
+                arrays.append(x.data)
+            else:
+                arrays.append(x)
+        try:
+            out = getattr(xp, ufunc_name)(*arrays)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+        return Tensor._make(xp.asarray(out), tensor.device, None, 0)
+    compare.__name__ = name
+    compare.__doc__ = f"Element-wise ``{ufunc_name}`` as a bool tensor (no gradient)."
+    return compare
+
+
+less = _comparison("less", "less")
+less_equal = _comparison("less_equal", "less_equal")
+greater = _comparison("greater", "greater")
+greater_equal = _comparison("greater_equal", "greater_equal")
+equal = _comparison("equal", "equal")
+not_equal = _comparison("not_equal", "not_equal")

@@ -1,0 +1,152 @@
+"""Indexing: getitem (basic and integer-array), take / gather along an axis, one_hot.
+
+Backward of an integer-array index scatter-adds (``xp.add.at``, in NumPy and current CuPy), so a
+repeated index receives the sum of its gradients.
+"""
+from ..autograd import Function, tensor_type
+from .. import backend
+
+
+def _is_advanced(index):
+    return any(hasattr(i, "shape") and i.ndim > 0 or isinstance(i, (list, tuple)) for i in index)
+
+
+class GetItem(Function):
+    def forward(ctx, a, index):
+        ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
+        ctx.advanced = _is_advanced(index)
+        return a[index]
+
+    def backward(ctx, g):
+        grad = ctx.xp.zeros(ctx.shape, dtype=ctx.dtype)
+        if ctx.advanced:
+            ctx.xp.add.at(grad, ctx.index, g)
+        else:
+            grad[ctx.index] = g
+        return grad
+
+
+class Take(Function):
+    """``take(a, indices, axis)``: out[..., j, ...] = a[..., indices[j], ...] (an embedding lookup)."""
+
+    def forward(ctx, a, indices, axis):
+        if indices.size and (indices.min() < -a.shape[axis] or indices.max() >= a.shape[axis]):
+            bad = int(indices.max() if indices.max() >= a.shape[axis] else indices.min())
+            raise IndexError(f"index {bad} is out of range for axis {axis} of size {a.shape[axis]}")
+        ctx.save(indices)
+        ctx.shape, ctx.dtype, ctx.axis = a.shape, a.dtype, axis
+        return ctx.xp.take(a, indices, axis=axis)
+
+    def backward(ctx, g):
+        xp = ctx.xp
+        (indices,) = ctx.saved
+        grad = xp.zeros(ctx.shape, dtype=ctx.dtype)
+        axis = ctx.axis
+        # Move the looked-up axis to the front of both, so one add.at over axis 0 does it.
+        g_front = xp.moveaxis(g.reshape(g.shape[:axis] + (-1,) + g.shape[axis + indices.ndim:]), axis, 0)
+        xp.add.at(xp.moveaxis(grad, axis, 0), indices.reshape(-1), g_front)
+        return grad, None
+
+
+class Gather(Function):
+    """``gather(a, axis, indices)``: out[i][j] = a[i][indices[i][j]] for axis 1 (PyTorch's gather,
+    NumPy's take_along_axis)."""
+
+    def forward(ctx, a, indices, axis):
+        if indices.size and (indices.min() < -a.shape[axis] or indices.max() >= a.shape[axis]):
+            bad = int(indices.max() if indices.max() >= a.shape[axis] else indices.min())
+            raise IndexError(f"index {bad} is out of range for axis {axis} of size {a.shape[axis]}")
+        ctx.save(indices)
+        ctx.shape, ctx.dtype, ctx.axis = a.shape, a.dtype, axis
+        return ctx.xp.take_along_axis(a, indices, axis=axis)
+
+    def backward(ctx, g):
+        xp = ctx.xp
+        (indices,) = ctx.saved
+        grad = xp.zeros(ctx.shape, dtype=ctx.dtype)
+        index = []
+        for d, n in enumerate(indices.shape):
+            if d == ctx.axis:
+                index.append(indices)
+            else:
+                shape = [1] * indices.ndim
+                shape[d] = n
+                index.append(xp.arange(n).reshape(shape))
+        xp.add.at(grad, tuple(index), g)
+        return grad, None
+
+
+def _index_arrays(index, tensor):
+    """Tensors and lists inside an index become arrays of ``tensor``'s device."""
+    Tensor = tensor_type()
+    xp = backend._devices[tensor.device].xp
+    items = index if isinstance(index, tuple) else (index,)
+    out = []
+    for i in items:
+        if isinstance(i, Tensor):
+            if i.device != tensor.device:
+                raise RuntimeError(f"getitem: index is on {i.device!r} but the tensor is on {tensor.device!r}")
+            if i.dtype.kind not in "iub":
+                raise IndexError(f"getitem: index tensors must be integer or bool, got {i.dtype}")
+            i = i.data
+        elif isinstance(i, list):
+            i = xp.asarray(i)
+        elif hasattr(i, "shape") and hasattr(i, "dtype"):
+            if backend.device_of_array(i) != tensor.device:
+                i = xp.asarray(i)
+        out.append(i)
+    return tuple(out)
+
+
+def getitem(a, index):
+    """``a[index]`` with ints, slices, None, Ellipsis, and integer or bool arrays/tensors."""
+    return GetItem.apply(a, index=_index_arrays(index, a))
+
+
+def _int_indices(indices, like, op):
+    Tensor = tensor_type()
+    if not isinstance(indices, Tensor):
+        indices = Tensor(indices, device=like.device)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"{op}: indices must be integers, got {indices.dtype}")
+    if indices.device != like.device:
+        raise RuntimeError(f"{op}: indices are on {indices.device!r} but the tensor is on {like.device!r}")
+    return indices
+
+
+def take(a, indices, axis=None):
+    """Elements of ``a`` at ``indices`` along ``axis`` (flattened when None); an embedding
+    lookup is ``take(weight, token_ids, axis=0)``."""
+    indices = _int_indices(indices, a, "take")
+    if axis is None:
+        a, axis = a.reshape(-1), 0
+    elif not -a.ndim <= axis < a.ndim:
+        raise ValueError(f"take: axis {axis} is out of range for a tensor with {a.ndim} dimensions")
+    return Take.apply(a, indices, axis=axis % a.ndim)
+
+
+def gather(a, axis, indices):
+    """Values of ``a`` at ``indices`` along ``axis``; ``indices`` has ``a``'s number of dimensions."""
+    indices = _int_indices(indices, a, "gather")
+    if not -a.ndim <= axis < a.ndim:
+        raise ValueError(f"gather: axis {axis} is out of range for a tensor with {a.ndim} dimensions")
+    if indices.ndim != a.ndim:
+        raise ValueError(f"gather: indices of shape {indices.shape} must have as many dimensions "
+                         f"as the tensor of shape {a.shape}")
+    return Gather.apply(a, indices, axis=axis % a.ndim)
+
+
+def one_hot(indices, num_classes, dtype=backend.float32):
+    """A (..., num_classes) tensor with 1 at each index (no gradient)."""
+    Tensor = tensor_type()
+    if not isinstance(indices, Tensor):
+        indices = Tensor(indices)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: indices must be integers, got {indices.dtype}")
+    data = indices.data
+    if data.size and (int(data.min()) < 0 or int(data.max()) >= num_classes):
+        raise IndexError(f"one_hot: indices must lie in [0, {num_classes}), got values from "
+                         f"{int(data.min())} to {int(data.max())}")
+    xp = backend._devices[indices.device].xp
+    out = (data[..., None] == xp.arange(num_classes)).astype(backend.canonical_dtype(dtype))
+    return Tensor._make(out, indices.device, None, 0)

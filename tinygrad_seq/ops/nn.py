@@ -1,0 +1,76 @@
+"""Ops of neural networks: softmax, log_softmax, dropout."""
+from ..autograd import Function
+from .. import backend
+from .reduce import normalize_axes
+
+
+class Softmax(Function):
+    def forward(ctx, a, axis):
+        xp = ctx.xp
+        shifted = a - a.max(axis=axis, keepdims=True)
+        e = xp.exp(shifted)
+        y = e / e.sum(axis=axis, keepdims=True)
+        ctx.save(y)
+        ctx.axis = axis
+        return y
+
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return y * (g - (g * y).sum(axis=ctx.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    name = "log_softmax"
+
+    def forward(ctx, a, axis):
+        xp = ctx.xp
+        shifted = a - a.max(axis=axis, keepdims=True)
+        y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        ctx.save(y)
+        ctx.axis = axis
+        return y
+
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g - ctx.xp.exp(y) * g.sum(axis=ctx.axis, keepdims=True)
+
+
+class Dropout(Function):
+    """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p); the mask comes
+    from the device's random stream (``tg.manual_seed``)."""
+
+    def forward(ctx, a, p):
+        keep = backend.generator(ctx.device).uniform(a.shape, a.dtype) >= p
+        mask = keep * a.dtype.type(1.0 / (1.0 - p))
+        ctx.save(mask)
+        return a * mask
+
+    def backward(ctx, g):
+        return g * ctx.saved[0]
+
+
+def _one_axis(a, axis, op):
+    (axis,) = normalize_axes(axis, a.ndim, op) if a.ndim else (None,)
+    return axis
+
+
+def softmax(a, axis=-1):
+    """exp(a) / sum(exp(a)) along ``axis``, shifted by the maximum so nothing overflows."""
+    return Softmax.apply(a, axis=_one_axis(a, axis, "softmax"))
+
+
+def log_softmax(a, axis=-1):
+    """a - logsumexp(a) along ``axis``, computed without overflow."""
+    return LogSoftmax.apply(a, axis=_one_axis(a, axis, "log_softmax"))
+
+
+def dropout(a, p=0.5, training=True):
+    """Inverted dropout; the identity when ``training`` is False or ``p`` is 0."""
+    if not 0.0 <= p < 1.0:
+        if p == 1.0:
+            return a * 0.0
+        raise ValueError(f"dropout: probability p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return a
+    return Dropout.apply(a, p=float(p))
+

@@ -1,0 +1,143 @@
+"""Reductions over axes: sum, mean, max, min, logsumexp (var is composed from them)."""
+from ..autograd import Function, tensor_type
+from .. import backend
+
+
+def normalize_axes(axis, ndim, op):
+    """``axis`` (None, int or sequence) as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+def _keepdims_shape(shape, axes):
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+class Sum(Function):
+    def forward(ctx, a, axes, keepdims):
+        ctx.shape, ctx.kept = a.shape, _keepdims_shape(a.shape, axes)
+        return a.sum(axis=axes, keepdims=keepdims)
+
+    def backward(ctx, g):
+        return ctx.xp.broadcast_to(g.reshape(ctx.kept), ctx.shape)
+
+
+class Mean(Function):
+    def forward(ctx, a, axes, keepdims):
+        ctx.shape, ctx.kept = a.shape, _keepdims_shape(a.shape, axes)
+        count = 1
+        for ax in axes:
+            count *= a.shape[ax]
+        ctx.scale = 1.0 / count if count else float("nan")
+        return a.mean(axis=axes, keepdims=keepdims) if count else a.sum(axis=axes, keepdims=keepdims) * ctx.scale
+
+    def backward(ctx, g):
+        return ctx.xp.broadcast_to(g.reshape(ctx.kept) * g.dtype.type(ctx.scale), ctx.shape)
+
+
+class Max(Function):
+    """Maximum over axes; tied maxima share the gradient equally (as PyTorch's amax)."""
+
+    extreme = "max"
+
+    def forward(ctx, a, axes, keepdims):
+        if a.size == 0:
+            raise ValueError(f"{ctx.name} of an empty tensor has no value")
+        out = getattr(a, ctx.extreme)(axis=axes, keepdims=True)
+        ctx.save(a, out)
+        ctx.axes = axes
+        return out if keepdims else out.reshape([n for i, n in enumerate(out.shape) if i not in axes])
+
+    def backward(ctx, g):
+        a, out = ctx.saved
+        hits = (a == out).astype(g.dtype)
+        return g.reshape(out.shape) * hits / hits.sum(axis=ctx.axes, keepdims=True)
+
+
+class Min(Max):
+    extreme = "min"
+
+
+class LogSumExp(Function):
+    def forward(ctx, a, axes, keepdims):
+        xp = ctx.xp
+        if a.size == 0:
+            out = xp.full(_keepdims_shape(a.shape, axes), -xp.inf, dtype=a.dtype)
+        else:
+            m = a.max(axis=axes, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, 0)  # all -inf (or inf) rows: no inf - inf = nan
+            out = xp.log(xp.exp(a - m).sum(axis=axes, keepdims=True)) + m
+        ctx.save(a, out)
+        return out if keepdims else out.reshape([n for i, n in enumerate(out.shape) if i not in axes])
+
+    def backward(ctx, g):
+        a, out = ctx.saved
+        return g.reshape(out.shape) * ctx.xp.exp(a - out)
+
+
+def _reduce(fn, a, axis, keepdims, name):
+    axes = normalize_axes(axis, a.ndim, name)
+    return fn.apply(a, axes=axes, keepdims=keepdims)
+
+
+def sum(a, axis=None, keepdims=False):
+    return _reduce(Sum, a, axis, keepdims, "sum")
+
+
+def mean(a, axis=None, keepdims=False):
+    return _reduce(Mean, a, axis, keepdims, "mean")
+
+
+def max(a, axis=None, keepdims=False):
+    return _reduce(Max, a, axis, keepdims, "max")
+
+
+def min(a, axis=None, keepdims=False):
+    return _reduce(Min, a, axis, keepdims, "min")
+
+
+def logsumexp(a, axis=None, keepdims=False):
+    """log(sum(exp(a))) over ``axis``, computed without overflow."""
+    return _reduce(LogSumExp, a, axis, keepdims, "logsumexp")
+
+
+def var(a, axis=None, keepdims=False, correction=0):
+    """Variance over ``axis``, dividing by N - ``correction`` (0: population, 1: unbiased).
+
+    The default follows NumPy and the array API (``correction=0``); PyTorch's default is 1.
+    """
+    axes = normalize_axes(axis, a.ndim, "var")
+    count = 1
+    for ax in axes:
+        count *= a.shape[ax]
+    centered = a - mean(a, axes, keepdims=True)
+    return sum(centered * centered, axes, keepdims) / (count - correction)
+
+
+# ---------------------------------------------------------------- no gradient
+
+def _no_grad_reduction(name):
+    def reduce(a, axis=None, keepdims=False):
+        Tensor = tensor_type()
+        if axis is not None:
+            normalize_axes(axis, a.ndim, name)
+        out = getattr(a.data, name)(axis=axis, keepdims=keepdims)
+        return Tensor._make(backend._devices[a.device].xp.asarray(out), a.device, None, 0)
+    reduce.__name__ = name
+    reduce.__doc__ = f"``{name}`` over ``axis`` (an integer or bool result, no gradient)."
+    return reduce
+
+
+argmax = _no_grad_reduction("argmax")
+argmin = _no_grad_reduction("argmin")
+all = _no_grad_reduction("all")
+any = _no_grad_reduction("any")
