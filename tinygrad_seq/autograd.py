@@ -162,10 +162,13 @@ class Function:
             shapes = ", ".join(str(tuple(a.shape)) for a in arrays)
             raise type(e)(f"{cls.name}: {e} (input shapes {shapes})") from None
         if type(out) is tuple:
+            out = tuple([o if type(o) is dev.array_type else dev.xp.asarray(o) for o in out])
             if track:
                 ctx.parents, ctx.n_outputs, ctx.freed = tensors, len(out), False
             return tuple([Tensor._make(o, device, ctx if track and o.dtype.kind == "f" else None, i)
                           for i, o in enumerate(out)])
+        if type(out) is not dev.array_type:  # NumPy returns scalars for 0-d results
+            out = dev.xp.asarray(out)
         if track and out.dtype.kind == "f":
             ctx.parents, ctx.n_outputs, ctx.freed = tensors, 1, False
             return Tensor._make(out, device, ctx, 0)
@@ -258,9 +261,12 @@ def run_backward(roots, root_grads, retain_graph=False, inputs=None):
         if len(in_grads) != len(node.parents):
             raise RuntimeError(f"{node.name}: backward returned {len(in_grads)} gradients for "
                                f"{len(node.parents)} inputs")
+        array_type = backend._devices[node.device].array_type
         for parent, g, needed in zip(node.parents, in_grads, node.needs_input_grad):
             if g is None or not needed:
                 continue
+            if type(g) is not array_type:  # a NumPy scalar from 0-d arithmetic
+                g = node.xp.asarray(g)
             if g.shape != parent.data.shape:
                 g = _unbroadcast(g, parent.data.shape, node)
             if g.dtype != parent.data.dtype:

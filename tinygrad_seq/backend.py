@@ -25,10 +25,11 @@ DEFAULT_INT = int64
 class Device:
     """One place arrays can live: its name, its array module and how to make it current."""
 
-    __slots__ = ("name", "xp", "index", "_cuda_device")
+    __slots__ = ("name", "xp", "index", "_cuda_device", "array_type")
 
     def __init__(self, name, xp, index=None, cuda_device=None):
         self.name, self.xp, self.index, self._cuda_device = name, xp, index, cuda_device
+        self.array_type = xp.ndarray
 
     def activate(self):
         """A context in which new arrays of this device are allocated on it."""

@@ -12,10 +12,10 @@ class Matmul(Function):
         xp = ctx.xp
         need_a, need_b = ctx.needs_input_grad
         # A 1-D operand is a row (a) or a column (b) whose axis matmul removed from the result.
-        if a.ndim == 1:
-            g = g[..., None, :]
         if b.ndim == 1:
             g = g[..., None]
+        if a.ndim == 1:
+            g = g[..., None, :]
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         ga = gb = None

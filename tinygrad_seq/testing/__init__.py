@@ -1,0 +1,13 @@
+"""Public testing kit: gradcheck, hypothesis strategies and the OpSpec harness.
+
+Users test the ops they add exactly as the project tests its own (docs/testing.md). Needs the
+``test`` extra (hypothesis).
+"""
+from .gradcheck import GradcheckError, gradcheck
+from .strategies import (Sequences, arrays, broadcastable_shapes, floats, lattice, sequences,
+                         shapes, tensors)
+from .opspec import Case, OpSpec, binary, gufunc, nary, unary
+
+__all__ = ["GradcheckError", "gradcheck", "Sequences", "arrays", "broadcastable_shapes", "floats",
+           "lattice", "sequences", "shapes", "tensors", "Case", "OpSpec", "binary", "gufunc",
+           "nary", "unary"]
