@@ -9,6 +9,8 @@ undone here, once) and accumulates into ``.grad`` of the leaves.
 """
 import functools
 
+import numpy as np
+
 from . import backend
 
 _Tensor = None  # set by tensor.py: Function.apply wraps its results in Tensors
@@ -162,17 +164,25 @@ class Function:
             shapes = ", ".join(str(tuple(a.shape)) for a in arrays)
             raise type(e)(f"{cls.name}: {e} (input shapes {shapes})") from None
         if type(out) is tuple:
-            out = tuple([o if type(o) is dev.array_type else dev.xp.asarray(o) for o in out])
+            out = tuple([o if type(o) is dev.array_type else _as_array(o, dev) for o in out])
             if track:
                 ctx.parents, ctx.n_outputs, ctx.freed = tensors, len(out), False
             return tuple([Tensor._make(o, device, ctx if track and o.dtype.kind == "f" else None, i)
                           for i, o in enumerate(out)])
         if type(out) is not dev.array_type:  # NumPy returns scalars for 0-d results
-            out = dev.xp.asarray(out)
+            out = _as_array(out, dev)
         if track and out.dtype.kind == "f":
             ctx.parents, ctx.n_outputs, ctx.freed = tensors, 1, False
             return Tensor._make(out, device, ctx, 0)
         return Tensor._make(out, device, None, 0)
+
+
+def _as_array(value, dev):
+    """A scalar result (NumPy gives scalars for 0-d results) as an array of ``dev``. An array of
+    another device is left alone: ToDevice's result lives on its target, not on its input's."""
+    if isinstance(value, np.ndarray) or backend.device_of_array(value) != "cpu":
+        return value
+    return dev.xp.asarray(value)
 
 
 def _constant(value, like):
@@ -289,6 +299,8 @@ def run_backward(roots, root_grads, retain_graph=False, inputs=None):
             if t._ctx is None:
                 entry = leaf_grads.get(t)
                 result.append(None if entry is None else (entry[0] if entry[1] else entry[0].copy()))
+                if entry is not None:
+                    entry[1] = False  # handed out: a leaf listed twice gets a second array
             else:
                 slots = wanted.get(t._ctx)
                 result.append(None if slots is None or slots[t._idx] is None else slots[t._idx].copy())

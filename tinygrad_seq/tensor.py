@@ -139,7 +139,12 @@ class Tensor:
         if self.device != "cpu":
             raise TypeError(f"cannot convert a {self.device} tensor to a NumPy array implicitly: "
                             f"call .numpy() or .cpu() first")
-        return self.data if dtype is None else self.data.astype(dtype)
+        # NumPy's protocol: copy=True must give an array of its own (np.array(t) would otherwise
+        # let the caller write into an immutable tensor); copy=False must not copy.
+        dtype = self.data.dtype if dtype is None else np.dtype(dtype)
+        if copy is False and dtype != self.data.dtype:
+            raise ValueError(f"cannot convert a {self.dtype} tensor to {dtype} without a copy")
+        return self.data.astype(dtype, copy=bool(copy))
 
     def to(self, device=None, dtype=None):
         """A new tensor on ``device`` and/or in ``dtype``; keeps the graph (gradients flow back)."""

@@ -162,27 +162,23 @@ class Relu(Function):
 class Maximum(Function):
     """Element-wise maximum; at ties each input gets half the gradient (as PyTorch)."""
 
+    pick = "maximum"
+
     def forward(ctx, a, b):
         ctx.save(a, b)
-        return ctx.xp.maximum(a, b)
+        return getattr(ctx.xp, ctx.pick)(a, b)
 
     def backward(ctx, g):
         a, b = ctx.saved
-        share = (a > b) + 0.5 * (a == b)
+        wins = (a > b) if ctx.pick == "maximum" else (a < b)
+        share = wins + 0.5 * (a == b)
         return g * share, g * (1 - share)
 
 
-class Minimum(Function):
+class Minimum(Maximum):
     """Element-wise minimum; at ties each input gets half the gradient (as PyTorch)."""
 
-    def forward(ctx, a, b):
-        ctx.save(a, b)
-        return ctx.xp.minimum(a, b)
-
-    def backward(ctx, g):
-        a, b = ctx.saved
-        share = (a < b) + 0.5 * (a == b)
-        return g * share, g * (1 - share)
+    pick = "minimum"
 
 
 class Clip(Function):

@@ -11,6 +11,12 @@ def _is_advanced(index):
     return any(hasattr(i, "shape") and i.ndim > 0 or isinstance(i, (list, tuple)) for i in index)
 
 
+def _check_range(indices, size, axis):
+    if indices.size and (indices.min() < -size or indices.max() >= size):
+        bad = int(indices.max() if indices.max() >= size else indices.min())
+        raise IndexError(f"index {bad} is out of range for axis {axis} of size {size}")
+
+
 class GetItem(Function):
     def forward(ctx, a, index):
         ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
@@ -30,9 +36,7 @@ class Take(Function):
     """``take(a, indices, axis)``: out[..., j, ...] = a[..., indices[j], ...] (an embedding lookup)."""
 
     def forward(ctx, a, indices, axis):
-        if indices.size and (indices.min() < -a.shape[axis] or indices.max() >= a.shape[axis]):
-            bad = int(indices.max() if indices.max() >= a.shape[axis] else indices.min())
-            raise IndexError(f"index {bad} is out of range for axis {axis} of size {a.shape[axis]}")
+        _check_range(indices, a.shape[axis], axis)
         ctx.save(indices)
         ctx.shape, ctx.dtype, ctx.axis = a.shape, a.dtype, axis
         return ctx.xp.take(a, indices, axis=axis)
@@ -53,9 +57,7 @@ class Gather(Function):
     NumPy's take_along_axis)."""
 
     def forward(ctx, a, indices, axis):
-        if indices.size and (indices.min() < -a.shape[axis] or indices.max() >= a.shape[axis]):
-            bad = int(indices.max() if indices.max() >= a.shape[axis] else indices.min())
-            raise IndexError(f"index {bad} is out of range for axis {axis} of size {a.shape[axis]}")
+        _check_range(indices, a.shape[axis], axis)
         ctx.save(indices)
         ctx.shape, ctx.dtype, ctx.axis = a.shape, a.dtype, axis
         return ctx.xp.take_along_axis(a, indices, axis=axis)

@@ -72,16 +72,21 @@ class LogSumExp(Function):
         xp = ctx.xp
         if a.size == 0:
             out = xp.full(_keepdims_shape(a.shape, axes), -xp.inf, dtype=a.dtype)
+            ctx.save(a, out)
         else:
             m = a.max(axis=axes, keepdims=True)
             m = xp.where(xp.isfinite(m), m, 0)  # all -inf (or inf) rows: no inf - inf = nan
-            out = xp.log(xp.exp(a - m).sum(axis=axes, keepdims=True)) + m
-        ctx.save(a, out)
+            shifted = a - m
+            log_sum = xp.log(xp.exp(shifted).sum(axis=axes, keepdims=True))
+            out = log_sum + m
+            # The gradient is softmax(a) = exp(a - out), but a - out loses the low bits of
+            # log_sum when |m| is large (float32 at 1000: 2e-5 off); shifted - log_sum keeps them.
+            ctx.save(shifted, log_sum)
         return out if keepdims else out.reshape([n for i, n in enumerate(out.shape) if i not in axes])
 
     def backward(ctx, g):
-        a, out = ctx.saved
-        return g.reshape(out.shape) * ctx.xp.exp(a - out)
+        shifted, log_sum = ctx.saved
+        return g.reshape(log_sum.shape) * ctx.xp.exp(shifted - log_sum)
 
 
 def _reduce(fn, a, axis, keepdims, name):
