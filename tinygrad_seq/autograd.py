@@ -128,32 +128,24 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **options):
         Tensor = _Tensor
-        tensors = inputs
-        first = None
-        for x in inputs:
-            if isinstance(x, Tensor):
-                first = x
-                break
-        if first is None:
-            raise TypeError(f"{cls.name}: needs at least one Tensor input, got "
-                            f"{', '.join(type(x).__name__ for x in inputs) or 'none'}")
-        device = first.device
         for x in inputs:
             if not isinstance(x, Tensor):
-                tensors = tuple(x if isinstance(x, Tensor) else _constant(x, first) for x in inputs)
+                inputs = _with_constants(cls, inputs)
                 break
-        for t in tensors:
+        device = inputs[0].device
+        arrays, needs = [], []
+        for t in inputs:
             if t.device != device:
                 raise RuntimeError(f"{cls.name}: inputs are on different devices, {device!r} and "
                                    f"{t.device!r}; move them to one device with .to(device)")
-        ctx = cls.__new__(cls)
+            arrays.append(t.data)
+            needs.append(t.requires_grad)
+        ctx = object.__new__(cls)
         dev = backend._devices[device]
         ctx.xp = dev.xp
         ctx.device = device
         ctx.saved = ()
-        ctx.needs_input_grad = needs = tuple([t.requires_grad for t in tensors])
-        track = _GradMode.enabled and True in needs
-        arrays = [t.data for t in tensors]
+        ctx.needs_input_grad = needs
         try:
             if dev._cuda_device is None:
                 out = ctx.forward(*arrays, **options)
@@ -163,26 +155,36 @@ class Function:
         except (ValueError, IndexError) as e:
             shapes = ", ".join(str(tuple(a.shape)) for a in arrays)
             raise type(e)(f"{cls.name}: {e} (input shapes {shapes})") from None
+        track = _GradMode.enabled and True in needs
+        make = Tensor._make
         if type(out) is tuple:
             out = tuple([o if type(o) is dev.array_type else _as_array(o, dev) for o in out])
             if track:
-                ctx.parents, ctx.n_outputs, ctx.freed = tensors, len(out), False
-            return tuple([Tensor._make(o, device, ctx if track and o.dtype.kind == "f" else None, i)
+                ctx.parents, ctx.n_outputs, ctx.freed = inputs, len(out), False
+            return tuple([make(o, device, ctx if track and o.dtype.kind == "f" else None, i)
                           for i, o in enumerate(out)])
         if type(out) is not dev.array_type:  # NumPy returns scalars for 0-d results
             out = _as_array(out, dev)
         if track and out.dtype.kind == "f":
-            ctx.parents, ctx.n_outputs, ctx.freed = tensors, 1, False
-            return Tensor._make(out, device, ctx, 0)
-        return Tensor._make(out, device, None, 0)
+            ctx.parents, ctx.n_outputs, ctx.freed = inputs, 1, False
+            return make(out, device, ctx, 0)
+        return make(out, device, None, 0)
+
+
+def _with_constants(cls, inputs):
+    """The inputs with numbers and arrays made constant tensors like the first tensor input."""
+    Tensor = _Tensor
+    first = next((x for x in inputs if isinstance(x, Tensor)), None)
+    if first is None:
+        raise TypeError(f"{cls.name}: needs at least one Tensor input, got "
+                        f"{', '.join(type(x).__name__ for x in inputs) or 'none'}")
+    return tuple(x if isinstance(x, Tensor) else _constant(x, first) for x in inputs)
 
 
 def _as_array(value, dev):
     """A scalar result (NumPy gives scalars for 0-d results) as an array of ``dev``. An array of
     another device is left alone: ToDevice's result lives on its target, not on its input's."""
-    if isinstance(value, np.ndarray) or backend.device_of_array(value) != "cpu":
-        return value
-    return dev.xp.asarray(value)
+    return dev.xp.asarray(value) if isinstance(value, np.generic) else value
 
 
 def _constant(value, like):
@@ -265,31 +267,12 @@ def run_backward(roots, root_grads, retain_graph=False, inputs=None):
             continue
         if node in wanted:
             wanted[node] = out_grads
-        in_grads = node.backward(*out_grads)
-        if type(in_grads) is not tuple:
-            in_grads = (in_grads,)
-        if len(in_grads) != len(node.parents):
-            raise RuntimeError(f"{node.name}: backward returned {len(in_grads)} gradients for "
-                               f"{len(node.parents)} inputs")
-        array_type = backend._devices[node.device].array_type
-        for parent, g, needed in zip(node.parents, in_grads, node.needs_input_grad):
-            if g is None or not needed:
-                continue
-            if type(g) is not array_type:  # a NumPy scalar from 0-d arithmetic
-                g = node.xp.asarray(g)
-            if g.shape != parent.data.shape:
-                g = _unbroadcast(g, parent.data.shape, node)
-            if g.dtype != parent.data.dtype:
-                g = g.astype(parent.data.dtype)
-            parent_node = parent._ctx
-            if parent_node is None:
-                _add_leaf(leaf_grads, parent, g)
-            else:
-                slots = grads.get(parent_node)
-                if slots is None:
-                    slots = grads[parent_node] = [None] * parent_node.n_outputs
-                i = parent._idx
-                slots[i] = g if slots[i] is None else slots[i] + g
+        dev = backend._devices[node.device]
+        if dev._cuda_device is None:
+            _backward_step(node, out_grads, grads, leaf_grads, dev)
+        else:
+            with dev._cuda_device:  # allocations of the backward land on the node's GPU
+                _backward_step(node, out_grads, grads, leaf_grads, dev)
         if not retain_graph:
             node.parents = node.saved = None
             node.freed = True
@@ -315,6 +298,34 @@ def run_backward(roots, root_grads, retain_graph=False, inputs=None):
         else:
             leaf.grad = _Tensor._make(leaf.grad.data + g, leaf.device, None, 0)
     return None
+
+
+def _backward_step(node, out_grads, grads, leaf_grads, dev):
+    """Run one node's backward and hand each input its gradient (summed to the input's shape)."""
+    in_grads = node.backward(*out_grads)
+    if type(in_grads) is not tuple:
+        in_grads = (in_grads,)
+    if len(in_grads) != len(node.parents):
+        raise RuntimeError(f"{node.name}: backward returned {len(in_grads)} gradients for "
+                           f"{len(node.parents)} inputs")
+    for parent, g, needed in zip(node.parents, in_grads, node.needs_input_grad):
+        if g is None or not needed:
+            continue
+        if type(g) is not dev.array_type:  # a NumPy scalar from 0-d arithmetic
+            g = dev.xp.asarray(g)
+        if g.shape != parent.data.shape:
+            g = _unbroadcast(g, parent.data.shape, node)
+        if g.dtype != parent.data.dtype:
+            g = g.astype(parent.data.dtype)
+        parent_node = parent._ctx
+        if parent_node is None:
+            _add_leaf(leaf_grads, parent, g)
+        else:
+            slots = grads.get(parent_node)
+            if slots is None:
+                slots = grads[parent_node] = [None] * parent_node.n_outputs
+            i = parent._idx
+            slots[i] = g if slots[i] is None else slots[i] + g
 
 
 def _add_leaf(leaf_grads, leaf, g):
@@ -377,7 +388,8 @@ def _seed_gradient(output, grad, where):
             raise RuntimeError(f"{where}: backward() without a gradient needs a single-element "
                                f"tensor, got shape {output.shape}; pass a gradient of that shape, "
                                f"e.g. backward(tg.ones_like(out))")
-        return xp.ones(output.data.shape, dtype=output.data.dtype)
+        with backend._devices[output.device].activate():
+            return xp.ones(output.data.shape, dtype=output.data.dtype)
     if isinstance(grad, Tensor):
         if grad.device != output.device:
             raise RuntimeError(f"{where}: gradient is on {grad.device!r} but the tensor is on "

@@ -4,6 +4,7 @@ import numpy as np
 from . import autograd, backend
 from . import ops
 
+_new_tensor = object.__new__
 _READ_ONLY_HELP = "tensors are immutable: build a new one (e.g. with tg.where or tg.concatenate)"
 
 
@@ -64,9 +65,10 @@ class Tensor:
         if requires_grad:
             self.requires_grad_(True)
 
-    @classmethod
-    def _make(cls, data, device, ctx, idx):
-        t = cls.__new__(cls)
+    @staticmethod
+    def _make(data, device, ctx, idx):
+        """A tensor around an array of ``device``, without checks (for the engine and ops)."""
+        t = _new_tensor(Tensor)
         t.data, t.device, t.grad, t._ctx, t._idx = data, device, None, ctx, idx
         t.requires_grad = ctx is not None
         return t
