@@ -314,3 +314,13 @@ def test_tensors_are_immutable(device):
     x = tg.tensor([1.0, 2.0], device=device)
     with pytest.raises(TypeError, match="immutable"):
         x[0] = 3.0
+
+
+def test_python_floats_and_division_with_integer_tensors_give_float32(device):
+    ints = tg.tensor([1, 2, 3], device=device)
+    assert (ints * 2).dtype == tg.int64
+    for result in (ints + 1.5, 1.5 - ints, ints * 0.5, ints / 2, 3 / ints,
+                   tg.where(ints > 1, ints, 0.5)):
+        assert result.dtype == tg.float32
+    np.testing.assert_allclose((ints / 2).numpy(), [0.5, 1.0, 1.5])
+    assert (tg.tensor([1.0], dtype="float64", device=device) * 2.5).dtype == tg.float64

@@ -172,13 +172,19 @@ class Function:
 
 
 def _with_constants(cls, inputs):
-    """The inputs with numbers and arrays made constant tensors like the first tensor input."""
+    """The inputs with numbers and arrays made constant tensors, in the dtype of the first float
+    tensor input (else of the first tensor). As in PyTorch, a Python float with integer tensors
+    gives float32, not NumPy's float64: the integer tensors are converted."""
     Tensor = _Tensor
-    first = next((x for x in inputs if isinstance(x, Tensor)), None)
-    if first is None:
+    tensors = [x for x in inputs if isinstance(x, Tensor)]
+    if not tensors:
         raise TypeError(f"{cls.name}: needs at least one Tensor input, got "
                         f"{', '.join(type(x).__name__ for x in inputs) or 'none'}")
-    return tuple(x if isinstance(x, Tensor) else _constant(x, first) for x in inputs)
+    like = next((t for t in tensors if t.dtype.kind == "f"), tensors[0])
+    out = tuple(x if isinstance(x, Tensor) else _constant(x, like) for x in inputs)
+    if like.dtype.kind != "f" and any(isinstance(x, float) for x in inputs):
+        out = tuple(t.astype(backend.DEFAULT_FLOAT) if t.dtype.kind in "iu" else t for t in out)
+    return out
 
 
 def _as_array(value, dev):

@@ -40,6 +40,8 @@ class Mul(Function):
 
 class Div(Function):
     def forward(ctx, a, b):
+        if a.dtype.kind != "f" and b.dtype.kind != "f":  # true division of integers: float32
+            a, b = a.astype(backend.DEFAULT_FLOAT), b.astype(backend.DEFAULT_FLOAT)
         ctx.save(a, b)
         return a / b
 
