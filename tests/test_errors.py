@@ -281,3 +281,30 @@ def test_one_hot_out_of_range(device, indices):
 def test_index_on_another_device():
     with pytest.raises(RuntimeError, match="take.*'cuda:0'.*'cpu'"):
         tg.zeros(3).take(Tensor._make(np.array([0]), "cuda:0", None, 0))
+
+
+def test_permute_and_transpose_reject_axes_out_of_range(device):
+    x = tg.ones(2, 3, device=device)
+    with pytest.raises(ValueError, match="axis 5 is out of range"):
+        tg.permute(x, 0, 5)
+    with pytest.raises(ValueError, match="axis 3 is out of range"):
+        x.transpose(3, 0)
+    with pytest.raises(ValueError, match="not a permutation"):
+        tg.permute(x, 0, 0)
+
+
+def test_gather_rejects_indices_that_differ_off_the_axis(device):
+    x = tg.ones(3, 4, device=device)
+    with pytest.raises(ValueError, match=r"\(1, 2\).*\(3, 4\).*but axis 1"):
+        tg.gather(x, 1, tg.tensor([[0, 1]], device=device))
+
+
+def test_softmax_needs_one_axis(device):
+    with pytest.raises(ValueError, match="softmax: needs one axis"):
+        tg.softmax(tg.ones(2, 2, device=device), axis=None)
+
+
+def test_max_over_an_empty_axis(device):
+    assert tg.zeros(0, 3, device=device).max(axis=1).shape == (0,)
+    with pytest.raises(ValueError, match="max over an empty axis"):
+        tg.zeros(0, 3, device=device).max(axis=0)

@@ -146,6 +146,10 @@ def test_numpy_array_protocol_on_cpu():
     b = np.array(t)
     b[0, 0] = 99.0
     assert t.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    # np.asarray shares memory, read-only: it cannot write into the tensor either.
+    with pytest.raises(ValueError, match="read-only"):
+        np.asarray(t)[0, 0] = 99.0
+    assert t.tolist() == [[1.0, 2.0], [3.0, 4.0]]
 
 
 def test_repr_shows_data_device_and_dtype(device):

@@ -172,19 +172,15 @@ class Function:
 
 
 def _with_constants(cls, inputs):
-    """The inputs with numbers and arrays made constant tensors, in the dtype of the first float
-    tensor input (else of the first tensor). As in PyTorch, a Python float with integer tensors
-    gives float32, not NumPy's float64: the integer tensors are converted."""
+    """The inputs with numbers and arrays made constant tensors on the first tensor's device."""
     Tensor = _Tensor
     tensors = [x for x in inputs if isinstance(x, Tensor)]
     if not tensors:
         raise TypeError(f"{cls.name}: needs at least one Tensor input, got "
                         f"{', '.join(type(x).__name__ for x in inputs) or 'none'}")
-    like = next((t for t in tensors if t.dtype.kind == "f"), tensors[0])
-    out = tuple(x if isinstance(x, Tensor) else _constant(x, like) for x in inputs)
-    if like.dtype.kind != "f" and any(isinstance(x, float) for x in inputs):
-        out = tuple(t.astype(backend.DEFAULT_FLOAT) if t.dtype.kind in "iu" else t for t in out)
-    return out
+    float_dtype = next((t.dtype for t in tensors if t.dtype.kind == "f"), None)
+    return tuple(x if isinstance(x, Tensor) else _constant(x, float_dtype, tensors[0].device)
+                 for x in inputs)
 
 
 def _as_array(value, dev):
@@ -193,17 +189,18 @@ def _as_array(value, dev):
     return dev.xp.asarray(value) if isinstance(value, np.generic) else value
 
 
-def _constant(value, like):
-    """A number or array as a constant tensor on ``like``'s device, in ``like``'s float dtype."""
-    dtype = like.dtype
-    xp = backend._devices[like.device].xp
-    if isinstance(value, bool):
+def _constant(value, float_dtype, device):
+    """A number or array as a constant tensor. Numbers and arrays take the dtype of the float
+    tensors beside them (``x32 * 2.5`` stays float32, ``x64 + np.array([0.1])`` float64); beside
+    integer tensors only, integers are int64 and floats float32; booleans stay bool."""
+    kind = np.asarray(value).dtype.kind
+    if kind == "b":
         dtype = backend.bool_
-    elif isinstance(value, float) and dtype.kind != "f":
-        dtype = backend.DEFAULT_FLOAT
-    elif not isinstance(value, (int, float)):
-        return _Tensor(value, device=like.device)
-    return _Tensor._make(xp.asarray(value, dtype=dtype), like.device, None, 0)
+    elif kind in "iu":
+        dtype = float_dtype if float_dtype is not None else backend.DEFAULT_INT
+    else:
+        dtype = float_dtype if float_dtype is not None else backend.DEFAULT_FLOAT
+    return _Tensor(value, dtype=dtype, device=device)
 
 
 # ---------------------------------------------------------------- the backward walk
@@ -297,12 +294,13 @@ def run_backward(roots, root_grads, retain_graph=False, inputs=None):
     for leaf, (g, owned) in leaf_grads.items():
         if not leaf.requires_grad:
             continue
-        if leaf.grad is None:
-            # Our gradient arrays may be shared between inputs (add returns g twice) or be views of
-            # an upstream gradient: a leaf gets an array of its own.
-            leaf.grad = _Tensor._make(g if owned else g.copy(), leaf.device, None, 0)
-        else:
-            leaf.grad = _Tensor._make(leaf.grad.data + g, leaf.device, None, 0)
+        with backend._devices[leaf.device].activate():
+            if leaf.grad is None:
+                # Our gradient arrays may be shared between inputs (add returns g twice) or be
+                # views of an upstream gradient: a leaf gets an array of its own.
+                leaf.grad = _Tensor._make(g if owned else g.copy(), leaf.device, None, 0)
+            else:
+                leaf.grad = _Tensor._make(leaf.grad.data + g, leaf.device, None, 0)
     return None
 
 
@@ -369,17 +367,16 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=Fa
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise ValueError(f"grad: inputs[{i}] does not require grad, so it has no gradient")
     seeds = [_seed_gradient(out, g, "grad") for out, g in zip(outputs, grad_outputs)]
-    arrays = run_backward(outputs, seeds, retain_graph=retain_graph, inputs=inputs)
-    result = []
-    for i, (t, g) in enumerate(zip(inputs, arrays)):
-        if g is None:
-            if not allow_unused:
+    if not allow_unused:  # checked before the walk, which would free the graph
+        order = _topological_order([o._ctx for o in outputs if o._ctx is not None])
+        reached = {id(o) for o in outputs} | {id(p) for node in order for p in node.parents}
+        for i, t in enumerate(inputs):
+            if id(t) not in reached:
                 raise ValueError(f"grad: inputs[{i}] (shape {t.shape}) was not used to compute the "
                                  f"outputs; pass allow_unused=True to get None for it")
-            result.append(None)
-        else:
-            result.append(Tensor._make(g, t.device, None, 0))
-    return tuple(result)
+    arrays = run_backward(outputs, seeds, retain_graph=retain_graph, inputs=inputs)
+    return tuple(None if g is None else Tensor._make(g, t.device, None, 0)
+                 for t, g in zip(inputs, arrays))
 
 
 def _seed_gradient(output, grad, where):

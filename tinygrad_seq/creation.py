@@ -1,17 +1,11 @@
 """Factories: zeros, ones, full, arange, eye, rand, randn and their ``*_like`` forms."""
-import operator
-
 from . import backend
+from .ops.axes import shape_arg
 from .tensor import Tensor
 
 
 def _shape(shape):
-    if len(shape) == 1 and not isinstance(shape[0], int):
-        shape = tuple(shape[0])
-    try:
-        shape = tuple(operator.index(n) for n in shape)
-    except TypeError:
-        raise TypeError(f"shape must be integers, got {shape!r}") from None
+    shape = shape_arg(shape)
     if any(n < 0 for n in shape):
         raise ValueError(f"shape {shape} has a negative dimension")
     return shape

@@ -146,7 +146,11 @@ class Tensor:
         dtype = self.data.dtype if dtype is None else np.dtype(dtype)
         if copy is False and dtype != self.data.dtype:
             raise ValueError(f"cannot convert a {self.dtype} tensor to {dtype} without a copy")
-        return self.data.astype(dtype, copy=bool(copy))
+        if copy or dtype != self.data.dtype:
+            return self.data.astype(dtype, copy=True)
+        view = self.data.view()  # shares memory but cannot write into the tensor
+        view.flags.writeable = False
+        return view
 
     def to(self, device=None, dtype=None):
         """A new tensor on ``device`` and/or in ``dtype``; keeps the graph (gradients flow back)."""

@@ -3,6 +3,17 @@ from ..autograd import Function, tensor_type
 from .. import backend
 
 
+def promote(a, b):
+    """A float array next to an integer or bool one: the other takes the float dtype (PyTorch's
+    rule; NumPy would make int64 with float32 float64). Other mixtures follow NumPy."""
+    if a.dtype.kind == "f":
+        if b.dtype.kind != "f":
+            b = b.astype(a.dtype)
+    elif b.dtype.kind == "f":
+        a = a.astype(b.dtype)
+    return a, b
+
+
 class Neg(Function):
     def forward(ctx, a):
         return -a
@@ -13,6 +24,8 @@ class Neg(Function):
 
 class Add(Function):
     def forward(ctx, a, b):
+        if a.dtype != b.dtype:
+            a, b = promote(a, b)
         return a + b
 
     def backward(ctx, g):
@@ -21,6 +34,8 @@ class Add(Function):
 
 class Sub(Function):
     def forward(ctx, a, b):
+        if a.dtype != b.dtype:
+            a, b = promote(a, b)
         return a - b
 
     def backward(ctx, g):
@@ -29,6 +44,8 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(ctx, a, b):
+        if a.dtype != b.dtype:
+            a, b = promote(a, b)
         ctx.save(a, b)
         return a * b
 
@@ -42,6 +59,8 @@ class Div(Function):
     def forward(ctx, a, b):
         if a.dtype.kind != "f" and b.dtype.kind != "f":  # true division of integers: float32
             a, b = a.astype(backend.DEFAULT_FLOAT), b.astype(backend.DEFAULT_FLOAT)
+        if a.dtype != b.dtype:
+            a, b = promote(a, b)
         ctx.save(a, b)
         return a / b
 
@@ -57,6 +76,8 @@ class Pow(Function):
     """``a ** b`` for a tensor exponent; d/db uses log(a), so it is defined for a > 0."""
 
     def forward(ctx, a, b):
+        if a.dtype != b.dtype:
+            a, b = promote(a, b)
         y = a ** b
         ctx.save(a, b, y)
         return y
@@ -65,7 +86,10 @@ class Pow(Function):
         a, b, y = ctx.saved
         xp = ctx.xp
         need_a, need_b = ctx.needs_input_grad
-        ga = g * b * a ** (b - 1) if need_a else None
+        ga = None
+        if need_a:  # b * a^(b-1), which is 0 where b == 0 (not 0 * inf at a == 0)
+            zero = b == 0
+            ga = g * xp.where(zero, 0, b * a ** xp.where(zero, 1, b - 1))
         gb = None
         if need_b:
             positive = a > 0
@@ -84,6 +108,8 @@ class PowScalar(Function):
     def backward(ctx, g):
         (a,) = ctx.saved
         e = ctx.exponent
+        if e == 0:
+            return ctx.xp.zeros(a.shape, dtype=g.dtype)
         if e == 2:
             return g * (2 * a)
         return g * (e * a ** (e - 1))
@@ -167,13 +193,15 @@ class Maximum(Function):
     pick = "maximum"
 
     def forward(ctx, a, b):
+        if a.dtype != b.dtype:
+            a, b = promote(a, b)
         ctx.save(a, b)
         return getattr(ctx.xp, ctx.pick)(a, b)
 
     def backward(ctx, g):
         a, b = ctx.saved
         wins = (a > b) if ctx.pick == "maximum" else (a < b)
-        share = wins + 0.5 * (a == b)
+        share = wins + g.dtype.type(0.5) * (a == b)
         return g * share, g * (1 - share)
 
 
@@ -203,6 +231,8 @@ class Clip(Function):
 class Where(Function):
     def forward(ctx, condition, a, b):
         condition = condition.astype(bool, copy=False)
+        if a.dtype != b.dtype:
+            a, b = promote(a, b)
         ctx.save(condition)
         return ctx.xp.where(condition, a, b)
 
@@ -262,21 +292,19 @@ def _comparison(name, ufunc_name):
     def compare(a, b):
         Tensor = tensor_type()
         tensor = a if isinstance(a, Tensor) else b
-        xp = backend._devices[tensor.device].xp
-        arrays = []
+        dev = backend._devices[tensor.device]
         for x in (a, b):
-            if isinstance(x, Tensor):
-                if x.device != tensor.device:
-                    raise RuntimeError(f"{name}: inputs are on different devices, {tensor.device!r} "
-                                       f"and {x.device!r}")
-                arrays.append(x.data)
-            else:
-                arrays.append(x)
-        try:
-            out = getattr(xp, ufunc_name)(*arrays)
-        except ValueError as e:
-            raise ValueError(f"{name}: {e}") from None
-        return Tensor._make(xp.asarray(out), tensor.device, None, 0)
+            if isinstance(x, Tensor) and x.device != tensor.device:
+                raise RuntimeError(f"{name}: inputs are on different devices, {tensor.device!r} "
+                                   f"and {x.device!r}")
+        with dev.activate():
+            arrays = [x.data if isinstance(x, Tensor) else
+                      x if isinstance(x, (int, float)) else dev.xp.asarray(x) for x in (a, b)]
+            try:
+                out = getattr(dev.xp, ufunc_name)(*arrays)
+            except ValueError as e:
+                raise ValueError(f"{name}: {e}") from None
+            return Tensor._make(dev.xp.asarray(out), tensor.device, None, 0)
     compare.__name__ = name
     compare.__doc__ = f"Element-wise ``{ufunc_name}`` as a bool tensor (no gradient)."
     return compare

@@ -5,6 +5,7 @@ repeated index receives the sum of its gradients.
 """
 from ..autograd import Function, tensor_type
 from .. import backend
+from .axes import axis_index
 
 
 def _is_advanced(index):
@@ -17,10 +18,27 @@ def _check_range(indices, size, axis):
         raise IndexError(f"index {bad} is out of range for axis {axis} of size {size}")
 
 
+def _check_array_indices(index, shape):
+    """Integer arrays in an index must lie within their axis (CuPy would wrap them silently)."""
+    def width(i):  # how many axes of the tensor an index item consumes
+        if i is None or i is Ellipsis:
+            return 0
+        return i.ndim if getattr(i, "dtype", None) is not None and i.dtype.kind == "b" else 1
+    axis = 0
+    for i in index:
+        if i is Ellipsis:
+            axis += len(shape) - sum(width(j) for j in index)
+        elif getattr(i, "dtype", None) is not None and i.dtype.kind in "iu" and axis < len(shape):
+            _check_range(i, shape[axis], axis)
+        axis += width(i)
+
+
 class GetItem(Function):
     def forward(ctx, a, index):
         ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
         ctx.advanced = _is_advanced(index)
+        if ctx.advanced:
+            _check_array_indices(index, a.shape)
         return a[index]
 
     def backward(ctx, g):
@@ -47,7 +65,7 @@ class Take(Function):
         grad = xp.zeros(ctx.shape, dtype=ctx.dtype)
         axis = ctx.axis
         # Move the looked-up axis to the front of both, so one add.at over axis 0 does it.
-        g_front = xp.moveaxis(g.reshape(g.shape[:axis] + (-1,) + g.shape[axis + indices.ndim:]), axis, 0)
+        g_front = xp.moveaxis(g.reshape(g.shape[:axis] + (indices.size,) + g.shape[axis + indices.ndim:]), axis, 0)
         xp.add.at(xp.moveaxis(grad, axis, 0), indices.reshape(-1), g_front)
         return grad, None
 
@@ -122,20 +140,18 @@ def take(a, indices, axis=None):
     indices = _int_indices(indices, a, "take")
     if axis is None:
         a, axis = a.reshape(-1), 0
-    elif not -a.ndim <= axis < a.ndim:
-        raise ValueError(f"take: axis {axis} is out of range for a tensor with {a.ndim} dimensions")
-    return Take.apply(a, indices, axis=axis % a.ndim)
+    return Take.apply(a, indices, axis=axis_index(axis, a.ndim, "take"))
 
 
 def gather(a, axis, indices):
     """Values of ``a`` at ``indices`` along ``axis``; ``indices`` has ``a``'s number of dimensions."""
     indices = _int_indices(indices, a, "gather")
-    if not -a.ndim <= axis < a.ndim:
-        raise ValueError(f"gather: axis {axis} is out of range for a tensor with {a.ndim} dimensions")
-    if indices.ndim != a.ndim:
-        raise ValueError(f"gather: indices of shape {indices.shape} must have as many dimensions "
-                         f"as the tensor of shape {a.shape}")
-    return Gather.apply(a, indices, axis=axis % a.ndim)
+    axis = axis_index(axis, a.ndim, "gather")
+    if indices.ndim != a.ndim or any(
+            n != m for d, (n, m) in enumerate(zip(indices.shape, a.shape)) if d != axis):
+        raise ValueError(f"gather: indices of shape {indices.shape} must match the tensor's shape "
+                         f"{a.shape} on every axis but axis {axis}")
+    return Gather.apply(a, indices, axis=axis)
 
 
 def one_hot(indices, num_classes, dtype=backend.float32):

@@ -1,9 +1,12 @@
 """Matrix product, batched, with NumPy's rules for 1-D operands."""
 from ..autograd import Function
+from .elementwise import promote
 
 
 class Matmul(Function):
     def forward(ctx, a, b):
+        if a.dtype != b.dtype:
+            a, b = promote(a, b)
         ctx.save(a, b)
         return a @ b
 

@@ -1,21 +1,7 @@
 """Ops that move data without arithmetic: reshape, permute, broadcast, join, split, flip, pad."""
-import operator
-
 from ..autograd import Function
 from .. import backend
-
-
-def _shape_arg(shape):
-    """``f(2, 3)`` and ``f((2, 3))`` both mean the shape (2, 3)."""
-    if len(shape) == 1 and not isinstance(shape[0], int):
-        shape = tuple(shape[0])
-    return tuple(operator.index(n) for n in shape)
-
-
-def _axis(axis, ndim, op):
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dimensions")
-    return axis % ndim
+from .axes import axis_index as _axis, shape_arg as _shape_arg
 
 
 class Reshape(Function):
@@ -178,10 +164,10 @@ def flatten(a, start_axis=0, end_axis=-1):
 
 def permute(a, *axes):
     """Reorder the axes: ``permute(x, 1, 0, 2)`` (PyTorch's name)."""
-    axes = _shape_arg(axes)
-    if sorted(x % a.ndim if a.ndim else x for x in axes) != list(range(a.ndim)) or len(axes) != a.ndim:
+    axes = tuple(_axis(x, a.ndim, "permute") for x in _shape_arg(axes, "permute"))
+    if sorted(axes) != list(range(a.ndim)):
         raise ValueError(f"permute: {axes} is not a permutation of the {a.ndim} axes of shape {a.shape}")
-    return Permute.apply(a, axes=tuple(x % a.ndim for x in axes))
+    return Permute.apply(a, axes=axes)
 
 
 def transpose(a, *axes):
@@ -294,10 +280,11 @@ def flip(a, axis=None):
 def pad(a, pad_width, value=0.0):
     """Constant padding, NumPy's ``pad_width``: an int, one (before, after) pair, or one per axis."""
     if isinstance(pad_width, int):
-        pad_width = ((pad_width, pad_width),) * a.ndim
-    pad_width = tuple(tuple(int(x) for x in p) if not isinstance(p, int) else (p, p) for p in pad_width)
-    if len(pad_width) == 1 and a.ndim != 1:
-        pad_width = pad_width * a.ndim
+        pad_width = (pad_width, pad_width)
+    pad_width = tuple(pad_width)
+    if len(pad_width) == 2 and all(isinstance(p, int) for p in pad_width):
+        pad_width = (pad_width,) * a.ndim      # one (before, after) pair for every axis
+    pad_width = tuple(tuple(int(x) for x in p) for p in pad_width)
     if len(pad_width) != a.ndim or any(len(p) != 2 or min(p) < 0 for p in pad_width):
         raise ValueError(f"pad: pad_width {pad_width} must hold one non-negative (before, after) pair "
                          f"per axis of shape {a.shape}")

@@ -1,7 +1,7 @@
 """Ops of neural networks: softmax, log_softmax, dropout."""
 from ..autograd import Function
 from .. import backend
-from .reduce import normalize_axes
+from .axes import axis_index
 
 
 class Softmax(Function):
@@ -40,7 +40,9 @@ class Dropout(Function):
     from the device's random stream (``tg.manual_seed``)."""
 
     def forward(ctx, a, p):
-        keep = backend.generator(ctx.device).uniform(a.shape, a.dtype) >= p
+        # float16 has no random generator of its own: draw in float32 for it
+        draw_dtype = a.dtype if a.dtype.itemsize >= 4 else backend.float32
+        keep = backend.generator(ctx.device).uniform(a.shape, draw_dtype) >= p
         mask = keep * a.dtype.type(1.0 / (1.0 - p))
         ctx.save(mask)
         return a * mask
@@ -50,8 +52,10 @@ class Dropout(Function):
 
 
 def _one_axis(a, axis, op):
-    (axis,) = normalize_axes(axis, a.ndim, op) if a.ndim else (None,)
-    return axis
+    """The one axis a softmax runs along (a 0-d tensor has none: its softmax is 1)."""
+    if axis is None:
+        raise ValueError(f"{op}: needs one axis, got None (e.g. axis=-1)")
+    return axis_index(axis, a.ndim, op) if a.ndim else None
 
 
 def softmax(a, axis=-1):

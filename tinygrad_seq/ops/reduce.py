@@ -1,21 +1,7 @@
 """Reductions over axes: sum, mean, max, min, logsumexp (var is composed from them)."""
 from ..autograd import Function, tensor_type
 from .. import backend
-
-
-def normalize_axes(axis, ndim, op):
-    """``axis`` (None, int or sequence) as a sorted tuple of non-negative axes."""
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    out = []
-    for a in axes:
-        if not -ndim <= a < ndim:
-            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(a % ndim)
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: repeated axis in {axis}")
-    return tuple(sorted(out))
+from .axes import normalize_axes
 
 
 def _keepdims_shape(shape, axes):
@@ -33,6 +19,8 @@ class Sum(Function):
 
 class Mean(Function):
     def forward(ctx, a, axes, keepdims):
+        if a.dtype.kind != "f":  # the mean of integers is a float32, as PyTorch's of a float
+            a = a.astype(backend.DEFAULT_FLOAT)
         ctx.shape, ctx.kept = a.shape, _keepdims_shape(a.shape, axes)
         count = 1
         for ax in axes:
@@ -50,8 +38,8 @@ class Max(Function):
     extreme = "max"
 
     def forward(ctx, a, axes, keepdims):
-        if a.size == 0:
-            raise ValueError(f"{ctx.name} of an empty tensor has no value")
+        if 0 in [a.shape[ax] for ax in axes]:
+            raise ValueError(f"{ctx.name} over an empty axis has no value")
         out = getattr(a, ctx.extreme)(axis=axes, keepdims=True)
         ctx.save(a, out)
         ctx.axes = axes
