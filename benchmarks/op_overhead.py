@@ -45,15 +45,18 @@ CHAIN_OPS = 2 * CHAIN_STEPS + 1    # ... and the final sum
 
 # ---------------------------------------------------------------- case 1: (a * b).sum()
 
-def single_tg(a0, b0):
-    a = tg.tensor(a0, requires_grad=True)
-    b = tg.tensor(b0, requires_grad=True)
+def single_autodiff(tensor):
+    """The case in an engine whose ``tensor(array, requires_grad=True)`` makes a leaf (tg, torch)."""
+    def make(a0, b0):
+        a = tensor(a0, requires_grad=True)
+        b = tensor(b0, requires_grad=True)
 
-    def step():
-        a.grad = None
-        b.grad = None
-        (a * b).sum().backward()
-    return step, lambda: (a.grad.numpy(), b.grad.numpy())
+        def step():
+            a.grad = None
+            b.grad = None
+            (a * b).sum().backward()
+        return step, lambda: (a.grad.numpy(), b.grad.numpy())
+    return make
 
 
 def single_numpy(a0, b0):
@@ -70,31 +73,23 @@ def single_numpy(a0, b0):
     return step, lambda: (grads["a"], grads["b"])
 
 
-def single_torch(a0, b0):
-    a = torch.tensor(a0, requires_grad=True)
-    b = torch.tensor(b0, requires_grad=True)
-
-    def step():
-        a.grad = None
-        b.grad = None
-        (a * b).sum().backward()
-    return step, lambda: (a.grad.numpy(), b.grad.numpy())
-
-
 # ---------------------------------------------------------------- case 2: a chain of 101 ops
 
-def chain_tg(x0, w0):
-    x = tg.tensor(x0, requires_grad=True)
-    w = tg.tensor(w0, requires_grad=True)
+def chain_autodiff(tensor):
+    """The chain in an engine whose ``tensor(array, requires_grad=True)`` makes a leaf."""
+    def make(x0, w0):
+        x = tensor(x0, requires_grad=True)
+        w = tensor(w0, requires_grad=True)
 
-    def step():
-        x.grad = None
-        w.grad = None
-        h = x
-        for _ in range(CHAIN_STEPS):
-            h = (h * w).tanh()
-        h.sum().backward()
-    return step, lambda: (x.grad.numpy(), w.grad.numpy())
+        def step():
+            x.grad = None
+            w.grad = None
+            h = x
+            for _ in range(CHAIN_STEPS):
+                h = (h * w).tanh()
+            h.sum().backward()
+        return step, lambda: (x.grad.numpy(), w.grad.numpy())
+    return make
 
 
 def chain_numpy(x0, w0):
@@ -117,20 +112,6 @@ def chain_numpy(x0, w0):
             g = g * w               # mul, gradient of the chain input
         grads["x"], grads["w"] = g, gw
     return step, lambda: (grads["x"], grads["w"])
-
-
-def chain_torch(x0, w0):
-    x = torch.tensor(x0, requires_grad=True)
-    w = torch.tensor(w0, requires_grad=True)
-
-    def step():
-        x.grad = None
-        w.grad = None
-        h = x
-        for _ in range(CHAIN_STEPS):
-            h = (h * w).tanh()
-        h.sum().backward()
-    return step, lambda: (x.grad.numpy(), w.grad.numpy())
 
 
 # ---------------------------------------------------------------- timing
@@ -223,10 +204,12 @@ def main(argv=None):
 
     cases = {
         "single": ("(a * b).sum() fwd+bwd", 2, args.number,
-                   [("tinygrad_seq", single_tg), ("numpy", single_numpy), ("torch", single_torch)],
+                   [("tinygrad_seq", single_autodiff(tg.tensor)), ("numpy", single_numpy),
+                    ("torch", torch and single_autodiff(torch.tensor))],
                    (a0, b0)),
         "chain": (f"(x * w).tanh() x{CHAIN_STEPS}, .sum(), fwd+bwd", CHAIN_OPS, chain_number,
-                  [("tinygrad_seq", chain_tg), ("numpy", chain_numpy), ("torch", chain_torch)],
+                  [("tinygrad_seq", chain_autodiff(tg.tensor)), ("numpy", chain_numpy),
+                   ("torch", torch and chain_autodiff(torch.tensor))],
                   (x0, w0)),
     }
     report = {"machine": info, "settings": {"number": args.number, "chain_number": chain_number,

@@ -321,28 +321,6 @@ def _broadcast_pair(draw):
     return draw(_arrays(shapes[0])), draw(_arrays(shapes[1]))
 
 
-BINARY = {
-    "add": lambda a, b: a + b,
-    "sub": lambda a, b: a - b,
-    "mul": lambda a, b: a * b,
-    "maximum": tg.maximum,
-}
-
-
-@pytest.mark.parametrize("op", list(BINARY))
-def test_invariants_binary_broadcasting(device, op):
-    fn = BINARY[op]
-
-    @given(_broadcast_pair())
-    def check(pair):
-        a, b = (leaf(v, device) for v in pair)
-        copies = [host(a), host(b)]
-        fn(a, b).sum().backward()
-        _check_invariants(device, [a, b], copies, [a.grad, b.grad])
-
-    check()
-
-
 def test_invariants_add_with_explicit_gradient(device):
     @given(hnp.array_shapes(min_dims=0, max_dims=3, max_side=4).flatmap(
         lambda s: st.tuples(_arrays(s), _arrays(s), _arrays(s))))

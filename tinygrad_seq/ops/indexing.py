@@ -57,6 +57,9 @@ class Take(Function):
         _check_range(indices, a.shape[axis], axis)
         ctx.save(indices)
         ctx.shape, ctx.dtype, ctx.axis = a.shape, a.dtype, axis
+        return ctx.lookup(a, indices, axis)
+
+    def lookup(ctx, a, indices, axis):
         return ctx.xp.take(a, indices, axis=axis)
 
     def backward(ctx, g):
@@ -65,19 +68,17 @@ class Take(Function):
         grad = xp.zeros(ctx.shape, dtype=ctx.dtype)
         axis = ctx.axis
         # Move the looked-up axis to the front of both, so one add.at over axis 0 does it.
-        g_front = xp.moveaxis(g.reshape(g.shape[:axis] + (indices.size,) + g.shape[axis + indices.ndim:]), axis, 0)
+        flat = g.reshape(g.shape[:axis] + (indices.size,) + g.shape[axis + indices.ndim:])
+        g_front = xp.moveaxis(flat, axis, 0)
         xp.add.at(xp.moveaxis(grad, axis, 0), indices.reshape(-1), g_front)
         return grad, None
 
 
-class Gather(Function):
+class Gather(Take):
     """``gather(a, axis, indices)``: out[i][j] = a[i][indices[i][j]] for axis 1 (PyTorch's gather,
     NumPy's take_along_axis)."""
 
-    def forward(ctx, a, indices, axis):
-        _check_range(indices, a.shape[axis], axis)
-        ctx.save(indices)
-        ctx.shape, ctx.dtype, ctx.axis = a.shape, a.dtype, axis
+    def lookup(ctx, a, indices, axis):
         return ctx.xp.take_along_axis(a, indices, axis=axis)
 
     def backward(ctx, g):

@@ -10,8 +10,9 @@ class GradcheckError(AssertionError):
     """A gradient that disagrees with finite differences; the message shows the worst element."""
 
 
-def _as_outputs(out):
-    return out if isinstance(out, (tuple, list)) else (out,)
+def as_outputs(out):
+    """An op's result as a tuple of outputs (one for a single tensor)."""
+    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
 
 def _objective(fn, arrays, template, upstream):
@@ -19,7 +20,7 @@ def _objective(fn, arrays, template, upstream):
     inputs = [Tensor._make(a, t.device, None, 0) if isinstance(t, Tensor) else t
               for a, t in zip(arrays, template)]
     with no_grad():
-        outs = _as_outputs(fn(*inputs))
+        outs = as_outputs(fn(*inputs))
     return sum(float((o.data * u).sum()) for o, u in zip(outs, upstream))
 
 
@@ -48,7 +49,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=64, dire
         template.append(x)
     if not diff:
         raise ValueError("gradcheck: no floating-point tensor among the inputs")
-    outs = _as_outputs(fn(*template))
+    outs = as_outputs(fn(*template))
     upstream = []
     for o in outs:
         if o.dtype != backend.float64:

@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 
 from .. import backend
 from ..tensor import Tensor
-from .gradcheck import gradcheck
+from .gradcheck import as_outputs as _as_tuple, gradcheck
 from .strategies import arrays, broadcastable_shapes, floats, shapes
 
 
@@ -179,6 +179,3 @@ class OpSpec:
     def __repr__(self):
         return f"OpSpec({self.name!r})"
 
-
-def _as_tuple(out):
-    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
