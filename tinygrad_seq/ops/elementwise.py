@@ -1,4 +1,6 @@
 """Element-wise ops. Inputs broadcast as in NumPy; the engine sums gradients back to shape."""
+import numbers
+
 from ..autograd import Function, tensor_type
 from .. import backend
 
@@ -269,16 +271,24 @@ def sigmoid(a): return Sigmoid.apply(a)
 def relu(a): return Relu.apply(a)
 def maximum(a, b): return Maximum.apply(a, b)
 def minimum(a, b): return Minimum.apply(a, b)
-def clip(a, min=None, max=None): return Clip.apply(a, min=min, max=max)
+def clip(a, min=None, max=None):
+    """Clamp to [min, max]; the bounds are numbers (either may be None)."""
+    return Clip.apply(a, min=_python_number(min), max=_python_number(max))
 def where(condition, a, b): return Where.apply(condition, a, b)
 
 
 def pow(a, exponent):
     """``a ** exponent``; a number as exponent is a constant (its gradient is not needed)."""
     Tensor = tensor_type()
-    if isinstance(a, Tensor) and isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
-        return PowScalar.apply(a, exponent=exponent)
+    if isinstance(a, Tensor) and isinstance(exponent, numbers.Real) and not isinstance(exponent, bool):
+        return PowScalar.apply(a, exponent=_python_number(exponent))
     return Pow.apply(a, exponent)
+
+
+def _python_number(value):
+    """A NumPy scalar as a Python number: NumPy lets a float64 scalar make a float32 array
+    float64, a Python float does not change its dtype."""
+    return value.item() if isinstance(value, numbers.Number) and hasattr(value, "item") else value
 
 
 def astype(a, dtype):
