@@ -1,173 +1,26 @@
-"""Every op of tinygrad_seq, described once; tests/test_ops.py checks each entry generically."""
+"""Every op of tinygrad_seq, described once; tests/test_ops.py checks each entry generically.
+
+A spec's name is its op's name (a public function of ``tinygrad_seq.ops``), optionally followed by
+``.`` and a variant: ``pow.scalar``, ``add.constant``, ``sum.empty``. The coverage test in
+tests/test_ops.py reads the op name as the part before the first ``.``.
+"""
+import operator
+from dataclasses import replace
+
 import numpy as np
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 import tinygrad_seq as tg
-from tinygrad_seq.testing import Case, OpSpec, arrays, binary, floats, gufunc, lattice, nary, shapes, unary
+from tinygrad_seq.testing import OpSpec, binary, floats, gufunc, lattice, unary
 
-# ---------------------------------------------------------------- element strategies
-
-positive = floats(0.1, 10.0)
-nonzero = st.one_of(floats(-3.0, -0.5), floats(0.5, 3.0))
-off_kink = lattice(0.125)          # never 0: abs, relu, clip bounds on the 0.0 lattice
-tie_free = [lattice(0.0), lattice(0.125)]   # two inputs never equal: maximum, minimum
-spread = lattice(step=1 / 64)     # with unique=True: no two elements closer than 1/64 (max, min)
-
-
-# ---------------------------------------------------------------- option strategies
-
-def axes_options(shapes_, allow_none=True, allow_tuple=True):
-    """{'axis': None | int | tuple, 'keepdims': bool} valid for the first shape."""
-    ndim = len(shapes_[0])
-    choices = [st.just(None)] if allow_none or ndim == 0 else []
-    if ndim:
-        choices.append(st.integers(-ndim, ndim - 1))
-        if allow_tuple:
-            choices.append(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim,
-                                    unique=True).map(tuple))
-    return st.fixed_dictionaries({"axis": st.one_of(*choices), "keepdims": st.booleans()})
-
-
-def one_axis(shapes_):
-    ndim = len(shapes_[0])
-    return st.fixed_dictionaries({"axis": st.integers(-ndim, ndim - 1) if ndim else st.just(-1)})
-
-
-def _np_logsumexp(x, axis=None, keepdims=False):
-    m = np.max(x, axis=axis, keepdims=True)
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
-    return out if keepdims else np.squeeze(out, axis=axis if axis is not None else tuple(range(x.ndim)))
-
-
-def _np_softmax(x, axis):
-    axis = axis if x.ndim else None
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
-def _np_log_softmax(x, axis):
-    axis = axis if x.ndim else None
-    shifted = x - np.max(x, axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-
-
-def _np_split(x, sizes, axis):
-    return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
-
-
-def _split_sizes(n, size):
-    """PyTorch's split: pieces of ``size``, the last one smaller."""
-    return [size] * (n // size) + ([n % size] if n % size else [])
-
-
-def _chunk_sizes(n, chunks):
-    return _split_sizes(n, max(-(-n // chunks), 1))
-
-
-def _seeded_dropout(x, p):
-    tg.manual_seed(1234)   # the same mask at every call, so finite differences see one function
-    return tg.dropout(x, p)
-
-
-# ---------------------------------------------------------------- input strategies
-
-@st.composite
-def concat_cases(draw):
-    base = draw(shapes(1, 3, 1, 4))
-    axis = draw(st.integers(-len(base), len(base) - 1))
-    sizes = draw(st.lists(st.integers(0, 3), min_size=1, max_size=3))
-    shapes_ = [base[:axis % len(base)] + (n,) + base[axis % len(base) + 1:] for n in sizes]
-    return Case(tuple(draw(arrays(s)) for s in shapes_), {"axis": axis})
-
-
-@st.composite
-def stack_cases(draw):
-    shape = draw(shapes(0, 3, 1, 4))
-    n = draw(st.integers(1, 3))
-    return Case(tuple(draw(arrays(shape)) for _ in range(n)),
-                {"axis": draw(st.integers(-len(shape) - 1, len(shape)))})
-
-
-@st.composite
-def where_cases(draw):
-    s_cond, s_a, s_b = draw(nary(3))
-    return Case((draw(hnp.arrays(np.bool_, s_cond)), draw(arrays(s_a)), draw(arrays(s_b))))
-
-
-@st.composite
-def take_cases(draw):
-    x = draw(arrays(shapes(1, 3, 1, 4)))
-    axis = draw(st.integers(-x.ndim, x.ndim - 1))
-    n = x.shape[axis]
-    indices = draw(hnp.arrays(np.int64, shapes(0, 2, 1, 4), elements=st.integers(-n, n - 1)))
-    return Case((x, indices), {"axis": axis})
-
-
-@st.composite
-def gather_cases(draw):
-    x = draw(arrays(shapes(1, 3, 1, 4)))
-    axis = draw(st.integers(-x.ndim, x.ndim - 1))
-    shape = list(x.shape)
-    shape[axis] = draw(st.integers(1, 4))
-    indices = draw(hnp.arrays(np.int64, tuple(shape), elements=st.integers(0, x.shape[axis] - 1)))
-    return Case((x, indices), {"axis": axis})
-
-
-@st.composite
-def basic_index_cases(draw):
-    x = draw(arrays(shapes(1, 3, 1, 4)))
-    return Case((x,), {"index": draw(hnp.basic_indices(x.shape, allow_newaxis=True))})
-
-
-@st.composite
-def array_index_cases(draw):
-    x = draw(arrays(shapes(1, 3, 1, 4)))
-    return Case((x,), {"index": draw(hnp.integer_array_indices(
-        x.shape, result_shape=shapes(1, 2, 1, 4)))})
-
-
-@st.composite
-def mask_index_cases(draw):
-    x = draw(arrays(shapes(1, 3, 1, 4)))
-    return Case((x,), {"index": draw(hnp.arrays(np.bool_, x.shape))})
-
-
-@st.composite
-def one_hot_cases(draw):
-    classes = draw(st.integers(1, 5))
-    indices = draw(hnp.arrays(np.int64, shapes(0, 2, 1, 4), elements=st.integers(0, classes - 1)))
-    return Case((indices,), {"num_classes": classes})
-
-
-def reshape_options(shapes_):
-    shape = shapes_[0]
-    size = int(np.prod(shape))
-    return st.sampled_from([(-1,), (size,), (1, size), (size, 1), tuple(reversed(shape)),
-                            (1,) + tuple(shape) + (1,)]).map(lambda s: {"shape": s})
-
-
-def broadcast_options(shapes_):
-    return hnp.broadcastable_shapes(shapes_[0], min_dims=len(shapes_[0]), max_dims=4, max_side=3).map(
-        lambda other: {"shape": np.broadcast_shapes(shapes_[0], other)})
-
-
-def split_options(shapes_):
-    ndim = len(shapes_[0])
-    return st.integers(-ndim, ndim - 1).flatmap(lambda axis: st.fixed_dictionaries({
-        "axis": st.just(axis), "size": st.integers(1, shapes_[0][axis] + 1)}))
-
-
-def chunk_options(shapes_):
-    ndim = len(shapes_[0])
-    return st.fixed_dictionaries({"axis": st.integers(-ndim, ndim - 1), "chunks": st.integers(1, 4)})
-
-
-def pad_options(shapes_):
-    return st.fixed_dictionaries({
-        "pad_width": st.tuples(*[st.tuples(st.integers(0, 2), st.integers(0, 2)) for _ in shapes_[0]]),
-        "value": st.sampled_from([0.0, -1.5])})
-
+from op_cases import (with_zero, with_empty_axis, empty_shape, empty_gufunc, axes_options,
+                      nonempty_axes_options, one_axis, nonempty_axis, constant, either_side,
+                      _where_with_numbers, _np_logsumexp, _np_softmax, _np_log_softmax, _np_split,
+                      _split_sizes, _chunk_sizes, _seeded_dropout, mixed_cases, where_mixed_cases,
+                      concat_cases, stack_cases, where_cases, take_cases, gather_cases,
+                      basic_index_cases, array_index_cases, mask_index_cases, one_hot_cases,
+                      reshape_options, broadcast_options, split_options, chunk_options,
+                      pad_options, positive, nonzero, nonzero_ints, off_kink, tie_free, spread)
 
 # ---------------------------------------------------------------- the registry
 
@@ -180,7 +33,7 @@ UNARY = [
     OpSpec("tanh", tg.tanh, np.tanh),
     OpSpec("sigmoid", tg.sigmoid, lambda x: 1 / (1 + np.exp(-x)), elements=floats(-20, 20)),
     OpSpec("relu", tg.relu, lambda x: np.maximum(x, 0), elements=off_kink),
-    OpSpec("pow_scalar", lambda x, exponent: x ** exponent, lambda x, exponent: x ** exponent,
+    OpSpec("pow.scalar", lambda x, exponent: x ** exponent, lambda x, exponent: x ** exponent,
            elements=floats(0.2, 3.0),
            kwargs=lambda s: st.fixed_dictionaries({"exponent": st.sampled_from([2, 3, 0.5, -1.5, 0])})),
     OpSpec("clip", tg.clip, lambda x, min, max: np.clip(x, -np.inf if min is None else min,
@@ -189,9 +42,9 @@ UNARY = [
            kwargs=lambda s: st.fixed_dictionaries({"min": st.sampled_from([None, -1.0, 0.0]),
                                                    "max": st.sampled_from([None, 1.0, 2.0])})),
     OpSpec("astype", lambda x: x.astype("float64"), lambda x: x.astype(np.float64), keeps_dtype=False),
-    OpSpec("astype_float32", lambda x: x.astype("float32"), lambda x: x.astype(np.float32),
+    OpSpec("astype.float32", lambda x: x.astype("float32"), lambda x: x.astype(np.float32),
            differentiable=False, keeps_dtype=False),
-    OpSpec("astype_int", lambda x: x.astype("int64"), lambda x: x.astype(np.int64),
+    OpSpec("astype.int", lambda x: x.astype("int64"), lambda x: x.astype(np.int64),
            differentiable=False),
 ]
 
@@ -200,7 +53,8 @@ BINARY = [
     OpSpec("sub", tg.sub, np.subtract, shapes=binary()),
     OpSpec("mul", tg.mul, np.multiply, shapes=binary()),
     OpSpec("div", tg.div, np.divide, shapes=binary(), elements=[floats(), nonzero]),
-    OpSpec("pow", tg.pow, np.power, shapes=binary(), elements=[floats(0.2, 3.0), floats(-2.0, 2.0)]),
+    OpSpec("pow", tg.pow, np.power, shapes=binary(),
+           elements=[floats(0.2, 3.0), with_zero(floats(-2.0, 2.0))]),
     OpSpec("maximum", tg.maximum, np.maximum, shapes=binary(), elements=tie_free),
     OpSpec("minimum", tg.minimum, np.minimum, shapes=binary(), elements=tie_free),
     OpSpec("where", tg.where, np.where, inputs=where_cases()),
@@ -208,6 +62,39 @@ BINARY = [
     OpSpec(name, getattr(tg, name), getattr(np, name), shapes=binary(), elements=lattice(),
            differentiable=False)
     for name in ["less", "less_equal", "greater", "greater_equal", "equal", "not_equal"]
+]
+
+# One operand a constant (an option, so never differentiated), on either side; x ** 0 at x = 0.
+CONSTANT_OPERAND = [
+    OpSpec("add.constant", either_side(operator.add), either_side(np.add),
+           kwargs=constant(either_side=True)),
+    OpSpec("sub.constant", either_side(operator.sub), either_side(np.subtract),
+           kwargs=constant(either_side=True)),
+    OpSpec("mul.constant", either_side(operator.mul), either_side(np.multiply),
+           kwargs=constant(either_side=True)),
+    OpSpec("div.constant", either_side(operator.truediv), either_side(np.divide), elements=nonzero,
+           kwargs=constant(nonzero, nonzero_ints, either_side=True)),
+    OpSpec("pow.constant", lambda x, c: x ** c, lambda x, c: np.power(x, c), elements=floats(0.2, 3.0),
+           kwargs=constant(floats(-2.0, 2.0), st.integers(-2, 3))),
+    OpSpec("pow.rconstant", lambda x, c: c ** x, lambda x, c: np.power(c, x), elements=floats(-2.0, 2.0),
+           kwargs=constant(floats(0.2, 3.0), st.integers(1, 3))),
+    OpSpec("pow.zero_exponent", lambda x, c: x ** c, lambda x, c: np.power(x, c),
+           elements=with_zero(floats()), kwargs=constant(st.just(0.0), st.just(0))),
+    OpSpec("maximum.constant", either_side(tg.maximum), either_side(np.maximum), elements=off_kink,
+           kwargs=constant(lattice(), either_side=True)),
+    OpSpec("minimum.constant", either_side(tg.minimum), either_side(np.minimum), elements=off_kink,
+           kwargs=constant(lattice(), either_side=True)),
+]
+
+# int64 and bool tensors (never requiring grad) next to float tensors, and numbers in where.
+INT_AND_BOOL_OPERANDS = [
+    OpSpec("add.int_bool", tg.add, np.add, inputs=mixed_cases()),
+    OpSpec("mul.int_bool", tg.mul, np.multiply, inputs=mixed_cases()),
+    OpSpec("div.int", tg.div, np.divide, inputs=mixed_cases(nonzero, nonzero_ints, bools=False)),
+    OpSpec("where.mixed", _where_with_numbers(tg.where), _where_with_numbers(np.where),
+           inputs=where_mixed_cases()),
+    OpSpec("where.int", _where_with_numbers(tg.where), _where_with_numbers(np.where),
+           inputs=where_mixed_cases(with_float=False), differentiable=False),
 ]
 
 REDUCE = [
@@ -263,11 +150,11 @@ MOVEMENT = [
 ]
 
 INDEXING = [
-    OpSpec("getitem_basic", lambda x, index: x[index], lambda x, index: x[index],
+    OpSpec("getitem.basic", lambda x, index: x[index], lambda x, index: x[index],
            inputs=basic_index_cases()),
-    OpSpec("getitem_array", lambda x, index: x[index], lambda x, index: x[index],
+    OpSpec("getitem.array", lambda x, index: x[index], lambda x, index: x[index],
            inputs=array_index_cases()),
-    OpSpec("getitem_mask", lambda x, index: x[index], lambda x, index: x[index],
+    OpSpec("getitem.mask", lambda x, index: x[index], lambda x, index: x[index],
            inputs=mask_index_cases()),
     OpSpec("take", tg.take, np.take, inputs=take_cases()),
     OpSpec("gather", lambda x, i, axis: tg.gather(x, axis, i), lambda x, i, axis: np.take_along_axis(x, i, axis),
@@ -282,4 +169,33 @@ LINALG_NN = [
            kwargs=lambda s: st.fixed_dictionaries({"p": st.sampled_from([0.0, 0.3, 0.5])})),
 ]
 
-OPS = UNARY + BINARY + REDUCE + MOVEMENT + INDEXING + LINALG_NN
+
+def empty(spec, **changes):
+    """``spec`` drawing shapes with a size-0 axis (``changes``: its new shapes, inputs, kwargs)."""
+    return replace(spec, name=f"{spec.name}.empty", **changes)
+
+
+_SPEC = {spec.name: spec for spec in UNARY + BINARY + REDUCE + MOVEMENT + INDEXING + LINALG_NN}
+
+# Size-0 axes: every element-wise op, reductions (max/min along the non-empty axes), movement.
+EMPTY = [empty(spec, shapes=with_empty_axis(1)) for spec in UNARY] + [
+    empty(spec, shapes=with_empty_axis(2)) for spec in BINARY if spec.inputs is None] + [
+    empty(_SPEC["where"], inputs=where_cases(with_empty_axis(3))),
+    empty(_SPEC["sum"], shapes=with_empty_axis(1)),
+    empty(_SPEC["mean"], shapes=with_empty_axis(1)),
+    empty(_SPEC["max"], shapes=with_empty_axis(1, min_dims=2), kwargs=nonempty_axes_options),
+    empty(_SPEC["min"], shapes=with_empty_axis(1, min_dims=2), kwargs=nonempty_axes_options),
+    empty(_SPEC["reshape"], shapes=with_empty_axis(1)),
+    empty(_SPEC["flatten"], shapes=with_empty_axis(1)),
+    empty(_SPEC["permute"], shapes=with_empty_axis(1)),
+    empty(_SPEC["transpose"], shapes=with_empty_axis(1)),
+    empty(_SPEC["pad"], shapes=with_empty_axis(1)),
+    empty(_SPEC["concatenate"], inputs=concat_cases(empty_shape(min_dims=2))),
+    empty(_SPEC["stack"], inputs=stack_cases(empty_shape())),
+    empty(_SPEC["unbind"], shapes=with_empty_axis(1, min_dims=2), kwargs=nonempty_axis),
+    empty(_SPEC["take"], inputs=take_cases(empty_shape(), min_index_side=0)),
+    empty(_SPEC["matmul"], shapes=empty_gufunc("(n?,k),(k,m?)->(n?,m?)")),
+]
+
+OPS = (UNARY + BINARY + CONSTANT_OPERAND + INT_AND_BOOL_OPERANDS + REDUCE + MOVEMENT + INDEXING
+       + LINALG_NN + EMPTY)
