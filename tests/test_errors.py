@@ -308,3 +308,8 @@ def test_max_over_an_empty_axis(device):
     assert tg.zeros(0, 3, device=device).max(axis=1).shape == (0,)
     with pytest.raises(ValueError, match="max over an empty axis"):
         tg.zeros(0, 3, device=device).max(axis=0)
+
+
+def test_a_non_numeric_operand_is_named(device):
+    with pytest.raises(TypeError, match="cannot use str 'a' as an operand"):
+        tg.ones(2, device=device) + "a"

@@ -194,6 +194,9 @@ def _constant(value, float_dtype, device):
     tensors beside them (``x32 * 2.5`` stays float32, ``x64 + np.array([0.1])`` float64); beside
     integer tensors only, integers are int64 and floats float32; booleans stay bool."""
     kind = np.asarray(value).dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"cannot use {type(value).__name__} {value!r} as an operand of an op: "
+                        f"expected a Tensor, a number or a numeric array")
     if kind == "b":
         dtype = backend.bool_
     elif kind in "iu":

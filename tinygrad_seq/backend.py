@@ -121,16 +121,11 @@ def canonical_dtype(dtype):
     try:
         dt = np.dtype(dtype)
     except TypeError:
+        dt = None
+    if dt is None or dt.kind not in "fiub":
         raise TypeError(f"dtype {dtype!r} is not a numeric dtype: expected a float, integer or "
-                        f"bool dtype such as 'float32', 'float64', 'int64' or 'bool'") from None
-    if dt.kind not in "fiub":
-        raise TypeError(f"dtype {dt.name!r} is not a numeric dtype: expected a float, integer or "
                         f"bool dtype such as 'float32', 'float64', 'int64' or 'bool'")
     return dt
-
-
-def is_float(dtype):
-    return dtype.kind == "f"
 
 
 # ---------------------------------------------------------------- random numbers
