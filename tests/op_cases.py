@@ -1,4 +1,6 @@
 """Strategies, options and NumPy references for the op registry (tests/op_registry.py)."""
+import warnings
+
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -109,7 +111,7 @@ def either_side(op):
     return lambda x, c, left: op(c, x) if left else op(x, c)
 
 
-def _where_with_numbers(where):
+def where_with_numbers(where):
     """where(condition, a, b) with ``a`` or ``b`` taken from the options when it is a number."""
     def call(condition, *operands, **numbers):
         rest = iter(operands)
@@ -117,38 +119,45 @@ def _where_with_numbers(where):
     return call
 
 
-def _np_logsumexp(x, axis=None, keepdims=False):
+def np_mean(x, axis=None, keepdims=False):
+    """np.mean, quiet about empty slices: their NaN is the expected value, not news."""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.mean(x, axis=axis, keepdims=keepdims)
+
+
+def np_logsumexp(x, axis=None, keepdims=False):
     m = np.max(x, axis=axis, keepdims=True)
     out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=axis if axis is not None else tuple(range(x.ndim)))
 
 
-def _np_softmax(x, axis):
+def np_softmax(x, axis):
     axis = axis if x.ndim else None
     e = np.exp(x - np.max(x, axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def _np_log_softmax(x, axis):
+def np_log_softmax(x, axis):
     axis = axis if x.ndim else None
     shifted = x - np.max(x, axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
-def _np_split(x, sizes, axis):
+def np_split(x, sizes, axis):
     return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
 
 
-def _split_sizes(n, size):
+def split_sizes(n, size):
     """PyTorch's split: pieces of ``size``, the last one smaller."""
     return [size] * (n // size) + ([n % size] if n % size else [])
 
 
-def _chunk_sizes(n, chunks):
-    return _split_sizes(n, max(-(-n // chunks), 1))
+def chunk_sizes(n, chunks):
+    return split_sizes(n, max(-(-n // chunks), 1))
 
 
-def _seeded_dropout(x, p):
+def seeded_dropout(x, p):
     tg.manual_seed(1234)   # the same mask at every call, so finite differences see one function
     return tg.dropout(x, p)
 

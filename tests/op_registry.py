@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 import tinygrad_seq as tg
 from tinygrad_seq.testing import OpSpec, binary, floats, gufunc, lattice, unary
 
-from op_cases import (with_zero, with_empty_axis, empty_shape, empty_gufunc, axes_options,
+from op_cases import (np_mean, with_zero, with_empty_axis, empty_shape, empty_gufunc, axes_options,
                       nonempty_axes_options, one_axis, nonempty_axis, constant, either_side,
-                      _where_with_numbers, _np_logsumexp, _np_softmax, _np_log_softmax, _np_split,
-                      _split_sizes, _chunk_sizes, _seeded_dropout, mixed_cases, where_mixed_cases,
+                      where_with_numbers, np_logsumexp, np_softmax, np_log_softmax, np_split,
+                      split_sizes, chunk_sizes, seeded_dropout, mixed_cases, where_mixed_cases,
                       concat_cases, stack_cases, where_cases, take_cases, gather_cases,
                       basic_index_cases, array_index_cases, mask_index_cases, one_hot_cases,
                       reshape_options, broadcast_options, split_options, chunk_options,
@@ -91,21 +91,21 @@ INT_AND_BOOL_OPERANDS = [
     OpSpec("add.int_bool", tg.add, np.add, inputs=mixed_cases()),
     OpSpec("mul.int_bool", tg.mul, np.multiply, inputs=mixed_cases()),
     OpSpec("div.int", tg.div, np.divide, inputs=mixed_cases(nonzero, nonzero_ints, bools=False)),
-    OpSpec("where.mixed", _where_with_numbers(tg.where), _where_with_numbers(np.where),
+    OpSpec("where.mixed", where_with_numbers(tg.where), where_with_numbers(np.where),
            inputs=where_mixed_cases()),
-    OpSpec("where.int", _where_with_numbers(tg.where), _where_with_numbers(np.where),
+    OpSpec("where.int", where_with_numbers(tg.where), where_with_numbers(np.where),
            inputs=where_mixed_cases(with_float=False), differentiable=False),
 ]
 
 REDUCE = [
     OpSpec("sum", tg.sum, np.sum, kwargs=axes_options),
-    OpSpec("mean", tg.mean, np.mean, kwargs=axes_options),
+    OpSpec("mean", tg.mean, np_mean, kwargs=axes_options),
     OpSpec("max", tg.max, np.max, kwargs=axes_options, elements=spread, unique=True),
     OpSpec("min", tg.min, np.min, kwargs=axes_options, elements=spread, unique=True),
     OpSpec("var", tg.var, np.var, kwargs=axes_options),
-    OpSpec("logsumexp", tg.logsumexp, _np_logsumexp, kwargs=axes_options),
-    OpSpec("softmax", tg.softmax, _np_softmax, kwargs=one_axis),
-    OpSpec("log_softmax", tg.log_softmax, _np_log_softmax, kwargs=one_axis),
+    OpSpec("logsumexp", tg.logsumexp, np_logsumexp, kwargs=axes_options),
+    OpSpec("softmax", tg.softmax, np_softmax, kwargs=one_axis),
+    OpSpec("log_softmax", tg.log_softmax, np_log_softmax, kwargs=one_axis),
     OpSpec("argmax", tg.argmax, np.argmax, shapes=unary(min_dims=1), elements=spread, unique=True,
            kwargs=lambda s: st.fixed_dictionaries({"axis": st.integers(-len(s[0]), len(s[0]) - 1)}),
            differentiable=False),
@@ -137,9 +137,9 @@ MOVEMENT = [
     OpSpec("stack", lambda *xs, axis: tg.stack(xs, axis), lambda *xs, axis: np.stack(xs, axis),
            inputs=stack_cases()),
     OpSpec("split", lambda x, size, axis: tg.split(x, size, axis),
-           lambda x, size, axis: _np_split(x, _split_sizes(x.shape[axis], size), axis),
+           lambda x, size, axis: np_split(x, split_sizes(x.shape[axis], size), axis),
            shapes=unary(min_dims=1), kwargs=split_options),
-    OpSpec("chunk", tg.chunk, lambda x, chunks, axis: _np_split(x, _chunk_sizes(x.shape[axis], chunks), axis),
+    OpSpec("chunk", tg.chunk, lambda x, chunks, axis: np_split(x, chunk_sizes(x.shape[axis], chunks), axis),
            shapes=unary(min_dims=1), kwargs=chunk_options),
     OpSpec("unbind", tg.unbind, lambda x, axis: tuple(np.moveaxis(x, axis, 0)),
            shapes=unary(min_dims=1), kwargs=one_axis),
@@ -165,7 +165,7 @@ INDEXING = [
 
 LINALG_NN = [
     OpSpec("matmul", tg.matmul, np.matmul, shapes=gufunc("(n?,k),(k,m?)->(n?,m?)")),
-    OpSpec("dropout", _seeded_dropout, None,
+    OpSpec("dropout", seeded_dropout, None,
            kwargs=lambda s: st.fixed_dictionaries({"p": st.sampled_from([0.0, 0.3, 0.5])})),
 ]
 
