@@ -319,7 +319,7 @@ def _backward_step(node, out_grads, grads, leaf_grads, dev):
         if g is None or not needed:
             continue
         if type(g) is not dev.array_type:  # a NumPy scalar from 0-d arithmetic
-            g = dev.xp.asarray(g)
+            g = _as_array(g, dev)
         if g.shape != parent.data.shape:
             g = _unbroadcast(g, parent.data.shape, node)
         if g.dtype != parent.data.dtype:
