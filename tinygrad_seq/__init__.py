@@ -20,3 +20,4 @@ from .ops import (neg, add, sub, mul, div, pow, exp, log, sqrt, abs, tanh, sigmo
                   one_hot, matmul, softmax, log_softmax, dropout)
 
 __version__ = "0.1.0"
+from . import nn
