@@ -9,3 +9,6 @@ from . import functional, init
 from .mode import is_training, set_training
 from .module import Module, Parameter, Sequential, ModuleList
 from .layers import Linear, Embedding, Dropout, LayerNorm, Tanh, ReLU, Sigmoid
+from . import utils
+from .cells import RecurrentCell, RNNCell, LSTMCell, GRUCell
+from .recurrent import Recurrent, RNN, LSTM, GRU

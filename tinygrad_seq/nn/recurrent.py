@@ -1,0 +1,282 @@
+"""Sequence layers: run cells over time, stacked, in both directions, over variable lengths.
+
+Back-propagation through time is not written anywhere: each step is ordinary ops, so the
+backward walk of the graph is BPTT. What the layer adds around the cell:
+
+- one matrix product projects the inputs of all time steps (``cell.project``) and one op
+  (``unbind``) splits the result along time;
+- ``lengths``: at steps past a sequence's end its state is carried unchanged and its output is
+  zero, so the final state is the one at its last real step and the reverse direction starts
+  there;
+- dropout between stacked layers (train mode only), optionally one mask per sequence
+  (variational dropout) reused at every step.
+"""
+import warnings
+
+import numpy as np
+
+from .. import backend, creation, ops
+from ..tensor import Tensor
+from . import functional as F
+from .cells import RNNCell, LSTMCell, GRUCell
+from .module import Module, ModuleList
+
+
+class _SequenceLayer(Module):
+    """The run over time shared by ``Recurrent`` and ``RNN``/``LSTM``/``GRU``; subclasses set
+    ``self._directions``: for each layer, the tuple of its cells (forward, [reverse])."""
+
+    def _setup(self, num_layers, bidirectional, batch_first, dropout, variational_dropout):
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"{type(self).__name__}: dropout must be in [0, 1], got {dropout}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"{type(self).__name__}: dropout={dropout} acts between stacked layers "
+                          f"and never after the last one, so it does nothing with num_layers=1",
+                          stacklevel=3)
+        self.num_layers, self.bidirectional = num_layers, bidirectional
+        self.batch_first, self.dropout = batch_first, dropout
+        self.variational_dropout = variational_dropout
+
+    def forward(self, x, state=None, lengths=None):
+        """``out, state = layer(x, state=None, lengths=None)``.
+
+        x: (T, B, input_size), or (B, T, input_size) with ``batch_first``. state: as returned,
+        each tensor (num_layers * num_directions, B, ·); zeros when None. lengths: B integers in
+        [0, T] (a list, array or tensor on any device, in any order). out: (T, B, num_directions
+        * output_size) (batch first with ``batch_first``), zero past each sequence's end.
+        """
+        name = type(self).__name__
+        if not isinstance(x, Tensor) or x.ndim != 3:
+            raise ValueError(f"{name}: expected a 3-axis input "
+                             f"({'B, T' if self.batch_first else 'T, B'}, input_size), got "
+                             f"{'shape ' + str(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+        if self.batch_first:
+            x = x.swapaxes(0, 1)
+        steps, batch = x.shape[:2]
+        first = self._directions[0][0]
+        if x.shape[2] != first.input_size:
+            raise ValueError(f"{name}: input has {x.shape[2]} features, the layer expects "
+                             f"input_size={first.input_size}")
+        if steps == 0:
+            raise ValueError(f"{name}: the input has 0 time steps")
+        masks = _step_masks(lengths, steps, batch, x, name)
+        states = self._initial_states(state, batch, x)
+        finals = []
+        for k, cells in enumerate(self._directions):
+            if k > 0:
+                x = self._drop_between_layers(x)
+            outs = []
+            for d, cell in enumerate(cells):
+                out, final = _run(cell, x, states[k * len(cells) + d], masks, reverse=d == 1)
+                outs.append(out)
+                finals.append(final)
+            x = outs[0] if len(outs) == 1 else ops.concatenate(outs, axis=-1)
+        if self.batch_first:
+            x = x.swapaxes(0, 1)
+        if isinstance(finals[0], tuple):
+            return x, tuple(ops.stack(part, axis=0) for part in zip(*finals))
+        return x, ops.stack(finals, axis=0)
+
+    def _drop_between_layers(self, x):
+        if not self.dropout or not self.training:
+            return x
+        if not self.variational_dropout:
+            return F.dropout(x, self.dropout)
+        # one mask per sequence and feature, the same at every step (Gal & Ghahramani)
+        mask = F.dropout(creation.ones(*x.shape[1:], dtype=x.dtype, device=x.device), self.dropout)
+        return x * mask
+
+    def _initial_states(self, state, batch, x):
+        """The per-(layer, direction) states, from ``state`` or zeros."""
+        cells = [cell for layer in self._directions for cell in layer]
+        if state is None:
+            return [cell.initial_state(batch, x) for cell in cells]
+        template = cells[0].initial_state(batch, x)
+        name = type(self).__name__
+        if isinstance(template, tuple):
+            if not isinstance(state, (tuple, list)) or len(state) != len(template):
+                raise ValueError(f"{name}: state must be a tuple of {len(template)} tensors "
+                                 f"(as the layer returns it), got {type(state).__name__}")
+            parts = [self._check_state(s, t, len(cells), x, f"state[{i}]")
+                     for i, (s, t) in enumerate(zip(state, template))]
+            return list(zip(*[p.unbind(0) for p in parts]))
+        return list(self._check_state(state, template, len(cells), x, "state").unbind(0))
+
+    def _check_state(self, s, template, count, x, what):
+        expected = (count,) + template.shape
+        if not isinstance(s, Tensor) or s.shape != expected:
+            got = s.shape if isinstance(s, Tensor) else type(s).__name__
+            raise ValueError(f"{type(self).__name__}: {what} must have shape {expected} "
+                             f"(num_layers * num_directions, batch, size), got {got}")
+        if s.device != x.device:
+            raise ValueError(f"{type(self).__name__}: {what} is on {s.device}, the input on {x.device}")
+        return s
+
+    def extra_repr(self):
+        first = self._directions[0][0]
+        text = f"{first.input_size}, {first.hidden_size}"
+        for key, default in (("num_layers", 1), ("batch_first", False), ("dropout", 0.0),
+                             ("variational_dropout", False), ("bidirectional", False)):
+            if getattr(self, key) != default:
+                text += f", {key}={getattr(self, key)}"
+        return text
+
+
+def _step_masks(lengths, steps, batch, x, name):
+    """For each step, None when every sequence is still running, else the pair (keep, scale):
+    keep (B, 1) bool for the state, scale (B, 1) in x's dtype zeroing finished outputs."""
+    if lengths is None:
+        return None
+    if isinstance(lengths, Tensor):
+        host = lengths.numpy()
+    else:
+        host = np.asarray(lengths)
+    if host.shape != (batch,) or (host.size and host.dtype.kind not in "iu"):
+        raise ValueError(f"{name}: lengths must be {batch} integers (one per sequence), got "
+                         f"shape {host.shape} of {host.dtype}")
+    if host.size and (host.min() < 0 or host.max() > steps):
+        bad = host[(host < 0) | (host > steps)][0]
+        raise ValueError(f"{name}: lengths must lie in [0, {steps}] (the number of steps), "
+                         f"got {bad}")
+    xp = backend.xp_of(x.device)
+    with backend.get_device(x.device).activate():
+        running = xp.asarray(np.arange(steps)[:, None] < host[None, :])[..., None]  # (T, B, 1)
+        scale = running.astype(x.dtype)
+    shortest = int(host.min()) if host.size else steps
+    return [None if t < shortest else (Tensor._make(running[t], x.device, None, 0),
+                                       Tensor._make(scale[t], x.device, None, 0))
+            for t in range(steps)]
+
+
+def _run(cell, x, state, masks, reverse):
+    """One cell over the whole sequence x (T, B, ·): (outputs (T, B, ·), final state)."""
+    steps = cell.project(x).unbind(0)
+    outputs = [None] * len(steps)
+    for t in (reversed(range(len(steps))) if reverse else range(len(steps))):
+        out, new_state = cell(steps[t], state)
+        mask = masks[t] if masks is not None else None
+        if mask is not None:
+            keep, scale = mask
+            if isinstance(new_state, tuple):
+                new_state = tuple(ops.where(keep, n, s) for n, s in zip(new_state, state))
+            else:
+                new_state = ops.where(keep, new_state, state)
+            out = out * scale
+        state = new_state
+        outputs[t] = out
+    return ops.stack(outputs, axis=0), state
+
+
+class Recurrent(_SequenceLayer):
+    """Any cells that keep the cell contract (``tg.nn.cells``), run over sequences.
+
+    ``cells``: one cell per stacked layer; ``reverse_cells``: as many again for the reverse
+    direction (bidirectional). The input size of layer k + 1 must be the output size of layer k
+    (times two when bidirectional).
+
+    >>> import tinygrad_seq as tg
+    >>> layer = tg.nn.Recurrent([tg.nn.GRUCell(4, 8), tg.nn.GRUCell(8, 8)], dropout=0.1)
+    >>> out, h = layer(tg.randn(6, 3, 4), lengths=[6, 2, 0])
+    >>> out.shape, h.shape
+    ((6, 3, 8), (2, 3, 8))
+    """
+
+    def __init__(self, cells, reverse_cells=None, batch_first=False, dropout=0.0,
+                 variational_dropout=False):
+        super().__init__()
+        cells = list(cells)
+        if not cells:
+            raise ValueError("Recurrent: needs at least one cell")
+        self.cells = ModuleList(cells)
+        if reverse_cells is not None:
+            reverse_cells = list(reverse_cells)
+            if len(reverse_cells) != len(cells):
+                raise ValueError(f"Recurrent: {len(cells)} cells but {len(reverse_cells)} reverse cells")
+            self.reverse_cells = ModuleList(reverse_cells)
+        directions = [cells] if reverse_cells is None else [cells, reverse_cells]
+        for k in range(1, len(cells)):
+            expected = sum(d[k - 1].output_size for d in directions)
+            for d in directions:
+                if d[k].input_size != expected:
+                    raise ValueError(f"Recurrent: layer {k} takes input_size={d[k].input_size} but "
+                                     f"layer {k - 1} gives {expected} features")
+        self._directions = [tuple(d[k] for d in directions) for k in range(len(cells))]
+        self._setup(len(cells), reverse_cells is not None, batch_first, dropout, variational_dropout)
+
+
+class _TorchLayout(_SequenceLayer):
+    """RNN/LSTM/GRU: cells built from PyTorch's constructor, parameters registered under PyTorch's
+    names (weight_ih_l0, bias_hh_l1_reverse, weight_hr_l0, ...)."""
+
+    def __init__(self, make_cell, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                 bidirectional, variational_dropout):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"{type(self).__name__}: num_layers must be at least 1, got {num_layers}")
+        self.input_size, self.hidden_size = input_size, hidden_size
+        directions = 2 if bidirectional else 1
+        self._directions = []
+        layer_input = input_size
+        for k in range(num_layers):
+            layer = []
+            for d in range(directions):
+                cell = make_cell(layer_input)
+                for pname, p in cell._parameters.items():
+                    if p is not None:
+                        stem, _, kind = pname.partition("_")
+                        setattr(self, f"{stem}_{kind}_l{k}{'_reverse' if d else ''}", p)
+                layer.append(cell)
+            layer_input = layer[0].output_size * directions
+            self._directions.append(tuple(layer))
+        self._setup(num_layers, bidirectional, batch_first, dropout, variational_dropout)
+
+
+class RNN(_TorchLayout):
+    """Elman RNN layer with PyTorch's constructor, parameter names and shapes.
+
+    >>> import tinygrad_seq as tg
+    >>> rnn = tg.nn.RNN(10, 20, num_layers=2)
+    >>> out, h_n = rnn(tg.randn(5, 3, 10))
+    >>> out.shape, h_n.shape
+    ((5, 3, 20), (2, 3, 20))
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, variational_dropout=False):
+        super().__init__(lambda size: RNNCell(size, hidden_size, bias, nonlinearity), input_size,
+                         hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         variational_dropout)
+        self.nonlinearity = nonlinearity
+
+
+class LSTM(_TorchLayout):
+    """LSTM layer with PyTorch's constructor, parameter names and shapes, plus the cell variants
+    of ``LSTMCell`` (peephole, forget_gate=False, forget_bias). State: ``(h_n, c_n)``.
+
+    >>> import tinygrad_seq as tg
+    >>> lstm = tg.nn.LSTM(10, 20, bidirectional=True, proj_size=8)
+    >>> out, (h_n, c_n) = lstm(tg.randn(5, 3, 10), lengths=[5, 1, 3])
+    >>> out.shape, h_n.shape, c_n.shape
+    ((5, 3, 16), (2, 3, 8), (2, 3, 20))
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, peephole=False, forget_gate=True,
+                 forget_bias=0.0, variational_dropout=False):
+        super().__init__(lambda size: LSTMCell(size, hidden_size, bias, peephole, forget_gate,
+                                               forget_bias, proj_size),
+                         input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, variational_dropout)
+        self.proj_size, self.peephole, self.forget_gate = proj_size, peephole, forget_gate
+
+
+class GRU(_TorchLayout):
+    """GRU layer with PyTorch's constructor, parameter names and shapes; ``reset_after=False``
+    gives the form of Cho et al. 2014 (see ``GRUCell``)."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, reset_after=True, variational_dropout=False):
+        super().__init__(lambda size: GRUCell(size, hidden_size, bias, reset_after), input_size,
+                         hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         variational_dropout)
+        self.reset_after = reset_after
