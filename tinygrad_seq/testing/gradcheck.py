@@ -75,14 +75,89 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=64, dire
 
 def _check_input(fn, arrays, template, upstream, k, analytic, eps, atol, rtol, max_elements,
                  directions, rng):
-    x = arrays[k]
-    xp = backend.xp_of(template[k].device)
-
     def at(point):
         trial = list(arrays)
         trial[k] = point
         return _objective(fn, trial, template, upstream)
 
+    _check_leaf(at, arrays[k], backend.xp_of(template[k].device), analytic, eps, atol, rtol,
+                max_elements, directions, rng, f"input {k}")
+
+
+def _compare(numeric, analytic, atol, rtol, label, shape, where):
+    error = np.abs(analytic - numeric)
+    excess = error - (atol + rtol * np.abs(numeric))
+    bad = ~(excess <= 0)  # NaN counts as bad
+    if bad.any():
+        worst = np.unravel_index(np.argmax(np.where(np.isnan(excess), np.inf, excess)), excess.shape)
+        index = tuple(int(i) for i in worst) if where == "element" else int(worst[0])
+        place = f"element {index}" if where == "element" else f"random direction {index}"
+        raise GradcheckError(
+            f"gradcheck failed for {label} (shape {tuple(shape)}) at {place}: "
+            f"analytic {analytic[worst]:.10g}, numeric {numeric[worst]:.10g}, difference "
+            f"{error[worst]:.3g} > tolerance {atol + rtol * abs(numeric[worst]):.3g} "
+            f"(atol={atol}, rtol={rtol}); {int(bad.sum())} of {bad.size} checks failed")
+
+
+def gradcheck_module(fn, module, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=64,
+                     directions=8, seed=0):
+    """``gradcheck`` for a layer: the gradients of ``fn(*inputs)`` with respect to the floating
+    inputs AND every parameter of ``module`` that requires grad, against central differences.
+
+    ``module`` must be float64 (``module.double()``) and the inputs float64 tensors; ``fn`` is
+    called with leaves holding the inputs' values and uses ``module`` inside. Each parameter's
+    array is swapped for perturbed copies and put back, so the module ends as it began. Errors
+    name the input or parameter.
+
+    >>> import tinygrad_seq as tg
+    >>> from tinygrad_seq.testing import gradcheck_module
+    >>> layer = tg.nn.Linear(3, 2).double()
+    >>> gradcheck_module(lambda x: layer(x).tanh(), layer, tg.randn(4, 3, dtype="float64"))
+    True
+    """
+    rng = np.random.default_rng(seed)
+    # the inputs are replaced by fresh leaves sharing their arrays, so the caller's are untouched
+    inputs = [x.detach().requires_grad_() if isinstance(x, Tensor) and x.dtype.kind == "f" else x
+              for x in inputs]
+    named = [(f"input {k}", x) for k, x in enumerate(inputs)
+             if isinstance(x, Tensor) and x.requires_grad]
+    named += [(f"parameter {name!r}", p) for name, p in module.named_parameters() if p.requires_grad]
+    for label, leaf in named:
+        if leaf.dtype != backend.float64:
+            raise ValueError(f"gradcheck_module: {label} is {leaf.dtype}; use float64 "
+                             f"(module.double(), dtype='float64')")
+    leaves = [leaf for _, leaf in named]
+    outs = as_outputs(fn(*inputs))
+    xp = backend.xp_of(outs[0].device)
+    upstream = [xp.asarray(rng.standard_normal(o.shape)) for o in outs]
+    used = [(o, u) for o, u in zip(outs, upstream) if o.requires_grad]
+    if not used:
+        raise GradcheckError("gradcheck_module: no output depends on the inputs or parameters")
+    analytic = autograd_grad([o for o, _ in used], leaves,
+                             grad_outputs=[Tensor._make(u, o.device, None, 0) for o, u in used],
+                             allow_unused=True)
+
+    def objective():
+        with no_grad():
+            return sum(float((o.data * u).sum()) for o, u in zip(as_outputs(fn(*inputs)), upstream))
+
+    for (label, _), leaf, g in zip(named, leaves, analytic):
+        g = np.zeros(leaf.shape) if g is None else g.numpy()
+        original = leaf.data
+
+        def at(point, leaf=leaf):
+            leaf.data = point
+            return objective()
+
+        try:
+            _check_leaf(at, original, backend.xp_of(leaf.device), g, eps, atol, rtol, max_elements,
+                        directions, rng, label)
+        finally:
+            leaf.data = original
+    return True
+
+
+def _check_leaf(at, x, xp, analytic, eps, atol, rtol, max_elements, directions, rng, label):
     if x.size <= max_elements:
         numeric = np.zeros(x.shape)
         for index in np.ndindex(*x.shape):
@@ -90,7 +165,7 @@ def _check_input(fn, arrays, template, upstream, k, analytic, eps, atol, rtol, m
             plus[index] += eps
             minus[index] -= eps
             numeric[index] = (at(plus) - at(minus)) / (2 * eps)
-        _compare(numeric, analytic, atol, rtol, k, x.shape, where="element")
+        _compare(numeric, analytic, atol, rtol, label, x.shape, where="element")
     else:
         numeric, projected = np.zeros(directions), np.zeros(directions)
         for d in range(directions):
@@ -99,19 +174,4 @@ def _check_input(fn, arrays, template, upstream, k, analytic, eps, atol, rtol, m
             step = xp.asarray(direction * eps)
             numeric[d] = (at(x + step) - at(x - step)) / (2 * eps)
             projected[d] = float((analytic * direction).sum())
-        _compare(numeric, projected, atol, rtol, k, x.shape, where="direction")
-
-
-def _compare(numeric, analytic, atol, rtol, k, shape, where):
-    error = np.abs(analytic - numeric)
-    excess = error - (atol + rtol * np.abs(numeric))
-    bad = ~(excess <= 0)  # NaN counts as bad
-    if bad.any():
-        worst = np.unravel_index(np.argmax(np.where(np.isnan(excess), np.inf, excess)), excess.shape)
-        index = tuple(int(i) for i in worst) if where == "element" else int(worst[0])
-        label = f"element {index}" if where == "element" else f"random direction {index}"
-        raise GradcheckError(
-            f"gradcheck failed for input {k} (shape {tuple(shape)}) at {label}: "
-            f"analytic {analytic[worst]:.10g}, numeric {numeric[worst]:.10g}, difference "
-            f"{error[worst]:.3g} > tolerance {atol + rtol * abs(numeric[worst]):.3g} "
-            f"(atol={atol}, rtol={rtol}); {int(bad.sum())} of {bad.size} checks failed")
+        _compare(numeric, projected, atol, rtol, label, x.shape, where="direction")
