@@ -167,11 +167,16 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
-    """1 / (1 + exp(-x)) as exp(-log(1 + exp(-x))): no overflow for any x."""
+    """1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: no overflow for any x, and one
+    transcendental pass (exp(-logaddexp(0, -x)) was 40x slower on NumPy, and the gates of every
+    recurrent cell go through here). The absolute error stays within float rounding; the
+    relative error of outputs below ~1e-7 is large, so take log-probabilities with log_softmax,
+    not log(sigmoid(x)). XLA's logistic uses the same expansion."""
 
     def forward(ctx, a):
-        xp = ctx.xp
-        y = xp.exp(-xp.logaddexp(0, -a))
+        y = ctx.xp.tanh(a * 0.5)  # a Python float keeps float32 float32, makes ints float64
+        y *= 0.5
+        y += 0.5
         ctx.save(y)
         return y
 
