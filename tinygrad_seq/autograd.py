@@ -339,6 +339,8 @@ def _add_leaf(leaf_grads, leaf, g):
     entry = leaf_grads.get(leaf)
     if entry is None:
         leaf_grads[leaf] = [g, False]
+    elif entry[1]:
+        entry[0] += g  # our own sum already: a weight shared by T steps is summed in one buffer
     else:
         entry[0] = entry[0] + g
         entry[1] = True
