@@ -74,7 +74,9 @@ class Embedding(Module):
             indices = Tensor(indices, device=self.weight.device)
         out = ops.take(self.weight, indices, axis=0)
         if self.padding_idx is not None:
-            out = out * (indices != self.padding_idx).astype(out.dtype).unsqueeze(-1)
+            # a mask of constants (no gradient); the modulo catches negative indices of that row
+            real = (indices.data % self.num_embeddings != self.padding_idx)[..., None]
+            out = out * Tensor._make(real.astype(out.dtype), out.device, None, 0)
         return out
 
     def extra_repr(self):

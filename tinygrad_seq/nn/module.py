@@ -22,7 +22,7 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad=True):
         if isinstance(data, Tensor):
-            super().__init__(data.data, device=data.device)
+            super().__init__(data.data, dtype=data.dtype, device=data.device)
         else:
             super().__init__(data)
         if requires_grad:

@@ -70,11 +70,11 @@ def log_softmax(a, axis=-1):
 
 def dropout(a, p=0.5, training=True):
     """Inverted dropout; the identity when ``training`` is False or ``p`` is 0."""
-    if not 0.0 <= p < 1.0:
-        if p == 1.0:
-            return a * 0.0
+    if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: probability p must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return a
+    if p == 1.0:
+        return a * 0.0
     return Dropout.apply(a, p=float(p))
 
