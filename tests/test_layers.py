@@ -16,14 +16,6 @@ from tinygrad_seq.testing import gradcheck_module
 SEEDS = st.integers(0, 2**31 - 1)
 
 
-@pytest.fixture(autouse=True)
-def restore_train_mode():
-    """Train mode is global: no test may leak eval mode into the next one."""
-    previous = tg.nn.is_training()
-    yield
-    tg.nn.set_training(previous)
-
-
 def randn(rng, *shape, dtype="float64", device="cpu"):
     return tg.tensor(rng.standard_normal(shape), dtype=dtype, device=device)
 

@@ -10,14 +10,6 @@ from tinygrad_seq.nn import (Dropout, Embedding, LayerNorm, Linear, Module, Modu
                              Sequential, Tanh)
 
 
-@pytest.fixture(autouse=True)
-def restore_train_mode():
-    """Train mode is global: no test may leak eval mode into the next one."""
-    previous = tg.nn.is_training()
-    yield
-    tg.nn.set_training(previous)
-
-
 class Holder(Module):
     """A module whose attributes are given as keyword arguments (in that order)."""
 

@@ -26,6 +26,8 @@ class _SequenceLayer(Module):
     """The run over time shared by ``Recurrent`` and ``RNN``/``LSTM``/``GRU``; subclasses set
     ``self._directions``: for each layer, the tuple of its cells (forward, [reverse])."""
 
+    _variants = ()  # (option, default) pairs that repr shows when changed
+
     def _setup(self, num_layers, bidirectional, batch_first, dropout, variational_dropout):
         if not 0.0 <= dropout <= 1.0:
             raise ValueError(f"{type(self).__name__}: dropout must be in [0, 1], got {dropout}")
@@ -116,7 +118,7 @@ class _SequenceLayer(Module):
         first = self._directions[0][0]
         text = f"{first.input_size}, {first.hidden_size}"
         for key, default in (("num_layers", 1), ("batch_first", False), ("dropout", 0.0),
-                             ("variational_dropout", False), ("bidirectional", False)):
+                             ("variational_dropout", False), ("bidirectional", False)) + self._variants:
             if getattr(self, key) != default:
                 text += f", {key}={getattr(self, key)}"
         return text
@@ -246,7 +248,9 @@ class RNN(_TorchLayout):
         super().__init__(lambda size: RNNCell(size, hidden_size, bias, nonlinearity), input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          variational_dropout)
-        self.nonlinearity = nonlinearity
+        self.nonlinearity, self.bias = nonlinearity, bias
+
+    _variants = (("nonlinearity", "tanh"), ("bias", True))
 
 
 class LSTM(_TorchLayout):
@@ -268,6 +272,10 @@ class LSTM(_TorchLayout):
                          input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, variational_dropout)
         self.proj_size, self.peephole, self.forget_gate = proj_size, peephole, forget_gate
+        self.forget_bias, self.bias = forget_bias, bias
+
+    _variants = (("bias", True), ("proj_size", 0), ("peephole", False), ("forget_gate", True),
+                 ("forget_bias", 0.0))
 
 
 class GRU(_TorchLayout):
@@ -279,4 +287,6 @@ class GRU(_TorchLayout):
         super().__init__(lambda size: GRUCell(size, hidden_size, bias, reset_after), input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          variational_dropout)
-        self.reset_after = reset_after
+        self.reset_after, self.bias = reset_after, bias
+
+    _variants = (("bias", True), ("reset_after", True))
