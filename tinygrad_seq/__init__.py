@@ -21,3 +21,5 @@ from .ops import (neg, add, sub, mul, div, pow, exp, log, sqrt, abs, tanh, sigmo
 
 __version__ = "0.1.0"
 from . import nn
+from .serialization import save, load
+from . import optim

@@ -1,0 +1,79 @@
+"""Checks of hyperparameters and of plain data, shared by optimizers and schedules.
+
+Each check returns the value normalised (a float, a bool, a tuple) or raises an error that
+names the owner, the argument and what was expected, so ``Adam(params, lr=-1)`` says
+``Adam: lr must be in [0, inf), got -1``.
+
+>>> from tinygrad_seq.optim.checks import in_range
+>>> in_range("SGD", "momentum", 0.9)
+0.9
+"""
+import math
+import numbers
+
+
+def real(owner, name, value):
+    """``value`` as a float; a bool, a string or a tensor is a TypeError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a real number, got {type(value).__name__} "
+                        f"{value!r}")
+    return float(value)
+
+
+def in_range(owner, name, value, low=0.0, high=math.inf, include_high=False):
+    """``value`` as a float in [low, high) (or [low, high] with ``include_high``); NaN and,
+    with the default ``high``, infinity are refused."""
+    x = real(owner, name, value)
+    if not (low <= x and (x <= high if include_high else x < high)):  # NaN fails both
+        interval = f"[{low:g}, {high:g}{']' if include_high else ')'}"
+        raise ValueError(f"{owner}: {name} must be in {interval}, got {value!r}")
+    return x
+
+
+def flag(owner, name, value):
+    """``value`` as a bool; anything but True/False (1, "yes") is refused."""
+    if not isinstance(value, bool) and type(value).__name__ != "bool_":  # NumPy's bool scalar
+        raise TypeError(f"{owner}: {name} must be True or False, got {type(value).__name__} "
+                        f"{value!r}")
+    return bool(value)
+
+
+def positive_int(owner, name, value):
+    """``value`` as an int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{owner}: {name} must be an integer, got {type(value).__name__} "
+                        f"{value!r}")
+    if value < 1:
+        raise ValueError(f"{owner}: {name} must be >= 1, got {value!r}")
+    return int(value)
+
+
+def count(owner, name, value):
+    """``value`` as an int >= 0: an integer, an integral float (some formats store counts as
+    floats, as PyTorch does its step) or a one-element tensor or array of one."""
+    if hasattr(value, "item") and getattr(value, "size", None) == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+            math.isfinite(value) and value == int(value) and value >= 0):
+        raise ValueError(f"{owner}: {name} must be a non-negative integer, got "
+                         f"{type(value).__name__} {value!r}")
+    return int(value)
+
+
+def betas(owner, value):
+    """A pair (beta1, beta2), each in [0, 1), as a tuple (a list, as a JSON reader gives it,
+    is accepted)."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{owner}: betas must be a pair (beta1, beta2), got {value!r}")
+    return (in_range(owner, "betas[0]", value[0], 0.0, 1.0),
+            in_range(owner, "betas[1]", value[1], 0.0, 1.0))
+
+
+def plain(value):
+    """True when ``value`` is plain data that a checkpoint stores as is: a number, bool, None
+    or str, or a list/tuple of plain data."""
+    if value is None or isinstance(value, (bool, str, numbers.Real)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(plain(item) for item in value)
+    return False
