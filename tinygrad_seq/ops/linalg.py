@@ -12,7 +12,6 @@ class Matmul(Function):
 
     def backward(ctx, g):
         a, b = ctx.saved
-        xp = ctx.xp
         need_a, need_b = ctx.needs_input_grad
         # A 1-D operand is a row (a) or a column (b) whose axis matmul removed from the result.
         if b.ndim == 1:
@@ -23,11 +22,11 @@ class Matmul(Function):
         b2 = b[:, None] if b.ndim == 1 else b
         ga = gb = None
         if need_a:
-            ga = g @ xp.swapaxes(b2, -1, -2)
+            ga = g @ b2.swapaxes(-1, -2)  # the method: xp.swapaxes adds a wrapper call per step
             if a.ndim == 1:
                 ga = ga[..., 0, :]
         if need_b:
-            gb = xp.swapaxes(a2, -1, -2) @ g
+            gb = a2.swapaxes(-1, -2) @ g
             if b.ndim == 1:
                 gb = gb[..., 0]
         return ga, gb

@@ -56,11 +56,12 @@ class Stack(Function):
 
 
 def _split_array(xp, a, sizes, axis):
-    bounds, start = [], 0
-    for n in sizes[:-1]:
+    # plain slicing: xp.split costs ~10 µs a call on NumPy, and an LSTM splits its gates every step
+    index, start, pieces = (slice(None),) * axis, 0, []
+    for n in sizes:
+        pieces.append(a[index + (slice(start, start + n),)])
         start += n
-        bounds.append(start)
-    return xp.split(a, bounds, axis=axis)
+    return pieces
 
 
 class Split(Function):
