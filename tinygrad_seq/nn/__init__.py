@@ -12,3 +12,4 @@ from .layers import Linear, Embedding, Dropout, LayerNorm, Tanh, ReLU, Sigmoid
 from . import utils
 from .cells import RecurrentCell, RNNCell, LSTMCell, GRUCell
 from .recurrent import Recurrent, RNN, LSTM, GRU
+from .attention import AdditiveAttention, DotAttention, GeneralAttention

@@ -6,9 +6,14 @@ from the graph. Layers call these; users may too.
 >>> F.linear(tg.ones(5, 3, 4), tg.ones(2, 4)).shape
 (5, 3, 2)
 """
+import math
+
 from .. import ops
+from ..ops.axes import axis_index
+from ..tensor import Tensor
 from ..ops import relu, tanh, sigmoid, softmax, log_softmax
 from . import mode
+from .losses import cross_entropy, nll_loss, mse_loss, sampled_softmax_loss
 
 
 def linear(x, weight, bias=None):
@@ -44,4 +49,54 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     return out
 
 
-__all__ = ["linear", "dropout", "layer_norm", "relu", "tanh", "sigmoid", "softmax", "log_softmax"]
+def masked_softmax(scores, mask, axis=-1):
+    """Softmax of ``scores`` along ``axis`` over the entries where ``mask`` is True only.
+
+    ``mask`` is a bool tensor (or array) that broadcasts to ``scores`` (True = keep), or None
+    for a plain softmax. Masked entries get exactly 0 weight and no gradient, whatever their
+    score (NaN and inf included); a fully masked row gives all zeros, not NaN, and a zero
+    gradient (softmax(-inf, ..., -inf) would be 0 / 0).
+
+    >>> import tinygrad_seq as tg
+    >>> scores = tg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    >>> mask = tg.tensor([[True, True, False], [False, False, False]])
+    >>> [[round(w, 4) for w in row] for row in masked_softmax(scores, mask).tolist()]
+    [[0.2689, 0.7311, 0.0], [0.0, 0.0, 0.0]]
+    """
+    if mask is None:
+        return ops.softmax(scores, axis)
+    if scores.ndim == 0:
+        raise ValueError("masked_softmax: scores need at least one axis, got a 0-d tensor")
+    axis = axis_index(axis, scores.ndim, "masked_softmax")
+    mask = _as_mask(mask, scores, "masked_softmax")
+    if mask.ndim > scores.ndim or any(
+            m not in (1, n) for m, n in zip(mask.shape[::-1], scores.shape[::-1])):
+        raise ValueError(f"masked_softmax: mask of shape {mask.shape} does not broadcast to the "
+                         f"scores' shape {scores.shape}")
+    if scores.shape[axis] == 0:  # no entries to weigh (no keys): an empty result
+        return ops.where(mask, scores, 0.0)
+    # The row maximum over kept entries keeps exp() <= 1; softmax does not depend on the shift,
+    # so it is a constant (detached). A fully masked row has no maximum: shift by 0 there.
+    shift = ops.where(mask, scores.detach(), -math.inf).max(axis, keepdims=True)
+    shift = ops.where(shift > -math.inf, shift, 0.0)
+    # Masked entries are replaced before the subtraction, so a huge masked score cannot
+    # overflow, and after exp() by exact zeros.
+    e = ops.where(mask, ops.exp(ops.where(mask, scores, shift) - shift), 0.0)
+    total = e.sum(axis, keepdims=True)
+    return e / ops.where(total > 0, total, 1.0)
+
+
+def _as_mask(mask, like, op):
+    """``mask`` as a bool tensor on ``like``'s device."""
+    if not isinstance(mask, Tensor):
+        mask = Tensor(mask, device=like.device)
+    elif mask.device != like.device:
+        raise RuntimeError(f"{op}: mask is on {mask.device!r} but the scores are on "
+                           f"{like.device!r}")
+    if mask.dtype.kind != "b":
+        raise TypeError(f"{op}: mask must be bool (True = keep), got {mask.dtype}")
+    return mask
+
+
+__all__ = ["linear", "dropout", "layer_norm", "masked_softmax", "relu", "tanh", "sigmoid",
+           "softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "sampled_softmax_loss"]
