@@ -43,9 +43,12 @@ class _SequenceLayer(Module):
         """``out, state = layer(x, state=None, lengths=None)``.
 
         x: (T, B, input_size), or (B, T, input_size) with ``batch_first``. state: as returned,
-        each tensor (num_layers * num_directions, B, ·); zeros when None. lengths: B integers in
-        [0, T] (a list, array or tensor on any device, in any order). out: (T, B, num_directions
-        * output_size) (batch first with ``batch_first``), zero past each sequence's end.
+        zeros when None; for RNN/LSTM/GRU PyTorch's layout, each tensor (num_layers *
+        num_directions, B, ·); for ``Recurrent`` a list of the cells' own states, one per layer
+        and direction (layer-major, forward before reverse), since its cells may differ.
+        lengths: B integers in [0, T] (a list, array or tensor on any device, in any order).
+        out: (T, B, num_directions * output_size) (batch first with ``batch_first``), zero past
+        each sequence's end.
         """
         name = type(self).__name__
         if not isinstance(x, Tensor) or x.ndim != 3:
@@ -75,9 +78,31 @@ class _SequenceLayer(Module):
             x = outs[0] if len(outs) == 1 else ops.concatenate(outs, axis=-1)
         if self.batch_first:
             x = x.swapaxes(0, 1)
-        if isinstance(finals[0], tuple):
-            return x, tuple(ops.stack(part, axis=0) for part in zip(*finals))
-        return x, ops.stack(finals, axis=0)
+        return x, self._final_state(finals)
+
+    def _final_state(self, finals):
+        """The per-(layer, direction) final states, joined as the layer returns them."""
+        return finals
+
+    def _initial_states(self, state, batch, x):
+        """The per-(layer, direction) states from ``state`` (as ``_final_state`` gives it), or zeros."""
+        cells = [cell for layer in self._directions for cell in layer]
+        if state is None:
+            return [cell.initial_state(batch, x) for cell in cells]
+        if not isinstance(state, (list, tuple)) or len(state) != len(cells):
+            raise ValueError(f"{type(self).__name__}: state must be a list of {len(cells)} cell "
+                             f"states (one per layer and direction, as the layer returns it), "
+                             f"got {type(state).__name__}")
+        for k, (cell, given) in enumerate(zip(cells, state)):
+            expected = _shapes(cell.initial_state(batch, x))
+            if _shapes(given) != expected:
+                raise ValueError(f"{type(self).__name__}: state[{k}] has shapes {_shapes(given)}, "
+                                 f"its cell ({type(cell).__name__}) expects {expected}")
+            for part in (given if isinstance(given, (tuple, list)) else (given,)):
+                if part.device != x.device:
+                    raise ValueError(f"{type(self).__name__}: state[{k}] is on {part.device}, "
+                                     f"the input on {x.device}")
+        return list(state)
 
     def _drop_between_layers(self, x):
         if not self.dropout or not self.training:
@@ -88,32 +113,6 @@ class _SequenceLayer(Module):
         mask = F.dropout(creation.ones(*x.shape[1:], dtype=x.dtype, device=x.device), self.dropout)
         return x * mask
 
-    def _initial_states(self, state, batch, x):
-        """The per-(layer, direction) states, from ``state`` or zeros."""
-        cells = [cell for layer in self._directions for cell in layer]
-        if state is None:
-            return [cell.initial_state(batch, x) for cell in cells]
-        template = cells[0].initial_state(batch, x)
-        name = type(self).__name__
-        if isinstance(template, tuple):
-            if not isinstance(state, (tuple, list)) or len(state) != len(template):
-                raise ValueError(f"{name}: state must be a tuple of {len(template)} tensors "
-                                 f"(as the layer returns it), got {type(state).__name__}")
-            parts = [self._check_state(s, t, len(cells), x, f"state[{i}]")
-                     for i, (s, t) in enumerate(zip(state, template))]
-            return list(zip(*[p.unbind(0) for p in parts]))
-        return list(self._check_state(state, template, len(cells), x, "state").unbind(0))
-
-    def _check_state(self, s, template, count, x, what):
-        expected = (count,) + template.shape
-        if not isinstance(s, Tensor) or s.shape != expected:
-            got = s.shape if isinstance(s, Tensor) else type(s).__name__
-            raise ValueError(f"{type(self).__name__}: {what} must have shape {expected} "
-                             f"(num_layers * num_directions, batch, size), got {got}")
-        if s.device != x.device:
-            raise ValueError(f"{type(self).__name__}: {what} is on {s.device}, the input on {x.device}")
-        return s
-
     def extra_repr(self):
         first = self._directions[0][0]
         text = f"{first.input_size}, {first.hidden_size}"
@@ -122,6 +121,15 @@ class _SequenceLayer(Module):
             if getattr(self, key) != default:
                 text += f", {key}={getattr(self, key)}"
         return text
+
+
+def _shapes(state):
+    """The shape of a state tensor, or the tuple of shapes of a tuple state."""
+    if isinstance(state, Tensor):
+        return state.shape
+    if isinstance(state, (tuple, list)):
+        return tuple(_shapes(s) for s in state)
+    return type(state).__name__
 
 
 def _step_masks(lengths, steps, batch, x, name):
@@ -174,13 +182,14 @@ class Recurrent(_SequenceLayer):
 
     ``cells``: one cell per stacked layer; ``reverse_cells``: as many again for the reverse
     direction (bidirectional). The input size of layer k + 1 must be the output size of layer k
-    (times two when bidirectional).
+    (times two when bidirectional). Layers may differ in kind and size, so the state is a list
+    of the cells' own states, one per layer and direction.
 
     >>> import tinygrad_seq as tg
-    >>> layer = tg.nn.Recurrent([tg.nn.GRUCell(4, 8), tg.nn.GRUCell(8, 8)], dropout=0.1)
-    >>> out, h = layer(tg.randn(6, 3, 4), lengths=[6, 2, 0])
-    >>> out.shape, h.shape
-    ((6, 3, 8), (2, 3, 8))
+    >>> layer = tg.nn.Recurrent([tg.nn.LSTMCell(4, 8), tg.nn.GRUCell(8, 6)], dropout=0.1)
+    >>> out, (lstm_state, gru_state) = layer(tg.randn(6, 3, 4), lengths=[6, 2, 0])
+    >>> out.shape, lstm_state[1].shape, gru_state.shape
+    ((6, 3, 6), (3, 8), (3, 6))
     """
 
     def __init__(self, cells, reverse_cells=None, batch_first=False, dropout=0.0,
@@ -231,6 +240,37 @@ class _TorchLayout(_SequenceLayer):
             layer_input = layer[0].output_size * directions
             self._directions.append(tuple(layer))
         self._setup(num_layers, bidirectional, batch_first, dropout, variational_dropout)
+
+    def _final_state(self, finals):
+        if isinstance(finals[0], tuple):
+            return tuple(ops.stack(part, axis=0) for part in zip(*finals))
+        return ops.stack(finals, axis=0)
+
+    def _initial_states(self, state, batch, x):
+        """The per-(layer, direction) states, from PyTorch's stacked ``state`` or zeros."""
+        cells = [cell for layer in self._directions for cell in layer]
+        if state is None:
+            return [cell.initial_state(batch, x) for cell in cells]
+        template = cells[0].initial_state(batch, x)
+        name = type(self).__name__
+        if isinstance(template, tuple):
+            if not isinstance(state, (tuple, list)) or len(state) != len(template):
+                raise ValueError(f"{name}: state must be a tuple of {len(template)} tensors "
+                                 f"(as the layer returns it), got {type(state).__name__}")
+            parts = [self._check_state(s, t, len(cells), x, f"state[{i}]")
+                     for i, (s, t) in enumerate(zip(state, template))]
+            return list(zip(*[p.unbind(0) for p in parts]))
+        return list(self._check_state(state, template, len(cells), x, "state").unbind(0))
+
+    def _check_state(self, s, template, count, x, what):
+        expected = (count,) + template.shape
+        if not isinstance(s, Tensor) or s.shape != expected:
+            got = s.shape if isinstance(s, Tensor) else type(s).__name__
+            raise ValueError(f"{type(self).__name__}: {what} must have shape {expected} "
+                             f"(num_layers * num_directions, batch, size), got {got}")
+        if s.device != x.device:
+            raise ValueError(f"{type(self).__name__}: {what} is on {s.device}, the input on {x.device}")
+        return s
 
 
 class RNN(_TorchLayout):
