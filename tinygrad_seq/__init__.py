@@ -7,6 +7,7 @@
 >>> w.grad.tolist()
 [2.0, -4.0]
 """
+from . import allocator
 from .backend import (float16, float32, float64, int32, int64, bool_, manual_seed, cuda_available)
 from .autograd import Function, no_grad, enable_grad, is_grad_enabled, grad
 from .tensor import Tensor, tensor
