@@ -271,11 +271,13 @@ def test_bad_recurrent_states():
     (lambda: tg.nn.RNN(3, 4, nonlinearity="sigmoid"), r"nonlinearity must be 'tanh' or 'relu'"),
     (lambda: tg.nn.LSTM(3, 4, forget_gate=False, forget_bias=1.0), r"forget_bias needs the forget gate"),
     (lambda: tg.nn.Recurrent([tg.nn.GRUCell(3, 4), tg.nn.GRUCell(3, 4)]),
-     r"layer 1 takes input_size=3 but layer 0 gives 4 features"),
+     r"cells\[1\] takes input_size=3 but layer 0 gives 4 features"),
     (lambda: tg.nn.Recurrent([tg.nn.GRUCell(3, 4)], [tg.nn.GRUCell(3, 4)] * 2), r"1 cells but 2 reverse"),
     (lambda: tg.nn.Recurrent([]), r"needs at least one cell"),
+    (lambda: tg.nn.Recurrent([tg.nn.LSTMCell(4, 8)], reverse_cells=[tg.nn.LSTMCell(5, 8)]),
+     r"reverse_cells\[0\] takes input_size=5 but cells\[0\] takes 4"),
 ], ids=["dropout", "num_layers", "proj_size", "nonlinearity", "forget_bias", "stack_sizes",
-        "reverse_count", "no_cells"])
+        "reverse_count", "no_cells", "reverse_input_size"])
 def test_bad_constructions_raise_value_errors(make, message):
     with pytest.raises(ValueError, match=message):
         make()
@@ -318,3 +320,16 @@ def test_lstm_state_dict_has_pytorch_names_and_shapes():
         ("bias_hh_l0", (20,)), ("weight_hr_l0", (2, 5)), ("weight_ih_l0_reverse", (20, 3))]
     names = [name for name, _ in tg.nn.GRU(3, 4, num_layers=2, bias=False).named_parameters()]
     assert names == ["weight_ih_l0", "weight_hh_l0", "weight_ih_l1", "weight_hh_l1"]
+
+
+def test_dtypes_must_match_the_parameters():
+    """A float64 input to a float32 layer, or a float32 state beside a float64 input, is refused
+    by name instead of being promoted silently."""
+    with pytest.raises(ValueError, match=r"the input is float64 but the layer's parameters are float32"):
+        tg.nn.LSTM(3, 4)(tg.randn(2, 1, 3, dtype="float64"))
+    lstm = tg.nn.LSTM(3, 4).double()
+    with pytest.raises(ValueError, match=r"state\[1\] is float32, the input float64"):
+        lstm(tg.randn(2, 1, 3, dtype="float64"), (tg.zeros(1, 1, 4, dtype="float64"), tg.zeros(1, 1, 4)))
+    layer = tg.nn.Recurrent([tg.nn.GRUCell(3, 4)]).double()
+    with pytest.raises(ValueError, match=r"state\[0\] is float32, the input float64"):
+        layer(tg.randn(2, 1, 3, dtype="float64"), [tg.zeros(1, 4)])

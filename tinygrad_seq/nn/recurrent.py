@@ -64,6 +64,10 @@ class _SequenceLayer(Module):
                              f"input_size={first.input_size}")
         if steps == 0:
             raise ValueError(f"{name}: the input has 0 time steps")
+        weight = next(first.parameters(), None)
+        if weight is not None and x.dtype != weight.dtype:
+            raise ValueError(f"{name}: the input is {x.dtype} but the layer's parameters are "
+                             f"{weight.dtype}: convert one (x.astype(...) or layer.to(dtype=...))")
         masks = _step_masks(lengths, steps, batch, x, name)
         states = self._initial_states(state, batch, x)
         finals = []
@@ -99,10 +103,15 @@ class _SequenceLayer(Module):
                 raise ValueError(f"{type(self).__name__}: state[{k}] has shapes {_shapes(given)}, "
                                  f"its cell ({type(cell).__name__}) expects {expected}")
             for part in (given if isinstance(given, (tuple, list)) else (given,)):
-                if part.device != x.device:
-                    raise ValueError(f"{type(self).__name__}: state[{k}] is on {part.device}, "
-                                     f"the input on {x.device}")
+                self._check_like_input(part, x, f"state[{k}]")
         return list(state)
+
+    def _check_like_input(self, part, x, what):
+        """A state tensor must live where the input does, in its dtype."""
+        if part.device != x.device:
+            raise ValueError(f"{type(self).__name__}: {what} is on {part.device}, the input on {x.device}")
+        if part.dtype != x.dtype:
+            raise ValueError(f"{type(self).__name__}: {what} is {part.dtype}, the input {x.dtype}")
 
     def _drop_between_layers(self, x):
         if not self.dropout or not self.training:
@@ -205,12 +214,14 @@ class Recurrent(_SequenceLayer):
                 raise ValueError(f"Recurrent: {len(cells)} cells but {len(reverse_cells)} reverse cells")
             self.reverse_cells = ModuleList(reverse_cells)
         directions = [cells] if reverse_cells is None else [cells, reverse_cells]
-        for k in range(1, len(cells)):
-            expected = sum(d[k - 1].output_size for d in directions)
-            for d in directions:
+        for k in range(len(cells)):
+            expected = cells[0].input_size if k == 0 else sum(d[k - 1].output_size for d in directions)
+            for name, d in zip(("cells", "reverse_cells"), directions):
                 if d[k].input_size != expected:
-                    raise ValueError(f"Recurrent: layer {k} takes input_size={d[k].input_size} but "
-                                     f"layer {k - 1} gives {expected} features")
+                    source = (f"cells[0] takes {expected}" if k == 0
+                              else f"layer {k - 1} gives {expected} features")
+                    raise ValueError(f"Recurrent: {name}[{k}] takes input_size={d[k].input_size} "
+                                     f"but {source}")
         self._directions = [tuple(d[k] for d in directions) for k in range(len(cells))]
         self._setup(len(cells), reverse_cells is not None, batch_first, dropout, variational_dropout)
 
@@ -268,8 +279,7 @@ class _TorchLayout(_SequenceLayer):
             got = s.shape if isinstance(s, Tensor) else type(s).__name__
             raise ValueError(f"{type(self).__name__}: {what} must have shape {expected} "
                              f"(num_layers * num_directions, batch, size), got {got}")
-        if s.device != x.device:
-            raise ValueError(f"{type(self).__name__}: {what} is on {s.device}, the input on {x.device}")
+        self._check_like_input(s, x, what)
         return s
 
 
