@@ -8,14 +8,6 @@ import tinygrad_seq as tg
 from recurrent_cases import IdentityCell
 
 
-@pytest.fixture(autouse=True)
-def train_mode():
-    """Train mode is global: each test starts in it and leaves the mode as it found it."""
-    previous = tg.nn.set_training(True)
-    yield
-    tg.nn.set_training(previous)
-
-
 @pytest.mark.parametrize("make", [
     lambda: tg.nn.LSTM(3, 8, num_layers=2, dropout=0.5),
     lambda: tg.nn.GRU(3, 8, num_layers=3, dropout=0.5, variational_dropout=True),
@@ -112,3 +104,13 @@ def test_dropout_one_drops_everything_between_layers():
     assert not layer(tg.ones(4, 2, 3))[0].numpy().any()
     layer.eval()
     assert (layer(tg.ones(4, 2, 3))[0].numpy() == 1).all()
+
+
+@pytest.mark.parametrize("variational", [False, True])
+def test_train_mode_dropout_gradients_are_right(variational):
+    """With the masks held fixed (gradcheck_module reseeds before every evaluation), BPTT through
+    dropout between layers equals finite differences."""
+    from tinygrad_seq.testing import gradcheck_module
+    layer = tg.nn.GRU(2, 3, num_layers=2, dropout=0.5, variational_dropout=variational).double()
+    x = tg.randn(4, 2, 2, dtype="float64")
+    assert gradcheck_module(lambda x: layer(x, lengths=[4, 2])[0], layer, x)

@@ -107,7 +107,9 @@ def gradcheck_module(fn, module, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_el
     ``module`` must be float64 (``module.double()``) and the inputs float64 tensors; ``fn`` is
     called with leaves holding the inputs' values and uses ``module`` inside. Each parameter's
     array is swapped for perturbed copies and put back, so the module ends as it began. Errors
-    name the input or parameter.
+    name the input or parameter. Every evaluation of ``fn`` starts from ``tg.manual_seed(seed)``,
+    so a layer with dropout in train mode draws the same masks each time (the random streams
+    are left reseeded).
 
     >>> import tinygrad_seq as tg
     >>> from tinygrad_seq.testing import gradcheck_module
@@ -127,6 +129,7 @@ def gradcheck_module(fn, module, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_el
             raise ValueError(f"gradcheck_module: {label} is {leaf.dtype}; use float64 "
                              f"(module.double(), dtype='float64')")
     leaves = [leaf for _, leaf in named]
+    backend.manual_seed(seed)
     outs = as_outputs(fn(*inputs))
     xp = backend.xp_of(outs[0].device)
     upstream = [xp.asarray(rng.standard_normal(o.shape)) for o in outs]
@@ -138,6 +141,7 @@ def gradcheck_module(fn, module, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_el
                              allow_unused=True)
 
     def objective():
+        backend.manual_seed(seed)
         with no_grad():
             return sum(float((o.data * u).sum()) for o, u in zip(as_outputs(fn(*inputs)), upstream))
 
