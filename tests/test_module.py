@@ -497,3 +497,46 @@ def test_repr_is_a_readable_tree():
         ")")
     assert repr(Linear(2, 5)) == "Linear(2, 5, bias=True)"
     assert repr(Sequential()) == "Sequential()"
+
+
+def test_tied_weights_appear_under_every_name_in_the_state_dict():
+    """As in PyTorch: a language model whose output layer shares the embedding's matrix saves
+    and loads both names, so a PyTorch state dict of a tied model loads strictly."""
+    class Tied(Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = tg.nn.Embedding(5, 3)
+            self.head = tg.nn.Linear(3, 5, bias=False)
+            self.head.weight = self.embed.weight
+
+    model = Tied()
+    assert [name for name, _ in model.named_parameters()] == ["embed.weight"]
+    assert list(model.state_dict()) == ["embed.weight", "head.weight"]
+    values = np.arange(15.0).reshape(5, 3)
+    fresh = Tied()
+    fresh.load_state_dict({"embed.weight": values, "head.weight": values})
+    assert fresh.head.weight is fresh.embed.weight
+    np.testing.assert_array_equal(fresh.embed.weight.numpy(), values)
+    with pytest.raises(ValueError, match="missing: head.weight"):
+        Tied().load_state_dict({"embed.weight": values})
+
+
+def test_to_that_fails_on_a_later_parameter_changes_nothing(monkeypatch):
+    """Module.to converts every parameter before it assigns any: a failure on the last one
+    (here simulated) leaves the first ones as they were."""
+    import tinygrad_seq.nn.module as module_file
+    net = tg.nn.Sequential(tg.nn.Linear(2, 3), tg.nn.Linear(3, 1))
+    before = [(p.data, p.dtype) for p in net.parameters()]
+    real, calls = module_file._converted, []
+
+    def failing_on_the_last(t, device, dtype):
+        calls.append(t)
+        if len(calls) == len(before):
+            raise RuntimeError("simulated failure")
+        return real(t, device, dtype)
+
+    monkeypatch.setattr(module_file, "_converted", failing_on_the_last)
+    with pytest.raises(RuntimeError, match="simulated"):
+        net.to(dtype="float64")
+    assert all(p.data is data and p.dtype == dtype
+               for p, (data, dtype) in zip(net.parameters(), before))

@@ -3,7 +3,7 @@ from collections import OrderedDict
 
 from .. import backend
 from ..tensor import Tensor
-from . import mode
+from .mode import is_training, set_training
 
 
 class Parameter(Tensor):
@@ -80,15 +80,17 @@ class Module:
     def children(self):
         return iter(self._modules.values())
 
-    def named_modules(self, prefix=""):
-        """This module and every module below it, each once, with its dotted name."""
+    def named_modules(self, prefix="", remove_duplicate=True):
+        """This module and every module below it with its dotted name: each once, or, with
+        ``remove_duplicate=False``, a shared one under every name it has."""
         seen = set()
         stack = [(prefix, self)]
         while stack:
             name, module = stack.pop()
-            if id(module) in seen:
-                continue
-            seen.add(id(module))
+            if remove_duplicate:
+                if id(module) in seen:
+                    continue
+                seen.add(id(module))
             yield name, module
             children = [(f"{name}.{k}" if name else k, m) for k, m in module._modules.items()]
             stack.extend(reversed(children))
@@ -96,12 +98,13 @@ class Module:
     def modules(self):
         return (m for _, m in self.named_modules())
 
-    def named_parameters(self, prefix=""):
-        """Every parameter once (a shared one under its first name), in registration order."""
+    def named_parameters(self, prefix="", remove_duplicate=True):
+        """Every parameter in registration order: once (a shared one under its first name), or,
+        with ``remove_duplicate=False``, under every name (tied weights, as a state dict has them)."""
         seen = set()
-        for module_name, module in self.named_modules(prefix):
+        for module_name, module in self.named_modules(prefix, remove_duplicate):
             for name, p in module._parameters.items():
-                if id(p) not in seen:
+                if not remove_duplicate or id(p) not in seen:
                     seen.add(id(p))
                     yield (f"{module_name}.{name}" if module_name else name), p
 
@@ -116,11 +119,13 @@ class Module:
     # ------------------------------------------------------------ mode
     @property
     def training(self):
-        return mode.is_training()
+        return is_training()
 
-    def train(self, mode_on=True):
-        """Train mode for every module (dropout drops); returns self."""
-        mode.set_training(mode_on)
+    def train(self, mode=True):
+        """Train mode for every module (dropout drops); returns self. The mode is global, not
+        per module as in PyTorch: ``model.eval()`` switches every dropout (seed 002's flaw was
+        a dropout that could not be switched off at prediction time)."""
+        set_training(mode)
         return self
 
     def eval(self):
@@ -156,9 +161,11 @@ class Module:
 
     # ------------------------------------------------------------ state
     def state_dict(self):
-        """Name -> tensor for every parameter. The tensors share the parameters' arrays (as in
-        PyTorch): save or copy them before training on if you need a snapshot."""
-        return OrderedDict((name, p.detach()) for name, p in self.named_parameters())
+        """Name -> tensor for every parameter, a tied one under each of its names (as PyTorch).
+        The tensors share the parameters' arrays (as in PyTorch): save or copy them before
+        training on if you need a snapshot."""
+        return OrderedDict((name, p.detach())
+                           for name, p in self.named_parameters(remove_duplicate=False))
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy values (tensors or arrays, e.g. a converted PyTorch ``state_dict``) into the
@@ -167,7 +174,7 @@ class Module:
         unexpected names are allowed (returned), wrong shapes never are.
 
         Returns ``(missing, unexpected)`` name lists."""
-        own = OrderedDict(self.named_parameters())
+        own = OrderedDict(self.named_parameters(remove_duplicate=False))
         missing = [name for name in own if name not in state_dict]
         unexpected = [name for name in state_dict if name not in own]
         problems = []
