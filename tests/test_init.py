@@ -193,6 +193,9 @@ def test_calculate_gain():
     assert init.calculate_gain("sigmoid") == 1.0
     assert init.calculate_gain("tanh") == pytest.approx(5.0 / 3.0)
     assert init.calculate_gain("relu") == pytest.approx(math.sqrt(2.0))
+    assert init.calculate_gain("leaky_relu", 0.0) == pytest.approx(math.sqrt(2.0))
+    assert init.calculate_gain("leaky_relu") == pytest.approx(math.sqrt(2.0 / (1 + 0.01 ** 2)))
+    assert init.calculate_gain("leaky_relu", 0.2) == pytest.approx(math.sqrt(2.0 / 1.04))
     with pytest.raises(ValueError, match="'swish'.*relu"):
         init.calculate_gain("swish")
 
@@ -257,3 +260,13 @@ def test_initialisers_fill_in_place_on_the_device(device):
     q = init.orthogonal_(param(8, 4, dtype="float64", device=device), blocks=2)
     for block in np.split(q.numpy(), 2):
         assert_orthonormal(block, atol=1e-12)
+
+
+def test_kaiming_takes_pytorchs_positional_arguments():
+    """kaiming_uniform_(w, a, mode, nonlinearity) as in torch.nn.init: a leaky_relu slope a."""
+    tg.manual_seed(4)
+    p = param(64, 32)
+    init.kaiming_uniform_(p, 0.2, "fan_out")
+    bound = math.sqrt(2.0 / (1 + 0.2 ** 2)) * math.sqrt(3.0 / 64)
+    values = p.numpy().astype(np.float64)
+    assert bound * 0.99 < np.abs(values).max() <= bound * (1 + 1e-6)

@@ -14,11 +14,15 @@ from .. import backend
 _GAINS = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3.0, "relu": math.sqrt(2.0)}
 
 
-def calculate_gain(nonlinearity):
-    """The recommended scale of weights before ``nonlinearity`` (PyTorch's values)."""
+def calculate_gain(nonlinearity, param=None):
+    """The recommended scale of weights before ``nonlinearity`` (PyTorch's values);
+    ``param`` is leaky_relu's negative slope (0.01 when None)."""
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        return math.sqrt(2.0 / (1.0 + slope ** 2))
     if nonlinearity not in _GAINS:
         raise ValueError(f"calculate_gain: unknown nonlinearity {nonlinearity!r}, expected one of "
-                         f"{sorted(_GAINS)}")
+                         f"{sorted(_GAINS) + ['leaky_relu']}")
     return _GAINS[nonlinearity]
 
 
@@ -74,14 +78,16 @@ def xavier_normal_(p, gain=1.0):
     return normal_(p, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
 
 
-def kaiming_uniform_(p, nonlinearity="relu", mode="fan_in"):
-    """He: U(-b, b) with b = gain * sqrt(3 / fan), fan chosen by ``mode``."""
-    bound = calculate_gain(nonlinearity) * math.sqrt(3.0 / _fan(p, mode))
+def kaiming_uniform_(p, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    """He: U(-b, b) with b = gain * sqrt(3 / fan), fan chosen by ``mode``; PyTorch's arguments
+    (``a``: the negative slope of leaky_relu, 0 giving relu's gain sqrt(2))."""
+    bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / _fan(p, mode))
     return uniform_(p, -bound, bound)
 
 
-def kaiming_normal_(p, nonlinearity="relu", mode="fan_in"):
-    return normal_(p, 0.0, calculate_gain(nonlinearity) / math.sqrt(_fan(p, mode)))
+def kaiming_normal_(p, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    """He: N(0, (gain / sqrt(fan))²), arguments as ``kaiming_uniform_``."""
+    return normal_(p, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(p, mode)))
 
 
 def _fan(p, mode):
