@@ -1,6 +1,5 @@
 """tg.save / tg.load: exact round trips, atomic writes, and clear refusals of bad input and files."""
 import collections
-import doctest
 import json
 import math
 import os
@@ -187,10 +186,6 @@ def test_a_new_file_gets_the_permissions_open_would_give(tmp_path):
     finally:
         os.umask(old_umask)
     assert os.stat(tmp_path / "c.npz").st_mode & 0o777 == 0o640  # not mkstemp's owner-only 0o600
-
-
-def test_docstring_examples_run():
-    assert doctest.testmod(serialization).failed == 0
 
 
 # ---------------------------------------------------------------- atomic writes
