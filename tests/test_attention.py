@@ -1,6 +1,5 @@
 """masked_softmax and the attention layers: NumPy references, finite differences, and the
 property that padding is invisible (masked keys get exactly zero weight and zero gradient)."""
-import warnings
 
 import numpy as np
 import pytest
@@ -8,23 +7,9 @@ from hypothesis import given, strategies as st
 
 import tinygrad_seq as tg
 from tinygrad_seq.testing import gradcheck, gradcheck_module
+from strict import strict
 
 F = tg.nn.functional
-
-
-class _Strict:
-    """Every warning is an error, and so is every NumPy floating-point problem but underflow."""
-
-    def __enter__(self):
-        self._warnings = warnings.catch_warnings()
-        self._warnings.__enter__()
-        warnings.simplefilter("error")
-        self._errstate = np.errstate(over="raise", invalid="raise", divide="raise")
-        self._errstate.__enter__()
-
-    def __exit__(self, *exc):
-        self._errstate.__exit__(*exc)
-        return self._warnings.__exit__(*exc)
 
 
 # ---------------------------------------------------------------- masked_softmax
@@ -55,7 +40,7 @@ def masked_scores(draw):
 @given(masked_scores())
 def test_masked_softmax_matches_the_reference(case):
     scores, mask = case
-    with _Strict():
+    with strict():
         weights = F.masked_softmax(tg.tensor(scores, dtype="float64"), tg.tensor(mask)).numpy()
     np.testing.assert_allclose(weights, ref_masked_softmax(scores, mask), rtol=1e-12, atol=1e-15)
     assert (weights[~mask] == 0).all()
@@ -70,7 +55,7 @@ def test_masked_softmax_gradient_is_finite_and_zero_where_masked():
     broadcast = tg.tensor([[[True, False, True, True]]])           # (1, 1, T) over (B, Tq, T)
     assert gradcheck(lambda s: F.masked_softmax(s, broadcast), tg.randn(2, 3, 4))
     leaf = tg.tensor(np.where(mask.numpy(), scores.numpy(), 1e30), requires_grad=True)
-    with _Strict():
+    with strict():
         F.masked_softmax(leaf, mask).backward(tg.tensor(rng.standard_normal((3, 4))))
     assert np.isfinite(leaf.grad.numpy()).all()
     assert (leaf.grad.numpy()[~mask.numpy()] == 0).all()            # the fully masked row too

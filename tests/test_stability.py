@@ -1,11 +1,11 @@
 """softmax, log_softmax, logsumexp and sigmoid at +-1000: finite values, finite gradients and no
 floating-point warnings (underflow to 0 is fine; overflow, invalid and divide-by-zero are not)."""
-import warnings
 
 import numpy as np
 import pytest
 
 import tinygrad_seq as tg
+from strict import strict
 
 ROWS = np.array([
     [1000.0, -1000.0, 0.0],
@@ -41,28 +41,12 @@ CASES = {
 }
 
 
-class _Strict:
-    """Every NumPy floating-point problem but underflow raises, and every warning is an error."""
-
-    def __enter__(self):
-        self._warnings = warnings.catch_warnings()
-        self._warnings.__enter__()
-        warnings.simplefilter("error")
-        self._errstate = np.errstate(over="raise", invalid="raise", divide="raise")
-        self._errstate.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self._errstate.__exit__(*exc)
-        return self._warnings.__exit__(*exc)
-
-
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", list(CASES))
 def test_extreme_inputs_give_finite_values_and_gradients(device, dtype, name):
     fn, reference = CASES[name]
     upstream_rng = np.random.default_rng(0)
-    with _Strict():
+    with strict():
         x = tg.tensor(ROWS, dtype=dtype, device=device, requires_grad=True)
         y = fn(x)
         assert y.dtype == np.dtype(dtype)
@@ -79,7 +63,7 @@ def test_extreme_inputs_give_finite_values_and_gradients(device, dtype, name):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_extreme_gradients_have_the_right_values(device, dtype):
-    with _Strict():
+    with strict():
         x = tg.tensor(ROWS, dtype=dtype, device=device, requires_grad=True)
         # d logsumexp / dx = softmax(x); d sum(log_softmax) / dx = 1 - n * softmax(x)
         (g_lse,) = tg.grad(x.logsumexp(-1).sum(), [x])
@@ -95,7 +79,7 @@ def test_extreme_gradients_have_the_right_values(device, dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_sigmoid_saturates_exactly(device, dtype):
-    with _Strict():
+    with strict():
         x = tg.tensor([-1000.0, 1000.0], dtype=dtype, device=device, requires_grad=True)
         y = x.sigmoid()
         y.sum().backward()
@@ -106,7 +90,7 @@ def test_sigmoid_saturates_exactly(device, dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_cross_entropy_at_extreme_logits(device, dtype):
     """-log_softmax picked at the target: finite loss (2000 for the wrong class) and gradient."""
-    with _Strict():
+    with strict():
         logits = tg.tensor(ROWS, dtype=dtype, device=device, requires_grad=True)
         target = tg.tensor([1, 0, 2, 2, 0], device=device)
         picked = logits.log_softmax(-1).gather(1, target.reshape(-1, 1))
