@@ -226,37 +226,6 @@ def _converted(t, device, dtype):
     return out.data, out.device
 
 
-class Sequential(Module):
-    """Modules applied one after the other.
-
-    >>> import tinygrad_seq as tg
-    >>> net = tg.nn.Sequential(tg.nn.Linear(4, 8), tg.nn.Tanh(), tg.nn.Linear(8, 2))
-    >>> net(tg.randn(3, 4)).shape
-    (3, 2)
-    """
-
-    def __init__(self, *modules):
-        super().__init__()
-        for k, m in enumerate(modules):
-            if not isinstance(m, Module):
-                raise TypeError(f"Sequential: item {k} is a {type(m).__name__}, not a Module")
-            setattr(self, str(k), m)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __getitem__(self, k):
-        return list(self._modules.values())[k]
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
-
-
 class ModuleList(Module):
     """A list of modules, registered so their parameters are found (``layers.0.weight``)."""
 
@@ -267,7 +236,8 @@ class ModuleList(Module):
 
     def append(self, module):
         if not isinstance(module, Module):
-            raise TypeError(f"ModuleList: expected a Module, got {type(module).__name__}")
+            raise TypeError(f"{type(self).__name__}: item {len(self._modules)} is a "
+                            f"{type(module).__name__}, not a Module")
         setattr(self, str(len(self._modules)), module)
         return self
 
@@ -279,3 +249,21 @@ class ModuleList(Module):
 
     def __iter__(self):
         return iter(self._modules.values())
+
+
+class Sequential(ModuleList):
+    """Modules applied one after the other.
+
+    >>> import tinygrad_seq as tg
+    >>> net = tg.nn.Sequential(tg.nn.Linear(4, 8), tg.nn.Tanh(), tg.nn.Linear(8, 2))
+    >>> net(tg.randn(3, 4)).shape
+    (3, 2)
+    """
+
+    def __init__(self, *modules):
+        super().__init__(modules)
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x

@@ -69,14 +69,16 @@ class _SequenceLayer(Module):
             raise ValueError(f"{name}: the input is {x.dtype} but the layer's parameters are "
                              f"{weight.dtype}: convert one (x.astype(...) or layer.to(dtype=...))")
         masks = _step_masks(lengths, steps, batch, x, name)
-        states = self._initial_states(state, batch, x)
+        cells = [cell for layer in self._directions for cell in layer]
+        states = ([cell.initial_state(batch, x) for cell in cells] if state is None
+                  else self._initial_states(state, cells, batch, x))
         finals = []
-        for k, cells in enumerate(self._directions):
+        for k, layer in enumerate(self._directions):
             if k > 0:
                 x = self._drop_between_layers(x)
             outs = []
-            for d, cell in enumerate(cells):
-                out, final = _run(cell, x, states[k * len(cells) + d], masks, reverse=d == 1)
+            for d, cell in enumerate(layer):
+                out, final = _run(cell, x, states[k * len(layer) + d], masks, reverse=d == 1)
                 outs.append(out)
                 finals.append(final)
             x = outs[0] if len(outs) == 1 else ops.concatenate(outs, axis=-1)
@@ -88,11 +90,8 @@ class _SequenceLayer(Module):
         """The per-(layer, direction) final states, joined as the layer returns them."""
         return finals
 
-    def _initial_states(self, state, batch, x):
-        """The per-(layer, direction) states from ``state`` (as ``_final_state`` gives it), or zeros."""
-        cells = [cell for layer in self._directions for cell in layer]
-        if state is None:
-            return [cell.initial_state(batch, x) for cell in cells]
+    def _initial_states(self, state, cells, batch, x):
+        """The per-(layer, direction) states from ``state`` (as ``_final_state`` gives it)."""
         if not isinstance(state, (list, tuple)) or len(state) != len(cells):
             raise ValueError(f"{type(self).__name__}: state must be a list of {len(cells)} cell "
                              f"states (one per layer and direction, as the layer returns it), "
@@ -257,11 +256,8 @@ class _TorchLayout(_SequenceLayer):
             return tuple(ops.stack(part, axis=0) for part in zip(*finals))
         return ops.stack(finals, axis=0)
 
-    def _initial_states(self, state, batch, x):
-        """The per-(layer, direction) states, from PyTorch's stacked ``state`` or zeros."""
-        cells = [cell for layer in self._directions for cell in layer]
-        if state is None:
-            return [cell.initial_state(batch, x) for cell in cells]
+    def _initial_states(self, state, cells, batch, x):
+        """The per-(layer, direction) states from PyTorch's stacked ``state``."""
         template = cells[0].initial_state(batch, x)
         name = type(self).__name__
         if isinstance(template, tuple):
