@@ -32,8 +32,10 @@ def tune():
     except (OSError, AttributeError):  # not glibc (musl, ...): leave it alone
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    # both, or neither: setting one stops glibc from adapting the other
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    # set both: setting either one stops glibc from adapting the other
+    mmap_set = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+    trim_set = mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
+    return mmap_set and trim_set
 
 
 TUNED = tune()

@@ -202,11 +202,11 @@ class Optimizer:
         >>> sorted(sd["state"]["0"]), sd["param_groups"][0]["params"]
         (['exp_avg', 'exp_avg_sq', 'step'], [0])
         """
-        numbers = {}
+        index_of = {}
         groups = []
         for group in self.param_groups:
             saved = {key: copy.deepcopy(value) for key, value in group.items() if key != "params"}
-            saved["params"] = [numbers.setdefault(id(p), len(numbers)) for p in group["params"]]
+            saved["params"] = [index_of.setdefault(id(p), len(index_of)) for p in group["params"]]
             groups.append(saved)
         state = {}
         for index, _, _, p in self._indexed():
