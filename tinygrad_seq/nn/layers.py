@@ -85,7 +85,15 @@ class Embedding(Module):
 
 
 class Dropout(Module):
-    """Inverted dropout that obeys the global train mode (identity after ``model.eval()``)."""
+    """Inverted dropout that obeys the global train mode (identity after ``model.eval()``).
+
+    >>> import tinygrad_seq as tg
+    >>> drop = tg.nn.Dropout(0.5)
+    >>> bool((drop.eval()(tg.ones(4)) == 1).all())
+    True
+    >>> sorted(set(drop.train()(tg.ones(1000)).tolist()))    # dropped, or scaled by 1 / (1 - p)
+    [0.0, 2.0]
+    """
 
     def __init__(self, p=0.5):
         super().__init__()
@@ -101,7 +109,13 @@ class Dropout(Module):
 
 
 class LayerNorm(Module):
-    """Normalise the last axes to zero mean and unit variance, then scale (ones) and shift (zeros)."""
+    """Normalise the last axes to zero mean and unit variance, then scale (ones) and shift (zeros).
+
+    >>> import tinygrad_seq as tg
+    >>> y = tg.nn.LayerNorm(4)(tg.tensor([[1.0, 2.0, 3.0, 4.0]]))
+    >>> round(y.mean().item(), 6), round(y.var().item(), 3)
+    (0.0, 1.0)
+    """
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True):
         super().__init__()

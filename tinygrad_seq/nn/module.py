@@ -227,7 +227,13 @@ def _converted(t, device, dtype):
 
 
 class ModuleList(Module):
-    """A list of modules, registered so their parameters are found (``layers.0.weight``)."""
+    """A list of modules, registered so their parameters are found (``layers.0.weight``).
+
+    >>> import tinygrad_seq as tg
+    >>> layers = tg.nn.ModuleList([tg.nn.Linear(2, 2) for _ in range(3)])
+    >>> len(layers), [name for name, _ in layers.named_parameters()][:2]
+    (3, ['0.weight', '0.bias'])
+    """
 
     def __init__(self, modules=()):
         super().__init__()

@@ -326,7 +326,14 @@ class LSTM(_TorchLayout):
 
 class GRU(_TorchLayout):
     """GRU layer with PyTorch's constructor, parameter names and shapes; ``reset_after=False``
-    gives the form of Cho et al. 2014 (see ``GRUCell``)."""
+    gives the form of Cho et al. 2014 (see ``GRUCell``).
+
+    >>> import tinygrad_seq as tg
+    >>> gru = tg.nn.GRU(10, 20, batch_first=True, reset_after=False)
+    >>> out, h_n = gru(tg.randn(3, 5, 10), lengths=[5, 0, 2])
+    >>> out.shape, h_n.shape
+    ((3, 5, 20), (1, 3, 20))
+    """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, reset_after=True, variational_dropout=False):
