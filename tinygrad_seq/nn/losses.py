@@ -139,7 +139,9 @@ def cross_entropy(logits, target, weight=None, ignore_index=None, reduction="mea
     - ``weight``: one non-negative weight per token, of ``target``'s shape (seed 002's
       ``target_weights``: 0 on padding, 1 elsewhere; a bool mask works). This is NOT PyTorch's
       per-class weight; that one is ``weight=class_weight[target]`` here.
-    - ``ignore_index``: tokens whose target equals it are dropped (``None``: no such value).
+    - ``ignore_index``: tokens whose target equals it are dropped (``None``, the default: no
+      such value; PyTorch's default -100 would silently drop a class of that index, here such
+      a target is an error unless you ask for it).
       A dropped or zero-weight token contributes exactly 0 and no gradient to the logits (even
       where its log-probability is -inf, where 0 * inf would be NaN).
     - ``reduction``: ``"mean"`` is ``sum(w * loss) / sum(w)`` with ``w`` the weights of the kept
