@@ -25,11 +25,3 @@ DEVICES = [
 def device(request):
     """Each device test runs once per device; CUDA skips cleanly without a GPU."""
     return request.param
-
-
-@pytest.fixture(autouse=True)
-def _train_mode_restored():
-    """Train mode is global (model.eval() switches every dropout): no test leaks eval mode."""
-    tg.nn.set_training(True)
-    yield
-    tg.nn.set_training(True)

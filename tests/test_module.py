@@ -230,30 +230,42 @@ def test_zero_grad_forgets_every_gradient():
 
 # ---------------------------------------------------------------- train / eval
 
-def test_eval_and_train_are_global_and_return_self():
+def test_eval_and_train_set_the_module_and_its_children_only():
+    """Each module has its own flag, as in PyTorch: eval() on one model leaves another (a
+    student beside a frozen teacher) in train mode, and a child can be switched alone."""
     model_a = Sequential(Linear(4, 4), Dropout(0.5))
     model_b = Holder(drop=Dropout(0.9), inner=Sequential(Dropout(0.3)))
     x = tg.ones(200, 4)
-    assert tg.nn.is_training() and model_a.training and model_b.drop.training
+    assert all(m.training for m in list(model_a.modules()) + list(model_b.modules()))
 
     assert model_a.eval() is model_a
-    assert not tg.nn.is_training()
-    assert all(not m.training for m in list(model_a.modules()) + list(model_b.modules()))
-    # eval on model_a makes every dropout in every model the identity
-    for drop in (model_b.drop, model_b.inner[0], model_a[1]):
-        np.testing.assert_array_equal(drop(x).numpy(), x.numpy())
-    np.testing.assert_array_equal(tg.nn.functional.dropout(x, 0.5).numpy(), x.numpy())
-
-    assert model_b.train() is model_b
-    assert tg.nn.is_training() and model_a.training
+    assert all(not m.training for m in model_a.modules())
+    assert all(m.training for m in model_b.modules())            # the other model is untouched
+    np.testing.assert_array_equal(model_a[1](x).numpy(), x.numpy())
     assert (model_b.drop(x).numpy() == 0).any()
-    assert model_a.train(False) is model_a and not tg.nn.is_training()
+
+    model_b.inner.eval()                                          # a child alone
+    assert model_b.training and model_b.drop.training and not model_b.inner[0].training
+    np.testing.assert_array_equal(model_b.inner[0](x).numpy(), x.numpy())
+    assert (model_b.drop(x).numpy() == 0).any()
+
+    assert model_b.train() is model_b and all(m.training for m in model_b.modules())
+    assert not model_a.training
+    assert model_a.train(False) is model_a and not model_a[1].training
 
 
-def test_train_mode_starts_on_in_every_test():
-    """The autouse fixture restores the mode, so the test before did not leak eval mode."""
-    assert tg.nn.is_training()
-    Linear(1, 1).eval()
+def test_a_shared_submodule_follows_the_last_call():
+    shared = Dropout(0.5)
+    first, second = Holder(drop=shared), Holder(drop=shared)
+    first.eval()
+    assert not second.drop.training
+    second.train()
+    assert first.drop.training and not first.training
+
+
+def test_train_mode_must_be_a_bool():
+    with pytest.raises(TypeError, match="mode must be True or False, got 'no'"):
+        Linear(1, 1).train("no")
 
 
 # ---------------------------------------------------------------- to()
@@ -362,7 +374,7 @@ def test_state_dict_round_trip_gives_identical_outputs():
     source = Net()
     tg.manual_seed(2)
     target = Net()
-    source.eval()
+    source.eval(), target.eval()   # each model its own mode: both deterministic
     x = tg.tensor(INDICES)
     assert not np.array_equal(source(x).numpy(), target(x).numpy())
     assert target.load_state_dict(source.state_dict()) == ([], [])

@@ -8,6 +8,7 @@ a 10,000-step BPTT graph is fine), sums each gradient back to its input's shape 
 undone here, once) and accumulates into ``.grad`` of the leaves.
 """
 import functools
+import threading
 
 import numpy as np
 
@@ -28,28 +29,41 @@ def tensor_type():
 
 # ---------------------------------------------------------------- grad mode
 
-class _GradMode:
+class _GradMode(threading.local):
+    """Grad mode per thread, as PyTorch's: one thread's ``no_grad()`` never stops another
+    thread's graph. Each thread starts with grad mode on and keeps its own stack of the modes
+    that its ``no_grad``/``enable_grad`` blocks replaced, so exits in other threads, in any
+    order, cannot change it."""
     enabled = True
+
+    def __init__(self):
+        self.previous = []
+
+
+_grad_mode = _GradMode()
 
 
 def is_grad_enabled():
-    return _GradMode.enabled
+    """True when ops run in this thread are recorded for backward."""
+    return _grad_mode.enabled
 
 
 class _SetGradMode:
-    """Context manager and decorator that sets grad mode and restores the previous one."""
+    """Context manager and decorator that sets this thread's grad mode and restores the
+    previous one on exit. One object may be entered by several threads at once."""
 
     def __init__(self, enabled):
         self.enabled = enabled
-        self._previous = []
 
     def __enter__(self):
-        self._previous.append(_GradMode.enabled)
-        _GradMode.enabled = self.enabled
+        mode = _grad_mode
+        mode.previous.append(mode.enabled)
+        mode.enabled = self.enabled
         return self
 
     def __exit__(self, *exc):
-        _GradMode.enabled = self._previous.pop()
+        mode = _grad_mode
+        mode.enabled = mode.previous.pop()
         return False
 
     def __call__(self, fn):
@@ -155,7 +169,7 @@ class Function:
         except (ValueError, IndexError) as e:
             shapes = ", ".join(str(tuple(a.shape)) for a in arrays)
             raise type(e)(f"{cls.name}: {e} (input shapes {shapes})") from None
-        track = _GradMode.enabled and True in needs
+        track = _grad_mode.enabled and True in needs
         make = Tensor._make
         if type(out) is tuple:
             out = tuple([o if type(o) is dev.array_type else _as_array(o, dev) for o in out])

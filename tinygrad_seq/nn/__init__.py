@@ -6,7 +6,6 @@
 (2, 1)
 """
 from . import functional, init
-from .mode import is_training, set_training
 from .module import Module, Parameter, Sequential, ModuleList
 from .layers import Linear, Embedding, Dropout, LayerNorm, Tanh, ReLU, Sigmoid
 from . import utils

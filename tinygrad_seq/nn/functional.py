@@ -12,7 +12,6 @@ from .. import ops
 from ..ops.axes import axis_index
 from ..tensor import Tensor
 from ..ops import relu, tanh, sigmoid, softmax, log_softmax
-from . import mode
 from .losses import cross_entropy, nll_loss, mse_loss, sampled_softmax_loss
 
 
@@ -29,9 +28,11 @@ def linear(x, weight, bias=None):
     return out if x.ndim == 2 else out.reshape(*lead, weight.shape[0])
 
 
-def dropout(x, p=0.5, training=None):
-    """Inverted dropout; ``training=None`` follows the global train mode (``model.eval()``)."""
-    return ops.dropout(x, p, mode.is_training() if training is None else training)
+def dropout(x, p=0.5, training=True):
+    """Inverted dropout: zero each element with probability ``p`` and scale the rest by
+    1 / (1 - p); the identity when ``training`` is False. As in PyTorch, the function knows no
+    mode: a module passes its own flag (``F.dropout(x, p, training=self.training)``)."""
+    return ops.dropout(x, p, training)
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):

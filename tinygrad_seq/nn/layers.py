@@ -85,7 +85,8 @@ class Embedding(Module):
 
 
 class Dropout(Module):
-    """Inverted dropout that obeys the global train mode (identity after ``model.eval()``).
+    """Inverted dropout in train mode, the identity after ``.eval()`` (its own flag, or its
+    parent's ``model.eval()``).
 
     >>> import tinygrad_seq as tg
     >>> drop = tg.nn.Dropout(0.5)
@@ -102,7 +103,7 @@ class Dropout(Module):
         self.p = p
 
     def forward(self, x):
-        return F.dropout(x, self.p)
+        return F.dropout(x, self.p, training=self.training)
 
     def extra_repr(self):
         return f"p={self.p}"

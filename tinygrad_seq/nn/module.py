@@ -3,7 +3,6 @@ from collections import OrderedDict
 
 from .. import backend
 from ..tensor import Tensor
-from .mode import is_training, set_training
 
 
 class Parameter(Tensor):
@@ -49,6 +48,7 @@ class Module:
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
 
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
@@ -117,19 +117,22 @@ class Module:
             p.grad = None
 
     # ------------------------------------------------------------ mode
-    @property
-    def training(self):
-        return is_training()
-
     def train(self, mode=True):
-        """Train mode for every module (dropout drops); returns self. The mode is global, not
-        per module as in PyTorch: ``model.eval()`` switches every dropout (seed 002's flaw was
-        a dropout that could not be switched off at prediction time)."""
-        set_training(mode)
+        """Set train mode (dropout drops) on this module and every module below it; returns
+        self. Each module has its own ``training`` flag, as in PyTorch: ``teacher.eval()`` leaves
+        a student beside it in train mode, and an encoder can stay in eval mode while the
+        decoder trains. (A dropout that cannot be switched off at prediction time, the flaw of
+        TensorFlow's old DropoutWrapper, is what ``eval()`` answers.)"""
+        if not isinstance(mode, bool):
+            raise TypeError(f"{type(self).__name__}.train: mode must be True or False, "
+                            f"got {mode!r}")
+        for module in self.modules():
+            object.__setattr__(module, "training", mode)
         return self
 
     def eval(self):
-        """Evaluation mode for every module (dropout is the identity); returns self."""
+        """Evaluation mode for this module and every module below it (dropout is the
+        identity); returns self."""
         return self.train(False)
 
     # ------------------------------------------------------------ devices and dtypes

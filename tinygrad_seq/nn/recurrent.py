@@ -116,7 +116,7 @@ class _SequenceLayer(Module):
         if not self.dropout or not self.training:
             return x
         if not self.variational_dropout:
-            return F.dropout(x, self.dropout)
+            return F.dropout(x, self.dropout, training=True)
         # one mask per sequence and feature, the same at every step (Gal & Ghahramani)
         mask = F.dropout(creation.ones(*x.shape[1:], dtype=x.dtype, device=x.device), self.dropout)
         return x * mask
