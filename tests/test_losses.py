@@ -75,10 +75,51 @@ def test_gradients_match_finite_differences(reduction):
     rng = np.random.default_rng(0)
     logits = tg.tensor(rng.standard_normal((3, 2, 4)))
     target = tg.tensor([[0, 3], [-1, 2], [1, -1]])
-    weight = tg.tensor([[1.0, 0.0], [2.0, 0.5], [0.0, 1.0]])  # zeros: d(w * loss)/dw = loss
+    # positive weights: central differences at w = 0 would step into the negative weights that
+    # cross_entropy refuses (the next test checks the gradient at w = 0 exactly)
+    weight = tg.tensor([[1.0, 0.25], [2.0, 0.5], [0.75, 1.0]])
     assert gradcheck(lambda x, w: F.cross_entropy(x, target, w, -1, reduction), logits, weight)
     assert gradcheck(lambda x: F.nll_loss(x, target, None, -1, reduction), logits)
     assert gradcheck(lambda x, t: F.mse_loss(x, t, reduction), logits, tg.randn(3, 2, 4))
+
+
+def test_weight_gradient_at_zero_weight_is_the_tokens_loss():
+    """d(sum w * loss)/dw = loss, at w = 0 too (a padding token's weight still learns)."""
+    rng = np.random.default_rng(1)
+    logits = tg.tensor(rng.standard_normal((3, 2, 4)))
+    target = tg.tensor([[0, 3], [-1, 2], [1, -1]])
+    weight = tg.tensor([[1.0, 0.0], [2.0, 0.5], [0.0, 1.0]], dtype="float64", requires_grad=True)
+    F.cross_entropy(logits, target, weight, -1, "sum").backward()
+    expected = F.cross_entropy(logits, target, None, -1, "none").numpy()
+    np.testing.assert_allclose(weight.grad.numpy(), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("weight", [[1.0, -0.5], [float("nan"), 1.0], [1.0, float("inf")]])
+def test_negative_or_non_finite_weights_are_refused(weight):
+    """A negative weight made the "mean" negative; NaN or inf weights poison it."""
+    with pytest.raises(ValueError, match="weight must be finite and non-negative"):
+        F.cross_entropy(tg.zeros(2, 3), tg.tensor([0, 1]), weight=tg.tensor(weight))
+
+
+@pytest.mark.parametrize("how", ["ignored", "zero_weight"])
+def test_a_fully_masked_row_that_is_dropped_gives_finite_gradients(how):
+    """A padding row masked wholly to -inf: its log_softmax is NaN, which used to reach the
+    logits' gradient through the mask. Dropped rows give exactly 0 and no gradient."""
+    rows = np.array([[0.5, 1.0, -2.0], [-np.inf] * 3, [2.0, -np.inf, 0.0]])
+    logits = tg.tensor(rows, dtype="float64", requires_grad=True)
+    if how == "ignored":
+        loss = F.cross_entropy(logits, tg.tensor([1, -1, 0]), ignore_index=-1)
+    else:
+        loss = F.cross_entropy(logits, tg.tensor([1, 2, 0]), weight=tg.tensor([1.0, 0.0, 1.0]))
+    loss.backward()
+    kept = rows[[0, 2]]
+    expected = -np.mean(ref_log_softmax(kept)[[0, 1], [1, 0]])
+    np.testing.assert_allclose(loss.item(), expected, rtol=1e-12)
+    grad = logits.grad.numpy()
+    assert np.isfinite(grad).all()
+    np.testing.assert_array_equal(grad[1], 0.0)
+    softmax = np.exp(ref_log_softmax(kept))
+    np.testing.assert_allclose(grad[[0, 2]], (softmax - np.eye(3)[[1, 0]]) / 2, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -72,18 +72,34 @@ def _check_weight(weight, shape, like, op, name="weight"):
     if weight.shape != tuple(shape):
         raise ValueError(f"{op}: {name} of shape {weight.shape} must have the target's shape "
                          f"{tuple(shape)} (one weight per token)")
-    return weight if weight.dtype == like.dtype else weight.astype(like.dtype)
+    weight = weight if weight.dtype == like.dtype else weight.astype(like.dtype)
+    data = weight.data
+    bad = ~(data >= 0) | (data == math.inf)   # negative, NaN or infinite
+    if bad.any():
+        raise ValueError(f"{op}: {name} must be finite and non-negative (a weighted mean with "
+                         f"negative weights is no mean), got {float(data[bad].reshape(-1)[0])}")
+    return weight
 
 
 # ---------------------------------------------------------------- the shared core
 
-def _token_losses(log_probs, target, weight, ignore_index):
+def _kept_tokens(scores, target, weight, ignore_index):
+    """The tokens that count (a bool tensor of target's shape), or None when all do.
+
+    Dropped: targets equal to ``ignore_index``, and zero-weight tokens whose whole row of scores
+    is -inf (padding that a model masks out entirely), whose loss is undefined."""
+    keep = None if ignore_index is None else target != ignore_index
+    if weight is not None:
+        live = ops.where(weight != 0, True, scores.detach().max(-1) > -math.inf)
+        keep = live if keep is None else ops.where(keep, live, False)
+    return keep
+
+
+def _token_losses(log_probs, target, weight, keep):
     """-log_probs at the targets, times the weights; (per-token losses, what "mean" divides by).
 
-    A token whose target is ``ignore_index`` contributes exactly 0 and no gradient."""
-    keep = None
-    if ignore_index is not None:
-        keep = target != ignore_index
+    A token outside ``keep`` contributes exactly 0 and no gradient."""
+    if keep is not None:
         target = ops.where(keep, target, 0)  # any valid class: its pick is discarded below
     losses = -ops.gather(log_probs, -1, target.unsqueeze(-1)).squeeze(-1)
     if keep is not None:
@@ -170,8 +186,13 @@ def _loss(scores, target, weight, ignore_index, reduction, op, shape, normalise=
     target = _check_target(target, token_shape, num_classes, ignore_index, scores, op)
     if weight is not None:
         weight = _check_weight(weight, token_shape, scores, op)
+    keep = _kept_tokens(scores, target, weight, ignore_index)
+    if normalise and keep is not None:
+        # a dropped row may be all -inf (fully masked): its log_softmax is NaN, and NaN times
+        # the zero gradient that the mask sends back is still NaN. Normalise zeros there.
+        scores = ops.where(keep.unsqueeze(-1), scores, 0.0)
     log_probs = ops.log_softmax(scores, -1) if normalise else scores
-    losses, count = _token_losses(log_probs, target, weight, ignore_index)
+    losses, count = _token_losses(log_probs, target, weight, keep)
     return _reduce(losses, count, reduction)
 
 
