@@ -552,3 +552,20 @@ def test_to_that_fails_on_a_later_parameter_changes_nothing(monkeypatch):
         net.to(dtype="float64")
     assert all(p.data is data and p.dtype == dtype
                for p, (data, dtype) in zip(net.parameters(), before))
+
+
+@pytest.mark.parametrize("state", [None, [("weight", 1)], "weights.safetensors", 3])
+def test_load_state_dict_of_a_non_mapping_names_what_it_got(state):
+    net = Linear(2, 2)
+    before = net.weight.numpy().copy()
+    with pytest.raises(TypeError, match=f"state_dict must be a mapping.*got {type(state).__name__}"):
+        net.load_state_dict(state)
+    np.testing.assert_array_equal(net.weight.numpy(), before)
+
+
+def test_load_state_dict_with_a_non_string_key_reports_it():
+    net = Linear(2, 2)
+    state = dict(net.state_dict(), **{"bias": net.bias})
+    state[0] = tg.zeros(2)
+    with pytest.raises(ValueError, match="unexpected: 0"):
+        net.load_state_dict(state)

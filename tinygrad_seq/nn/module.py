@@ -1,5 +1,6 @@
 """Module and Parameter: the containers that hold a model's weights and its sub-models."""
 from collections import OrderedDict
+from collections.abc import Mapping
 
 from .. import backend
 from ..tensor import Tensor
@@ -177,6 +178,10 @@ class Module:
         unexpected names are allowed (returned), wrong shapes never are.
 
         Returns ``(missing, unexpected)`` name lists."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict into {type(self).__name__}: state_dict must be a "
+                            f"mapping from parameter names to tensors or arrays (as "
+                            f"state_dict() or tg.load gives), got {type(state_dict).__name__}")
         own = OrderedDict(self.named_parameters(remove_duplicate=False))
         missing = [name for name in own if name not in state_dict]
         unexpected = [name for name in state_dict if name not in own]
@@ -184,7 +189,7 @@ class Module:
         if strict and missing:
             problems.append(f"missing: {', '.join(missing)}")
         if strict and unexpected:
-            problems.append(f"unexpected: {', '.join(unexpected)}")
+            problems.append(f"unexpected: {', '.join(map(str, unexpected))}")
         arrays = {}
         for name, p in own.items():
             if name not in state_dict:
