@@ -1,4 +1,4 @@
-"""The toy of seed 003: a tanh RNN learns to continue "hello" one character at a time.
+"""The "hello" toy of a character RNN: a tanh RNN learns to continue "hello" one character at a time.
 
 Vocabulary {h, e, l, o}; input "hell", target "ello". The cell is written from primitive ops
 (s_t = tanh(U x_t + W s_{t-1} + b), o_t = V s_t + c), so backpropagation through time comes
