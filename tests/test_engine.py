@@ -151,34 +151,49 @@ def test_detached_result_cannot_be_backpropagated(device):
 # ---------------------------------------------------------------- graph release
 
 def _loss_and_weakrefs(a):
+    """loss = sum((2a)^2), with weak references to the node that made 2a and to its data (which
+    the square's node saved for its backward)."""
     hidden = a * 2.0
     squared = hidden * hidden
     loss = squared.sum()
-    return loss, weakref.ref(hidden), weakref.ref(hidden._ctx)
+    return loss, weakref.ref(hidden._ctx), weakref.ref(hidden.data)
+
+
+def test_the_graph_keeps_no_intermediate_tensor():
+    """A node keeps its inputs' nodes, shapes and dtypes, not the tensors: an intermediate's
+    data lives on only where some backward saved it."""
+    a = leaf([1.0, 2.0, 3.0], "cpu")
+    hidden = a * 2.0
+    unsaved = (hidden + 1.0) * 3.0          # add saves nothing: hidden's data may go
+    data, tensor = weakref.ref(hidden.data), weakref.ref(hidden)
+    del hidden
+    assert tensor() is None and data() is None
+    unsaved.sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [6.0, 6.0, 6.0])
 
 
 def test_graph_released_after_backward(device):
     a = leaf([1.0, 2.0, 3.0], device)
-    loss, hidden, node = _loss_and_weakrefs(a)
-    assert hidden() is not None and node() is not None
+    loss, node, data = _loss_and_weakrefs(a)
+    assert node() is not None and data() is not None
     loss.backward()
-    assert hidden() is None, "intermediate tensor kept alive by a released graph (refcount)"
-    assert node() is None
+    assert node() is None, "node kept alive by a released graph (refcount)"
+    assert data() is None, "saved array kept alive by a released graph"
     gc.collect()
-    assert hidden() is None
+    assert data() is None
     np.testing.assert_array_equal(host(a.grad), 8 * host(a))
 
 
 def test_retain_graph_keeps_graph_and_second_backward_doubles(device):
     a = leaf([1.0, 2.0, 3.0], device)
-    loss, hidden, node = _loss_and_weakrefs(a)
+    loss, node, data = _loss_and_weakrefs(a)
     loss.backward(retain_graph=True)
     gc.collect()
-    assert hidden() is not None and node() is not None
+    assert node() is not None and data() is not None
     first = host(a.grad)
     loss.backward()
     np.testing.assert_array_equal(host(a.grad), 2 * first)
-    assert hidden() is None
+    assert node() is None and data() is None
 
 
 def test_backward_twice_through_freed_graph_raises(device):

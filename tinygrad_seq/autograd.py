@@ -174,15 +174,33 @@ class Function:
         if type(out) is tuple:
             out = tuple([o if type(o) is dev.array_type else _as_array(o, dev) for o in out])
             if track:
-                ctx.parents, ctx.n_outputs, ctx.freed = inputs, len(out), False
+                ctx.parents, ctx.n_outputs, ctx.freed = _links(inputs, needs), len(out), False
             return tuple([make(o, device, ctx if track and o.dtype.kind == "f" else None, i)
                           for i, o in enumerate(out)])
         if type(out) is not dev.array_type:  # NumPy returns scalars for 0-d results
             out = _as_array(out, dev)
         if track and out.dtype.kind == "f":
-            ctx.parents, ctx.n_outputs, ctx.freed = inputs, 1, False
+            ctx.parents, ctx.n_outputs, ctx.freed = _links(inputs, needs), 1, False
             return make(out, device, ctx, 0)
         return make(out, device, None, 0)
+
+
+def _links(inputs, needs):
+    """What the walk needs of each input, and nothing more: a leaf that requires grad is kept
+    (its ``.grad`` receives the sum); of an intermediate result only (node, output index, shape,
+    dtype), so its data is freed as soon as no one else holds it (the graph of a 1,000-step
+    sequence would otherwise keep every step's every intermediate array until backward); None
+    for an input that needs no gradient."""
+    links = []
+    for t, need in zip(inputs, needs):
+        if not need:
+            links.append(None)
+        elif t._ctx is None:
+            links.append(t)
+        else:
+            data = t.data
+            links.append((t._ctx, t._idx, data.shape, data.dtype))
+    return links
 
 
 def _with_constants(cls, inputs):
@@ -239,10 +257,9 @@ def _topological_order(roots):
                 "backward(); pass retain_graph=True to the first backward to walk it twice")
         visited.add(node)
         stack.append((node, True))
-        for parent in node.parents:
-            parent_node = parent._ctx
-            if parent_node is not None and parent_node not in visited:
-                stack.append((parent_node, False))
+        for link in node.parents:
+            if type(link) is tuple and link[0] not in visited:
+                stack.append((link[0], False))
     return order
 
 
@@ -329,23 +346,25 @@ def _backward_step(node, out_grads, grads, leaf_grads, dev):
     if len(in_grads) != len(node.parents):
         raise RuntimeError(f"{node.name}: backward returned {len(in_grads)} gradients for "
                            f"{len(node.parents)} inputs")
-    for parent, g, needed in zip(node.parents, in_grads, node.needs_input_grad):
-        if g is None or not needed:
+    for link, g in zip(node.parents, in_grads):
+        if g is None or link is None:
             continue
         if type(g) is not dev.array_type:  # a NumPy scalar from 0-d arithmetic
             g = _as_array(g, dev)
-        if g.shape != parent.data.shape:
-            g = _unbroadcast(g, parent.data.shape, node)
-        if g.dtype != parent.data.dtype:
-            g = g.astype(parent.data.dtype)
-        parent_node = parent._ctx
+        if type(link) is tuple:
+            parent_node, i, shape, dtype = link
+        else:
+            parent_node, shape, dtype = None, link.data.shape, link.data.dtype
+        if g.shape != shape:
+            g = _unbroadcast(g, shape, node)
+        if g.dtype != dtype:
+            g = g.astype(dtype)
         if parent_node is None:
-            _add_leaf(leaf_grads, parent, g)
+            _add_leaf(leaf_grads, link, g)
         else:
             slots = grads.get(parent_node)
             if slots is None:
                 slots = grads[parent_node] = [None] * parent_node.n_outputs
-            i = parent._idx
             slots[i] = g if slots[i] is None else slots[i] + g
 
 
@@ -388,14 +407,25 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=Fa
     seeds = [_seed_gradient(out, g, "grad") for out, g in zip(outputs, grad_outputs)]
     if not allow_unused:  # checked before the walk, which would free the graph
         order = _topological_order([o._ctx for o in outputs if o._ctx is not None])
-        reached = {id(o) for o in outputs} | {id(p) for node in order for p in node.parents}
+        reached = {_reach_key(o) for o in outputs}
+        reached.update(_reach_key(link) for node in order for link in node.parents)
         for i, t in enumerate(inputs):
-            if id(t) not in reached:
+            if _reach_key(t) not in reached:
                 raise ValueError(f"grad: inputs[{i}] (shape {t.shape}) was not used to compute the "
                                  f"outputs; pass allow_unused=True to get None for it")
     arrays = run_backward(outputs, seeds, retain_graph=retain_graph, inputs=inputs)
     return tuple(None if g is None else Tensor._make(g, t.device, None, 0)
                  for t, g in zip(inputs, arrays))
+
+
+def _reach_key(item):
+    """One key for a tensor and for the link that a node keeps to it: a leaf by identity, an
+    intermediate result by (its node, its output index)."""
+    if type(item) is tuple:
+        return id(item[0]), item[1]
+    if item is None or item._ctx is None:
+        return id(item)
+    return id(item._ctx), item._idx
 
 
 def _seed_gradient(output, grad, where):
