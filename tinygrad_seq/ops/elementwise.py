@@ -174,7 +174,8 @@ class Sigmoid(Function):
     not log(sigmoid(x)). XLA's logistic uses the same expansion."""
 
     def forward(ctx, a):
-        y = ctx.xp.tanh(a * 0.5)  # a Python float keeps float32 float32, makes ints float64
+        y = ctx.xp.multiply(a, 0.5)  # a Python float keeps float32 float32, makes ints float64
+        ctx.xp.tanh(y, out=y)
         y *= 0.5
         y += 0.5
         ctx.save(y)
