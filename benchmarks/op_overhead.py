@@ -7,24 +7,27 @@ making nodes, walking the graph, accumulating gradients. Two cases:
   chain   ``x = (x * w).tanh()`` 50 times, ``.sum()``, backward (101 ops); reported per op.
 
 The NumPy row is the same forward with the backward written by hand: the floor that any engine
-on NumPy pays. PyTorch runs with ``torch.set_num_threads(1)`` so that all three use one thread;
-its row is skipped with a message when ``import torch`` fails.
+on NumPy pays. NumPy's thread pools and PyTorch run on ``--threads`` (default 1) alike; the
+PyTorch row is skipped with a message when ``import torch`` fails.
 
-Every repeat times one batch of each engine in turn, so drift on the machine hits all of them
-alike; the table shows the median over the repeats.
+Timing follows benchmarks/timing.py: each engine's batch sized from its own speed to about
+``--batch-seconds``, a settle pause before every timed batch, one batch of each engine per
+repeat (order rotated), the median of ``--repeat``; the load of other processes is measured
+over every batch (a batch beside more than ``--max-load`` cores of it is timed again) and
+printed.
 
-    python benchmarks/op_overhead.py                      # defaults: --number 2000 --repeat 15
+    python benchmarks/op_overhead.py                      # defaults: --repeat 15
     python benchmarks/op_overhead.py --json results.json  # also write the numbers
 """
 import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 
 import numpy as np
+
+import timing
 
 try:
     import tinygrad_seq as tg
@@ -116,23 +119,15 @@ def chain_numpy(x0, w0):
 
 # ---------------------------------------------------------------- timing
 
-def time_batch(step, number):
-    start = time.perf_counter()
-    for _ in range(number):
-        step()
-    return time.perf_counter() - start
-
-
-def measure(steps, number, repeat):
-    """Median microseconds per iteration of each step, batches of ``number`` interleaved."""
-    for step in steps.values():   # warm up: first calls, caches, allocator
-        time_batch(step, max(1, number // 10))
-    samples = {name: [] for name in steps}
-    for _ in range(repeat):
-        for name, step in steps.items():
-            samples[name].append(time_batch(step, number) / number * 1e6)
-    return {name: {"median_us": statistics.median(s), "min_us": min(s), "max_us": max(s)}
-            for name, s in samples.items()}
+def measure(steps, args):
+    """Median microseconds per iteration of each step, interleaved batches sized per engine."""
+    timings = timing.interleaved(steps, args.repeat, args.batch_seconds, args.pause,
+                                 max_load=args.max_load, retries=args.retries)
+    return {name: {"median_us": t.median * 1e6, "min_us": t.min * 1e6, "max_us": t.max * 1e6,
+                   "number": t.number, "redone": t.redone,
+                   "load_mean": sum(t.loads) / len(t.loads) if t.loads else None,
+                   "load_max": max(t.loads) if t.loads else None}
+            for name, t in timings.items()}
 
 
 def check_same_gradients(results, case):
@@ -146,55 +141,51 @@ def check_same_gradients(results, case):
 
 
 def machine():
-    info = {
+    return {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "cpu_model": timing.cpu_model(),
         "cpu_count": os.cpu_count(),
         "numpy": np.__version__,
         "tinygrad_seq": tg.__version__,
+        "tinygrad_seq_path": os.path.dirname(os.path.abspath(tg.__file__)),
         "torch": torch.__version__ if torch is not None else None,
     }
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    info["cpu_model"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return info
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--number", type=int, default=2000,
-                        help="iterations of the single op per timed batch (default 2000)")
-    parser.add_argument("--chain-number", type=int, default=None,
-                        help="iterations of the 101-op chain per timed batch (default number / 20)")
     parser.add_argument("--repeat", type=int, default=15,
-                        help="timed batches per engine (default 15)")
+                        help="timed batches per engine (default 15; at least 7)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads of NumPy's pools and of PyTorch alike (default 1)")
+    parser.add_argument("--batch-seconds", type=float, default=0.2,
+                        help="length of one timed batch; each engine's iterations from its speed")
+    parser.add_argument("--pause", type=float, default=timing.PAUSE_S,
+                        help="settle pause before each timed batch, seconds")
+    parser.add_argument("--max-load", type=float, default=timing.LOAD_WARN_CORES,
+                        help="warn (and time a batch again) above this many cores of other load")
+    parser.add_argument("--retries", type=int, default=2,
+                        help="times a batch is timed again when the load exceeded --max-load")
     parser.add_argument("--json", metavar="PATH", help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
-    chain_number = args.chain_number if args.chain_number is not None else max(1, args.number // 20)
-    if min(args.number, chain_number, args.repeat) < 1:
-        parser.error("--number, --chain-number and --repeat must be at least 1")
+    if args.repeat < 1 or args.batch_seconds <= 0:
+        parser.error("--repeat must be at least 1 and --batch-seconds positive")
 
+    limiter = timing.set_threads(args.threads, torch)  # noqa: F841 (kept alive: the limits hold)
+    run_meter = timing.LoadMeter()
     info = machine()
-    if torch is not None:
-        torch.set_num_threads(1)
-        info["torch_threads"] = torch.get_num_threads()
-    print(f"python {info['python']} ({info['implementation']}), numpy {info['numpy']}, "
-          f"torch {info['torch'] or 'not installed'}, tinygrad_seq {info['tinygrad_seq']}")
-    cpu = info.get("cpu_model", info["processor"])
-    print(f"{info['cpu_count']} CPUs, {cpu}, {info['platform']}")
+    info["threads"] = timing.thread_report(torch)
+    for line in timing.machine_report(numpy=info["numpy"], tinygrad_seq=info["tinygrad_seq"],
+                                      torch=info["torch"] or "not installed"):
+        print(line)
+    print(f"tinygrad_seq from: {info['tinygrad_seq_path']}")
+    print(f"threads: --threads {args.threads}: {info['threads']}")
     if torch is None:
         print(f"PyTorch row skipped: import torch failed ({TORCH_MISSING})")
-    else:
-        print("PyTorch runs with torch.set_num_threads(1), like the other two (single thread)")
-    print(f"single: {args.repeat} batches of {args.number} iterations; "
-          f"chain: {args.repeat} batches of {chain_number}; median reported")
+    print(f"median of {args.repeat} interleaved batches of ~{args.batch_seconds} s per engine, "
+          f"{args.pause} s settle pause before each")
     print()
 
     rng = np.random.default_rng(0)
@@ -203,27 +194,28 @@ def main(argv=None):
     w0 = rng.uniform(0.5, 1.5, SHAPE).astype(np.float32)
 
     cases = {
-        "single": ("(a * b).sum() fwd+bwd", 2, args.number,
+        "single": ("(a * b).sum() fwd+bwd", 2,
                    [("tinygrad_seq", single_autodiff(tg.tensor)), ("numpy", single_numpy),
                     ("torch", torch and single_autodiff(torch.tensor))],
                    (a0, b0)),
-        "chain": (f"(x * w).tanh() x{CHAIN_STEPS}, .sum(), fwd+bwd", CHAIN_OPS, chain_number,
+        "chain": (f"(x * w).tanh() x{CHAIN_STEPS}, .sum(), fwd+bwd", CHAIN_OPS,
                   [("tinygrad_seq", chain_autodiff(tg.tensor)), ("numpy", chain_numpy),
                    ("torch", torch and chain_autodiff(torch.tensor))],
                   (x0, w0)),
     }
-    report = {"machine": info, "settings": {"number": args.number, "chain_number": chain_number,
-                                             "repeat": args.repeat, "shape": list(SHAPE)},
+    report = {"machine": info, "settings": {"repeat": args.repeat, "threads": args.threads,
+                                             "batch_seconds": args.batch_seconds,
+                                             "pause": args.pause, "shape": list(SHAPE)},
               "cases": {}}
-    for key, (label, ops, number, engines, inputs) in cases.items():
+    for key, (label, ops, engines, inputs) in cases.items():
         steps, readers = {}, {}
         for name, make in engines:
             if name == "torch" and torch is None:
                 continue
             steps[name], readers[name] = make(*inputs)
-        times = measure(steps, number, args.repeat)
+        times = measure(steps, args)
         check_same_gradients(readers, key)
-        entry = {"label": label, "ops": ops, "number": number, "engines": times}
+        entry = {"label": label, "ops": ops, "engines": times}
         for t in times.values():
             t["per_op_us"] = t["median_us"] / ops
         ours = times["tinygrad_seq"]["median_us"]
@@ -232,18 +224,29 @@ def main(argv=None):
             entry["ratio_tg_torch"] = ours / times["torch"]["median_us"]
         report["cases"][key] = entry
 
-    print("| case | ops | engine | median µs / iter | µs / op | min–max µs / iter |")
-    print("|---|---:|---|---:|---:|---:|")
+    print("| case | ops | engine | median µs / iter | µs / op | min–max µs / iter "
+          "| iters / batch | other load (cores) |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
     for entry in report["cases"].values():
         for name, t in entry["engines"].items():
+            load = (f"{t['load_mean']:.2f} (max {t['load_max']:.2f})"
+                    if t["load_mean"] is not None else "unknown")
             print(f"| {entry['label']} | {entry['ops']} | {name} | {t['median_us']:.1f} | "
-                  f"{t['per_op_us']:.2f} | {t['min_us']:.1f}–{t['max_us']:.1f} |")
+                  f"{t['per_op_us']:.2f} | {t['min_us']:.1f}–{t['max_us']:.1f} | "
+                  f"{t['number']} | {load} |")
     print()
     print("| case | tinygrad_seq / torch | tinygrad_seq / numpy |")
     print("|---|---:|---:|")
     for entry in report["cases"].values():
         vs_torch = f"{entry['ratio_tg_torch']:.2f}" if "ratio_tg_torch" in entry else "n/a"
         print(f"| {entry['label']} | {vs_torch} | {entry['ratio_tg_numpy']:.2f} |")
+
+    report["load"] = load = run_meter.read()
+    redone = sum(t["redone"] for e in report["cases"].values() for t in e["engines"].values())
+    print(f"\nother processes' load over the run ({load['wall_s']:.0f} s): "
+          f"{timing.describe_load(load)}; {redone} batches timed again for load")
+    if timing.load_is_high(load, args.max_load):
+        print(f"WARNING: that is above {args.max_load} cores: the tables are suspect, rerun")
 
     if args.json:
         with open(args.json, "w") as f:
