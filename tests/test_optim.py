@@ -506,6 +506,58 @@ def test_loaded_state_is_cast_to_the_parameters_dtype():
     assert opt64.state_dict()["state"]["0"]["square_avg"].dtype == np.float64
 
 
+def _torch_adam_after(torch, steps, initial, grad_fn, **kwargs):
+    params = [torch.tensor(a, requires_grad=True) for a in initial]
+    opt = torch.optim.Adam(params, **kwargs)
+    for t in steps:
+        for k, p in enumerate(params):
+            p.grad = torch.from_numpy(grad_fn(k, t, p.detach().numpy()))
+        opt.step()
+    return params, opt
+
+
+# PyTorch's Adam keeps `step` as a 0-d float tensor; its state dict, as it is or converted
+_CONVERSIONS = {"torch": lambda v: v, "numpy": lambda v: v.numpy(),
+                "tg": lambda v: tg.tensor(v.numpy(), dtype=v.numpy().dtype),
+                "tg.save": lambda v: v.numpy()}
+
+
+@pytest.mark.parametrize("conversion", list(_CONVERSIONS))
+def test_a_torch_adam_state_dict_loads_and_the_next_step_matches_torch(conversion, tmp_path):
+    torch = pytest.importorskip("torch")
+    initial, grad_fn = problem(5, dtype=np.float32)
+    torch_params, torch_opt = _torch_adam_after(torch, range(3), initial, grad_fn, lr=0.05,
+                                                weight_decay=0.01)
+    saved = torch_opt.state_dict()
+    converted = {"state": {str(k) if conversion == "tg.save" else k:
+                           {name: _CONVERSIONS[conversion](v) for name, v in entry.items()}
+                           for k, entry in saved["state"].items()},
+                 "param_groups": saved["param_groups"]}
+    if conversion == "tg.save":  # (checkpoint dict keys are strings)
+        tg.save(converted, tmp_path / "adam.safetensors")
+        converted = tg.load(tmp_path / "adam.safetensors")
+    params = [parameter(p.detach().numpy(), np.float32) for p in torch_params]
+    opt = Adam(params, lr=123.0)
+    opt.load_state_dict(converted)
+    assert opt.param_groups[0]["lr"] == 0.05 and opt.state_dict()["state"]["1"]["step"] == 3
+    train(params, opt, grad_fn, [3])
+    for k, p in enumerate(torch_params):
+        p.grad = torch.from_numpy(grad_fn(k, 3, p.detach().numpy()))
+    torch_opt.step()
+    for ours, theirs in zip(params, torch_params):
+        np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_a_torch_state_dict_that_maximizes_is_refused():
+    torch = pytest.importorskip("torch")
+    initial, grad_fn = problem(5, dtype=np.float32)
+    _, torch_opt = _torch_adam_after(torch, range(1), initial, grad_fn, maximize=True)
+    opt = Adam([parameter(a, np.float32) for a in initial])
+    with pytest.raises(ValueError, match="param group 0: maximize=True .* not implemented"):
+        opt.load_state_dict(torch_opt.state_dict())
+    assert opt.state == {}
+
+
 # ---------------------------------------------------------------- end to end (smoke)
 
 @pytest.mark.parametrize("cls, kwargs", [(SGD, dict(lr=0.1, momentum=0.9)), (Adam, dict(lr=0.05)),

@@ -224,7 +224,8 @@ class Optimizer:
         Everything is checked first (the number of groups and of parameters in each, the
         hyperparameters, the names and shapes of the state) and the error names what was
         wrong; nothing is changed when anything is. Buffers are copied onto each parameter's
-        device and dtype; ``"state"`` keys may be strings or ints (as PyTorch writes them).
+        device and dtype; ``"state"`` keys may be strings or ints and ``step`` a number or a
+        one-element tensor of any library, so ``torch.optim``'s own state dict loads as it is.
         """
         groups, state = self._read_state_dict(state_dict)
         for group, loaded in zip(self.param_groups, groups):
@@ -304,6 +305,10 @@ class Optimizer:
             return None
         extra = {key: value for key, value in saved.items()
                  if key != "params" and key not in self.defaults}
+        if extra.get("maximize"):  # kept as an extra entry, it would silently change nothing
+            problems.append(f"{where}: maximize=True (a PyTorch option) is not implemented here; "
+                            f"training on would minimise what it maximised")
+            return None
         try:
             _check_extra(extra, where)
             hyper = self._checked({key: saved[key] for key in self.defaults}, where)
@@ -332,7 +337,7 @@ class Optimizer:
         for name, value in entry.items():
             try:
                 if name == "step":
-                    loaded[name] = count(where, name, value)
+                    loaded[name] = count(where, name, _one_number(value))
                     continue
                 if not hasattr(value, "shape"):
                     raise TypeError(f"{where}: {name!r} must be a tensor or an array, got "
@@ -373,6 +378,16 @@ def _check_extra(extra, where):
 def _snapshot(array, device):
     with backend.get_device(device).activate():  # CuPy copies onto the current device
         return Tensor._make(array.copy(), device, None, 0)
+
+
+def _one_number(value):
+    """A one-element tensor or array of any library (PyTorch's Adam keeps ``step`` as a 0-d
+    tensor, whose ``size`` is a method) as its number; anything else as it is, for ``count``
+    to judge."""
+    shape = getattr(value, "shape", None)
+    if hasattr(value, "item") and isinstance(shape, tuple) and all(n == 1 for n in shape):
+        return value.item()
+    return value
 
 
 def _as_index(key):
