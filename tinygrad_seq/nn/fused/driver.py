@@ -1,0 +1,199 @@
+"""A whole RNN/LSTM/GRU (every layer and direction, lengths, dropout between layers) as one
+node of the graph: ``FusedRecurrent``, and ``run``, which the sequence layers call.
+
+The forward runs each layer and direction with its kernel (``lstm.py``, ``gru.py``,
+``rnn.py``) on raw arrays and keeps what BPTT needs: each kernel's activations and states, and
+each layer's input (for dW_ih; the first layer's only when a weight of that layer needs its
+gradient). The backward runs the kernels' BPTT from the top layer down.
+"""
+import functools
+
+from ... import backend, creation
+from ...autograd import Function, is_grad_enabled
+from ..cells import GRUCell, LSTMCell, RNNCell
+from .gru import GRUKernel
+from .lstm import LSTMKernel
+from .rnn import RNNKernel
+from .walk import Walk, step_masks
+
+PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+
+
+class Plan:
+    """What the node needs to know besides its input arrays."""
+
+    __slots__ = ("make_kernel", "names", "num_layers", "directions", "given_state",
+                 "state_parts", "batch_first", "masks", "scale")
+
+    def __init__(self, **fields):
+        for key, value in fields.items():
+            setattr(self, key, value)
+
+
+class FusedRecurrent(Function):
+    """Inputs: x, then the given initial states (h0[, c0], each (layers * directions, B, ·)),
+    then each cell's parameters (``Plan.names``), layer-major, forward before reverse; option
+    ``drops``: per layer None or the dropout mask applied to its input. Outputs: the top
+    layer's output, then h_n[, c_n]."""
+
+    name = "fused_recurrent"
+
+    def forward(ctx, x, *arrays, plan, drops):
+        xp = ctx.xp
+        given = arrays[:plan.state_parts] if plan.given_state else None
+        params = arrays[plan.state_parts if plan.given_state else 0:]
+        per_cell = len(plan.names)
+        layer_input = xp.ascontiguousarray(x.swapaxes(0, 1) if plan.batch_first else x)
+        steps, batch = layer_input.shape[:2]
+        walks = [Walk(steps, plan.masks, reverse=d == 1) for d in range(plan.directions)]
+        finals = [[] for _ in range(plan.state_parts)]
+        kernels, inputs = [], []
+        for k in range(plan.num_layers):
+            if drops[k] is not None:
+                layer_input = layer_input * drops[k]
+            outputs, layer_kernels = [], []
+            for d, walk in enumerate(walks):
+                j = k * plan.directions + d
+                kernel = plan.make_kernel(xp, *params[j * per_cell:(j + 1) * per_cell])
+                if given is None:
+                    sizes = (kernel.state_size, kernel.hidden)[:plan.state_parts]
+                    state = tuple(xp.zeros((batch, size), x.dtype) for size in sizes)
+                else:
+                    state = tuple(part[j] for part in given)
+                outputs.append(walk.next(kernel.forward(layer_input, state, walk)))
+                for part, final in zip(finals, kernel.final_state(walk)):
+                    part.append(final)
+                layer_kernels.append(kernel)
+            kernels.append(layer_kernels)
+            inputs.append(layer_input)
+            layer_input = _join(xp, outputs, plan.scale)
+        tracked = is_grad_enabled() and True in ctx.needs_input_grad
+        if tracked:
+            first = plan.state_parts if plan.given_state else 0
+            if not any(ctx.needs_input_grad[1 + first + d * per_cell]
+                       for d in range(plan.directions)):
+                inputs[0] = None   # no dW_ih of the first layer: x is not kept
+            ctx.save(kernels, inputs, walks, drops)
+            ctx.plan, ctx.batch_first = plan, plan.batch_first
+        out = layer_input.swapaxes(0, 1) if plan.batch_first else layer_input
+        return (out,) + tuple(xp.stack(part) for part in finals)
+
+    def backward(ctx, d_out, *d_finals):
+        xp, plan = ctx.xp, ctx.plan
+        kernels, inputs, walks, drops = ctx.saved
+        need = ctx.needs_input_grad
+        first = 1 + (plan.state_parts if plan.given_state else 0)
+        per_cell = len(plan.names)
+        param_grads = [None] * (len(need) - first)
+        d_given = [[None] * len(kernels) * plan.directions for _ in range(plan.state_parts)]
+        if d_out is not None and plan.batch_first:
+            d_out = d_out.swapaxes(0, 1)
+        d_x = None
+        for k in range(plan.num_layers - 1, -1, -1):
+            need_x = k > 0 or need[0]
+            d_x = None
+            for d, (kernel, walk) in enumerate(zip(kernels[k], walks)):
+                j = k * plan.directions + d
+                size = kernel.state_size
+                d_slice = None if d_out is None else (
+                    d_out if plan.directions == 1 else d_out[..., d * size:(d + 1) * size])
+                d_state = tuple(_state_grad(xp, g, j, like)
+                                for g, like in zip(d_finals, kernel.final_state(walk)))
+                wanted = {name: need[first + j * per_cell + i] for i, name in enumerate(plan.names)}
+                dx, d_initial, grads = kernel.backward(inputs[k], d_slice, d_state, walk,
+                                                       need_x, wanted)
+                if need_x:
+                    if d_x is None:
+                        d_x = dx
+                    else:
+                        d_x += dx
+                for i, name in enumerate(plan.names):
+                    param_grads[j * per_cell + i] = grads.get(name)
+                for part, g in zip(d_given, d_initial):
+                    part[j] = g
+            if k > 0:
+                d_out = d_x if drops[k] is None else d_x * drops[k]
+        if d_x is not None and plan.batch_first:
+            d_x = d_x.swapaxes(0, 1)
+        d_states = tuple(xp.stack(part) for part in d_given) if plan.given_state else ()
+        return (d_x,) + d_states + tuple(param_grads)
+
+
+def _state_grad(xp, g, j, like):
+    """The gradient of cell j's final state part (zeros when that output received none)."""
+    return xp.zeros_like(like) if g is None else g[j]
+
+
+def _join(xp, outputs, scale):
+    """The layer's output (T, B, directions * size): the directions' states side by side,
+    zero past each sequence's end."""
+    if len(outputs) == 1:
+        return outputs[0] if scale is None else outputs[0] * scale
+    steps, batch, size = outputs[0].shape
+    joined = xp.empty((steps, batch, size * len(outputs)), outputs[0].dtype)
+    for d, states in enumerate(outputs):
+        if scale is None:
+            joined[..., d * size:(d + 1) * size] = states
+        else:
+            xp.multiply(states, scale, out=joined[..., d * size:(d + 1) * size])
+    return joined
+
+
+# ---------------------------------------------------------------- the entry of the layers
+
+def kernel_maker(cell):
+    """The kernel factory for a layer made of cells like ``cell``, or None when its variant
+    has no fused kernel (peephole or forget_gate=False LSTMs, subclasses, user cells)."""
+    kind = type(cell)
+    if kind is LSTMCell:
+        if cell.peephole or not cell.forget_gate:
+            return None
+        return LSTMKernel
+    if kind is GRUCell:
+        return functools.partial(GRUKernel, reset_after=cell.reset_after)
+    if kind is RNNCell:
+        return functools.partial(RNNKernel, nonlinearity=cell.nonlinearity)
+    return None
+
+
+def run(layer, x, state, masks, make_kernel):
+    """``layer(x, state, lengths)`` (x as given, batch first or not; ``state`` the tuple of
+    given stacked state tensors or None; ``masks`` from ``recurrent._step_masks``) through one
+    ``FusedRecurrent`` node: (out, [h_n, c_n])."""
+    cells = [cell for layer_cells in layer._directions for cell in layer_cells]
+    first = cells[0]
+    names = tuple(name for name in PARAMETERS if first._parameters.get(name) is not None)
+    params = [cell._parameters[name] for cell in cells for name in names]
+    lstm = type(first) is LSTMCell
+    steps = x.shape[1 if layer.batch_first else 0]
+    per_step, scale = step_masks(backend.xp_of(x.device), masks, steps)
+    plan = Plan(make_kernel=_by_name(make_kernel, names), names=names,
+                num_layers=layer.num_layers, directions=len(layer._directions[0]),
+                given_state=state is not None, state_parts=2 if lstm else 1,
+                batch_first=layer.batch_first, masks=per_step, scale=scale)
+    drops = _dropout_masks(layer, x, steps, cells)
+    results = FusedRecurrent.apply(x, *(state or ()), *params, plan=plan, drops=drops)
+    return results[0], (results[1:] if lstm else results[1])
+
+
+def _by_name(make_kernel, names):
+    """The factory called with each cell's parameters by name (bias and projection optional)."""
+    def make(xp, *arrays):
+        return make_kernel(xp, **dict(zip(names, arrays)))
+    return make
+
+
+def _dropout_masks(layer, x, steps, cells):
+    """Per layer None or the dropout mask of its input, drawn by the layer's own
+    ``_drop_between_layers`` on ones, layer by layer: the same calls in the same order as the
+    declared path makes, so the same seed gives the same masks."""
+    batch = x.shape[0 if layer.batch_first else 1]
+    directions = len(layer._directions[0])
+    drops = [None]
+    for k in range(1, layer.num_layers):
+        width = cells[(k - 1) * directions].output_size * directions
+        shape = (1 if layer.variational_dropout else steps, batch, width)
+        ones = creation.ones(*shape, dtype=x.dtype, device=x.device)
+        dropped = layer._drop_between_layers(ones)
+        drops.append(None if dropped is ones else dropped.data)
+    return drops
