@@ -9,3 +9,7 @@ reaches any web host but the package index, and only through pip.
 """
 from .fetch import ChecksumError, DataUnavailableError, cache_dir
 from .text import load_text, split_text
+from .splits import Splits, split_indices, split_series
+from .digits import load_mnist, load_digits
+from .reviews import load_reviews
+from .series import load_sunspots, load_co2, load_stocks

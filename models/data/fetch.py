@@ -138,7 +138,8 @@ def cached_arrays(key, build):
     handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
     try:
         with os.fdopen(handle, "wb") as out:
-            np.savez(out, **arrays)
+            np.savez_compressed(out, **arrays)
+        os.chmod(tmp, 0o644)    # mkstemp makes it private; the cache is not secret
         os.replace(tmp, path)   # readers see the old file or the whole new one, never half
     except BaseException:
         os.unlink(tmp)

