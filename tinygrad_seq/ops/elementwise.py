@@ -175,7 +175,10 @@ class Sigmoid(Function):
 
     def forward(ctx, a):
         y = ctx.xp.multiply(a, 0.5)  # a Python float keeps float32 float32, makes ints float64
-        ctx.xp.tanh(y, out=y)
+        if y.ndim:
+            ctx.xp.tanh(y, out=y)
+        else:  # NumPy makes a 0-d result a scalar, which out= cannot write into
+            y = ctx.xp.tanh(y)
         y *= 0.5
         y += 0.5
         ctx.save(y)
