@@ -8,7 +8,8 @@
 [2.0, -4.0]
 """
 from . import allocator
-from .backend import (float16, float32, float64, int32, int64, bool_, manual_seed, cuda_available)
+from .backend import (float16, float32, float64, int32, int64, bool_, manual_seed, cuda_available,
+                      set_num_threads, get_num_threads)
 from .autograd import Function, no_grad, enable_grad, is_grad_enabled, grad
 from .tensor import Tensor, tensor
 from .creation import (zeros, ones, full, arange, eye, rand, randn, zeros_like, ones_like,

@@ -184,3 +184,41 @@ def manual_seed(seed):
     _seed = int(seed)
     for gen in _generators.values():
         gen.seed(_seed)
+
+
+# ---------------------------------------------------------------- CPU threads
+
+def set_num_threads(n):
+    """Let the BLAS library (matrix products on the CPU) use ``n`` threads, as PyTorch's
+    ``set_num_threads``: ``OPENBLAS_NUM_THREADS`` and its kin, but at run time and without
+    knowing which BLAS NumPy was built with (threadpoolctl finds it). Other processes on a shared
+    machine run faster when each one keeps to its share of the cores.
+
+    >>> import tinygrad_seq as tg
+    >>> before = tg.get_num_threads()
+    >>> tg.set_num_threads(1); tg.get_num_threads()
+    1
+    >>> tg.set_num_threads(before)
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"set_num_threads: the number of threads must be a positive integer, "
+                        f"got {n!r}")
+    if n < 1:
+        raise ValueError(f"set_num_threads: the number of threads must be at least 1, got {n}")
+    from threadpoolctl import threadpool_limits
+    _blas_libraries()  # a clear error when there is none to limit
+    threadpool_limits(limits=int(n), user_api="blas")  # stays set: it is not used as a context
+
+
+def get_num_threads():
+    """The number of threads the BLAS library uses (the largest, if several are loaded)."""
+    return max(library["num_threads"] for library in _blas_libraries())
+
+
+def _blas_libraries():
+    from threadpoolctl import threadpool_info
+    libraries = [library for library in threadpool_info() if library["user_api"] == "blas"]
+    if not libraries:
+        raise RuntimeError("no BLAS library whose threads can be set is loaded (threadpoolctl "
+                           "found none)")
+    return libraries
