@@ -60,6 +60,105 @@ def test_tensor_requires_grad_flag(device):
     assert not tg.tensor([1.0], device=device).requires_grad
 
 
+# ---------------------------------------------------------------- values a dtype cannot hold
+
+INT32 = r"int32, whose values lie in \[-2147483648, 2147483647\]"
+INT64 = r"int64, whose values lie in \[-9223372036854775808, 9223372036854775807\]"
+
+
+@pytest.mark.parametrize("data, dtype, message", [
+    ([2**40], "int32", rf"value 1099511627776 is out of range for {INT32}"),
+    ([1, -2**31 - 1], "int32", rf"value -2147483649 is out of range for {INT32}"),
+    (np.array([2**40]), "int32", rf"value 1099511627776 is out of range for {INT32}"),
+    ([2**63], None, rf"value 9223372036854775808 is out of range for {INT64}"),
+    ([[1], [2**70]], None, rf"value 1180591620717411303424 is out of range for {INT64}"),
+    ([2**64], "int64", rf"value 18446744073709551616 is out of range for {INT64}"),
+    ([3e9], "int32", rf"value 3000000000.0 is out of range for {INT32}"),
+    ([2147483647.5], "int32", rf"value 2147483647.5 is out of range for {INT32}"),
+    ([1e19], "int64", rf"value 1e\+19 is out of range for {INT64}"),
+    ([-1], "uint8", r"value -1 is out of range for uint8, whose values lie in \[0, 255\]"),
+])
+def test_tensor_refuses_values_out_of_an_integer_dtypes_range(device, data, dtype, message):
+    """Overflow raises, as in PyTorch (NumPy's cast would wrap: 2**40 became 0 in int32)."""
+    with pytest.raises(OverflowError, match="^tensor: " + message + "$"):
+        tg.tensor(data, dtype=dtype, device=device)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_tensor_refuses_non_finite_floats_in_integer_dtypes(device, value):
+    with pytest.raises(ValueError, match=f"tensor: cannot convert {value} to int64: NaN and infinity"):
+        tg.tensor([1.0, value], dtype="int64", device=device)
+    with pytest.raises(ValueError, match=f"full: cannot convert {value} to int32"):
+        tg.full((2,), value, dtype="int32", device=device)
+
+
+def test_conversions_that_keep_their_values_or_truncate_as_torch(device):
+    """Floats in range truncate toward zero; bools become 0 and 1; integers beyond 64 bits into
+    a float dtype are rounded."""
+    assert tg.tensor([2.7, -2.7, 0.5], dtype="int64", device=device).tolist() == [2, -2, 0]
+    assert tg.tensor([2147483647.0, -2147483648.0], dtype="int32", device=device).tolist() == \
+        [2147483647, -2147483648]
+    assert tg.tensor([True, False], dtype="int32", device=device).tolist() == [1, 0]
+    assert tg.tensor([2**63 - 1, -2**63], device=device).tolist() == [2**63 - 1, -2**63]
+    assert tg.tensor([2**70], dtype="float64", device=device).item() == float(2**70)
+    assert tg.tensor([2**70, 0.5], device=device).dtype == np.float32
+    assert tg.tensor([2**70, 0], dtype="bool", device=device).tolist() == [True, False]
+    int64 = tg.tensor([2**40, 5], device=device)
+    with pytest.raises(OverflowError, match="int32"):
+        tg.tensor(int64, dtype="int32")
+    assert tg.tensor(int64[1:], dtype="int32").tolist() == [5]
+    with pytest.raises(OverflowError, match=f"full: value 1099511627776 is out of range for {INT32}"):
+        tg.full((2,), 2**40, dtype="int32", device=device)
+
+
+@pytest.mark.parametrize("data, dtype", [
+    ([2**40], "int32"), ([2**31 - 1], "int32"), ([-2**31 - 1], "int32"), ([2**63], "int64"),
+    ([2.7, -2.7], "int64"), ([2147483647.0], "int32"), ([2147483647.5], "int32"),
+    ([-2147483648.5], "int32"), ([1e19], "int64"), ([float("nan")], "int64"),
+    ([float("inf")], "int32"), ([True, False], "int32"), ([1e300], "float32"), ([2**70], "float32"),
+])
+def test_conversions_raise_where_torch_raises(data, dtype):
+    """(Not for uint8, where PyTorch wraps -1 to 255 and we raise.)"""
+    torch = pytest.importorskip("torch")
+    try:
+        expected = torch.tensor(data, dtype=getattr(torch, dtype)).tolist()
+    except (RuntimeError, OverflowError, ValueError):
+        expected = None
+    if expected is None:
+        with pytest.raises((OverflowError, ValueError)):
+            tg.tensor(data, dtype=dtype)
+    else:
+        np.testing.assert_array_equal(tg.tensor(data, dtype=dtype).numpy(), np.array(expected, dtype=dtype))
+
+
+# ---------------------------------------------------------------- factories
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda: tg.zeros(2.5), TypeError, "zeros: a size must be an integer or a sequence of integers, got 2.5"),
+    (lambda: tg.zeros(None), TypeError, "zeros: a size must be an integer or a sequence of integers, got None"),
+    (lambda: tg.ones(2, 2.5), TypeError, r"ones: a shape holds integers, got 2.5 in \(2, 2.5\)"),
+    (lambda: tg.ones([2, 3.0]), TypeError, r"ones: a shape holds integers, got 3.0 in \(2, 3.0\)"),
+    (lambda: tg.full(2.5, 1.0), TypeError, "full: a size must be an integer .*, got 2.5"),
+    (lambda: tg.full((2,), "a"), TypeError, "full: fill_value must be a number, got 'a'"),
+    (lambda: tg.rand((2, 1.5)), TypeError, r"rand: a shape holds integers, got 1.5"),
+    (lambda: tg.randn(True), TypeError, "randn: a size must be an integer .*, got True"),
+    (lambda: tg.eye(2.5), TypeError, "eye: a size must be an integer .*, got 2.5"),
+    (lambda: tg.eye(2, -1), ValueError, r"eye: shape \(2, -1\) has a negative dimension"),
+    (lambda: tg.zeros(-1), ValueError, r"zeros: shape \(-1,\) has a negative dimension"),
+    (lambda: tg.full((2, -3), 1.0), ValueError, r"full: shape \(2, -3\) has a negative dimension"),
+    (lambda: tg.randn(3, -3), ValueError, r"randn: shape \(3, -3\) has a negative dimension"),
+    (lambda: tg.zeros_like(tg.zeros(2), dtype="int32").reshape(2.5), TypeError, "reshape: .*2.5"),
+])
+def test_factories_name_themselves_and_the_bad_size(make, error, message):
+    with pytest.raises(error, match="^" + message):
+        make()
+
+
+def test_numpy_integers_are_sizes():
+    assert tg.zeros(np.int64(3)).shape == (3,)
+    assert tg.ones((np.int32(2), 3)).shape == (2, 3)
+
+
 # ---------------------------------------------------------------- factories
 
 def test_factories(device):

@@ -1,14 +1,25 @@
 """Factories: zeros, ones, full, arange, eye, rand, randn and their ``*_like`` forms."""
+import operator
+
+import numpy as np
+
 from . import backend
 from .ops.axes import shape_arg
-from .tensor import Tensor
+from .tensor import Tensor, check_representable
 
 
-def _shape(shape):
-    shape = shape_arg(shape)
+def _shape(shape, op):
+    """The shape a factory was given, or an error naming the factory and the bad size."""
+    shape = shape_arg(shape, op)
     if any(n < 0 for n in shape):
-        raise ValueError(f"shape {shape} has a negative dimension")
+        raise ValueError(f"{op}: shape {shape} has a negative dimension")
     return shape
+
+
+def _integer(value, op, what):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{op}: {what} must be an integer, got {value!r}")
+    return operator.index(value)
 
 
 def _leaf(make, dtype, device, requires_grad):
@@ -22,18 +33,23 @@ def _leaf(make, dtype, device, requires_grad):
 
 
 def zeros(*shape, dtype=None, device="cpu", requires_grad=False):
-    shape = _shape(shape)
+    shape = _shape(shape, "zeros")
     return _leaf(lambda xp, dt: xp.zeros(shape, dtype=dt), dtype, device, requires_grad)
 
 
 def ones(*shape, dtype=None, device="cpu", requires_grad=False):
-    shape = _shape(shape)
+    shape = _shape(shape, "ones")
     return _leaf(lambda xp, dt: xp.ones(shape, dtype=dt), dtype, device, requires_grad)
 
 
 def full(shape, fill_value, dtype=None, device="cpu", requires_grad=False):
-    shape = _shape((shape,))
-    return _leaf(lambda xp, dt: xp.full(shape, fill_value, dtype=dt), dtype, device, requires_grad)
+    shape = _shape((shape,), "full")
+    fill = np.asarray(fill_value)
+    if fill.ndim or fill.dtype.kind not in "biuf":
+        raise TypeError(f"full: fill_value must be a number, got {fill_value!r}")
+    dt = backend.DEFAULT_FLOAT if dtype is None else backend.canonical_dtype(dtype)
+    check_representable(fill, dt, "full")
+    return _leaf(lambda xp, dt: xp.full(shape, fill, dtype=dt), dtype, device, requires_grad)
 
 
 def arange(start, stop=None, step=1, dtype=None, device="cpu", requires_grad=False):
@@ -48,19 +64,20 @@ def arange(start, stop=None, step=1, dtype=None, device="cpu", requires_grad=Fal
 
 
 def eye(n, m=None, dtype=None, device="cpu", requires_grad=False):
+    _shape((n,) if m is None else (n, m), "eye")
     return _leaf(lambda xp, dt: xp.eye(n, m, dtype=dt), dtype, device, requires_grad)
 
 
 def rand(*shape, dtype=None, device="cpu", requires_grad=False):
     """Uniform samples in [0, 1) from the device's random stream (``tg.manual_seed``)."""
-    shape = _shape(shape)
+    shape = _shape(shape, "rand")
     return _leaf(lambda xp, dt: backend.generator(device).uniform(shape, _float(dt, "rand")),
                  dtype, device, requires_grad)
 
 
 def randn(*shape, dtype=None, device="cpu", requires_grad=False):
     """Standard normal samples from the device's random stream (``tg.manual_seed``)."""
-    shape = _shape(shape)
+    shape = _shape(shape, "randn")
     return _leaf(lambda xp, dt: backend.generator(device).normal(shape, _float(dt, "randn")),
                  dtype, device, requires_grad)
 

@@ -24,6 +24,8 @@ def _to_array(data, dtype, device):
             data = np.asarray(data)
         except (ValueError, TypeError) as e:
             raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} data ({e})") from None
+        if data.dtype == object:  # NumPy's answer to Python integers beyond 64 bits
+            data = _big_integers(data, dtype, "tensor")
     if dtype is None:
         kind = data.dtype.kind
         if kind == "f":
@@ -37,8 +39,50 @@ def _to_array(data, dtype, device):
                             f"or booleans, got {type(data).__name__}")
     elif data.dtype.kind not in "fiub":
         raise TypeError(f"tensor: data of dtype {data.dtype} is not numeric: expected numbers or booleans")
-    with dev.activate():
+    check_representable(data, dtype, "tensor")
+    with dev.activate(), np.errstate(over="ignore"):  # 1e300 into float32 is inf, as in PyTorch
         return dev.xp.array(data, dtype=dtype, copy=True)
+
+
+def check_representable(data, dtype, op):
+    """Raise where converting ``data`` (an array) to ``dtype`` would not keep its values, as
+    PyTorch does: numbers out of an integer dtype's range (a float too, before it truncates),
+    NaN or infinity into an integer dtype. Floats in range truncate toward zero (as PyTorch and
+    C); large numbers into a float dtype become infinity (as PyTorch); anything into bool is
+    ``!= 0``. Unlike PyTorch, negative numbers into uint8 raise too (PyTorch wraps them)."""
+    if dtype.kind not in "iu" or data.dtype.kind not in "iuf" or data.size == 0:
+        return
+    if data.dtype.kind == "f":
+        finite = abs(data) != float("inf")
+        finite &= data == data
+        if not bool(finite.all()):
+            bad = data[~finite].reshape(-1)[0].item()
+            raise ValueError(f"{op}: cannot convert {bad} to {dtype}: NaN and infinity have no "
+                             f"integer value")
+    info = np.iinfo(dtype)
+    for value in (data.min().item(), data.max().item()):
+        if not info.min <= value <= info.max:  # Python compares ints and floats exactly
+            raise OverflowError(f"{op}: value {value} is out of range for {dtype}, whose values "
+                                f"lie in [{info.min}, {info.max}]")
+
+
+def _big_integers(data, dtype, op):
+    """An object array, which NumPy makes of Python integers too large for 64 bits: floats for
+    a float dtype (or no dtype and some floats among them), bools for bool, else an
+    OverflowError naming the value and the range."""
+    values = data.reshape(-1).tolist()
+    if not all(isinstance(v, (int, float)) for v in values):
+        return data  # not numbers: the caller's dtype check names it
+    if dtype is not None and dtype.kind == "b":
+        return data != 0
+    if (dtype is None and any(isinstance(v, float) for v in values)) or (
+            dtype is not None and dtype.kind == "f"):
+        return data.astype(np.float64)  # beyond float64 too: Python's OverflowError says so
+    target = dtype if dtype is not None else backend.DEFAULT_INT
+    info = np.iinfo(target)
+    bad = next(v for v in values if isinstance(v, int) and not info.min <= v <= info.max)
+    raise OverflowError(f"{op}: value {bad} is out of range for {target}, whose values lie in "
+                        f"[{info.min}, {info.max}]")
 
 
 class Tensor:

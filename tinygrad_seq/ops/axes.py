@@ -3,13 +3,28 @@ import operator
 
 
 def shape_arg(shape, op="shape"):
-    """``f(2, 3)`` and ``f((2, 3))`` both mean the shape (2, 3); entries must be integers."""
-    if len(shape) == 1 and not isinstance(shape[0], int):
-        shape = tuple(shape[0])
+    """``f(2, 3)`` and ``f((2, 3))`` both mean the shape (2, 3); entries must be integers
+    (not floats, not bools) or the error names ``op`` and the bad size."""
+    if len(shape) == 1 and not _is_integer(shape[0]):
+        try:
+            shape = tuple(shape[0])
+        except TypeError:
+            raise TypeError(f"{op}: a size must be an integer or a sequence of integers, got "
+                            f"{shape[0]!r}") from None
+    for n in shape:
+        if type(n) is not int and not _is_integer(n):
+            raise TypeError(f"{op}: a shape holds integers, got {n!r} in {tuple(shape)!r}")
+    return tuple(operator.index(n) for n in shape)
+
+
+def _is_integer(n):
+    if isinstance(n, bool) or getattr(n, "dtype", None) is not None and n.dtype.kind == "b":
+        return False
     try:
-        return tuple(operator.index(n) for n in shape)
+        operator.index(n)
     except TypeError:
-        raise TypeError(f"{op}: a shape holds integers, got {shape!r}") from None
+        return False
+    return True
 
 
 def axis_index(axis, ndim, op):

@@ -144,7 +144,7 @@ class ToDevice(Function):
 
 def reshape(a, *shape):
     """A view with a new shape; one dimension may be -1."""
-    shape = _shape_arg(shape)
+    shape = _shape_arg(shape, "reshape")
     known = 1
     for n in shape:
         if n != -1:
@@ -187,7 +187,7 @@ def swapaxes(a, axis1, axis2):
 
 def broadcast_to(a, *shape):
     """Repeat size-1 (and new leading) axes up to ``shape`` (PyTorch: expand)."""
-    shape = _shape_arg(shape)
+    shape = _shape_arg(shape, "broadcast_to")
     ok = len(shape) >= a.ndim and all(
         n == m or n == 1 for n, m in zip(a.shape[::-1], shape[::-1]))
     if not ok:
