@@ -200,7 +200,8 @@ def bench(name, args, tg_kwargs):
     check_gradients(name, grads)
     meter = timing.LoadMeter()
     timings = timing.interleaved(steps, args.repeat, args.batch_seconds, args.pause,
-                                 max_load=args.max_load, retries=args.retries)
+                                 max_load=args.max_load, retries=args.retries,
+                                 quiet_s=args.wait_quiet)
     loads = [load for t in timings.values() for load in t.loads]
     return {"ms": {e: t.median * 1e3 for e, t in timings.items()},
             "batch_load": {"mean": sum(loads) / len(loads), "max": max(loads)} if loads else None,
@@ -346,8 +347,8 @@ def main():
     parser.add_argument("--max-load", type=float, default=timing.LOAD_WARN_CORES,
                         help="warn when other processes used more cores than this")
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
-                        help="before each config, wait up to this long for the load to drop "
-                             "below --max-load")
+                        help="before each config and before timing a loaded batch again, wait "
+                             "up to this long for the load to drop below --max-load")
     parser.add_argument("--retries", type=int, default=2,
                         help="times a batch is timed again when the load exceeded --max-load")
     parser.add_argument("--json", help="also write the results to this file")

@@ -175,12 +175,13 @@ class Timing:
         return max(self.samples)
 
 
-def interleaved(steps, repeat, batch_s, pause=PAUSE_S, max_load=None, retries=2):
+def interleaved(steps, repeat, batch_s, pause=PAUSE_S, max_load=None, retries=2, quiet_s=0):
     """Time each of ``steps`` (name -> callable) in ``repeat`` batches of about ``batch_s``
     seconds, each batch sized from its own engine's speed and preceded by a settle pause; one
     batch of every engine per repeat, the order rotated every repeat. With ``max_load``, a batch
     during which other processes used more cores than that is timed again (``retries`` times at
-    most; the last try is kept whatever the load)."""
+    most; the last try is kept whatever the load), after waiting up to ``quiet_s`` seconds for
+    the load to drop."""
     timings = {name: Timing(calibrate(step, batch_s, pause)) for name, step in steps.items()}
     names = list(steps)
     for r in range(repeat):
@@ -195,6 +196,8 @@ def interleaved(steps, repeat, batch_s, pause=PAUSE_S, max_load=None, retries=2)
                 if max_load is None or attempt == retries or not load_is_high(load, max_load):
                     break
                 t.redone += 1
+                if quiet_s > 0:
+                    wait_for_quiet(max_load, window_s=1.0, timeout_s=quiet_s)
             t.samples.append(elapsed / t.number)
             if load["other_cores"] is not None:
                 t.loads.append(load["other_cores"] + (load["steal_cores"] or 0))
