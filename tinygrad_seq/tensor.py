@@ -3,6 +3,7 @@ import numpy as np
 
 from . import autograd, backend
 from . import ops
+from .ops.axes import accepts_dim_in_methods
 
 _new_tensor = object.__new__
 _READ_ONLY_HELP = "tensors are immutable: build a new one (e.g. with tg.where or tg.concatenate)"
@@ -85,6 +86,7 @@ def _big_integers(data, dtype, op):
                         f"[{info.min}, {info.max}]")
 
 
+@accepts_dim_in_methods  # every method taking axis= takes PyTorch's dim= too
 class Tensor:
     """An n-dimensional array with reverse-mode autodiff.
 

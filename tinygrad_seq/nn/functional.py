@@ -9,7 +9,7 @@ from the graph. Layers call these; users may too.
 import math
 
 from .. import ops
-from ..ops.axes import axis_index
+from ..ops.axes import accepts_dim, axis_index
 from ..tensor import Tensor
 from ..ops import relu, tanh, sigmoid, softmax, log_softmax
 from .losses import cross_entropy, nll_loss, mse_loss, sampled_softmax_loss
@@ -50,6 +50,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     return out
 
 
+@accepts_dim
 def masked_softmax(scores, mask, axis=-1):
     """Softmax of ``scores`` along ``axis`` over the entries where ``mask`` is True only.
 

@@ -1,5 +1,49 @@
-"""Checking shape and axis arguments, once for every op."""
+"""Checking shape and axis arguments, once for every op; PyTorch's ``dim=`` for ``axis=``."""
+import functools
+import inspect
 import operator
+
+# Each axis parameter of the public API and its PyTorch name, which it also accepts.
+DIM_ALIASES = {"axis": "dim", "start_axis": "start_dim", "end_axis": "end_dim"}
+
+
+def accepts_dim(fn):
+    """Let ``fn`` take PyTorch's ``dim=`` (``start_dim=``, ``end_dim=``) for its ``axis=``
+    (``start_axis=``, ``end_axis=``); both at once is a TypeError naming both.
+
+    >>> @accepts_dim
+    ... def first(xs, axis=0): return axis
+    >>> first([], dim=1)
+    1
+    """
+    parameters = inspect.signature(fn).parameters
+    positional = [name for name, p in parameters.items()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    # dim name -> (axis name, how many positional arguments it takes to reach it)
+    aliases = {DIM_ALIASES[name]: (name, positional.index(name) if name in positional else
+                                   len(parameters)) for name in parameters if name in DIM_ALIASES}
+    if not aliases:
+        raise TypeError(f"accepts_dim: {fn.__qualname__} has no axis parameter")
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if kwargs:  # the common call passes the axis positionally or as axis=: nothing to do
+            for dim, (axis, position) in aliases.items():
+                if dim in kwargs:
+                    if axis in kwargs or len(args) > position:
+                        raise TypeError(f"{fn.__name__}: got both {axis}= and {dim}= ({dim} is "
+                                        f"PyTorch's name for {axis}); pass one of them")
+                    kwargs[axis] = kwargs.pop(dim)
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+def accepts_dim_in_methods(cls):
+    """Class decorator: every method of ``cls`` with an axis parameter also accepts ``dim=``."""
+    for name, attr in list(vars(cls).items()):
+        if inspect.isfunction(attr) and set(inspect.signature(attr).parameters) & set(DIM_ALIASES):
+            setattr(cls, name, accepts_dim(attr))
+    return cls
 
 
 def shape_arg(shape, op="shape"):

@@ -5,7 +5,7 @@ repeated index receives the sum of its gradients.
 """
 from ..autograd import Function, tensor_type
 from .. import backend
-from .axes import axis_index
+from .axes import accepts_dim, axis_index
 
 
 def _is_advanced(index):
@@ -135,6 +135,7 @@ def _int_indices(indices, like, op):
     return indices
 
 
+@accepts_dim
 def take(a, indices, axis=None):
     """Elements of ``a`` at ``indices`` along ``axis`` (flattened when None); an embedding
     lookup is ``take(weight, token_ids, axis=0)``."""
@@ -144,6 +145,7 @@ def take(a, indices, axis=None):
     return Take.apply(a, indices, axis=axis_index(axis, a.ndim, "take"))
 
 
+@accepts_dim
 def gather(a, axis, indices):
     """Values of ``a`` at ``indices`` along ``axis``; ``indices`` has ``a``'s number of dimensions."""
     indices = _int_indices(indices, a, "gather")

@@ -1,7 +1,7 @@
 """Ops that move data without arithmetic: reshape, permute, broadcast, join, split, flip, pad."""
 from ..autograd import Function
 from .. import backend
-from .axes import axis_index as _axis, shape_arg as _shape_arg
+from .axes import accepts_dim, axis_index as _axis, shape_arg as _shape_arg
 
 
 class Reshape(Function):
@@ -156,6 +156,7 @@ def reshape(a, *shape):
     return Reshape.apply(a, shape=shape)
 
 
+@accepts_dim
 def flatten(a, start_axis=0, end_axis=-1):
     if a.ndim == 0:
         return reshape(a, 1)
@@ -195,6 +196,7 @@ def broadcast_to(a, *shape):
     return BroadcastTo.apply(a, shape=shape)
 
 
+@accepts_dim
 def squeeze(a, axis=None):
     """Remove size-1 axes (all of them, or those named)."""
     if axis is None:
@@ -207,12 +209,14 @@ def squeeze(a, axis=None):
     return Reshape.apply(a, shape=tuple(n for i, n in enumerate(a.shape) if i not in axes))
 
 
+@accepts_dim
 def unsqueeze(a, axis):
     """Insert a size-1 axis at ``axis`` (negative counts from the end of the new shape)."""
     position = _axis(axis, a.ndim + 1, "unsqueeze")
     return Reshape.apply(a, shape=a.shape[:position] + (1,) + a.shape[position:])
 
 
+@accepts_dim
 def concatenate(tensors, axis=0):
     """Join tensors along an existing axis."""
     tensors = tuple(tensors)
@@ -227,6 +231,7 @@ def concatenate(tensors, axis=0):
     return Concatenate.apply(*tensors, axis=axis)
 
 
+@accepts_dim
 def stack(tensors, axis=0):
     """Join equal-shaped tensors along a new axis."""
     tensors = tuple(tensors)
@@ -237,6 +242,7 @@ def stack(tensors, axis=0):
     return Stack.apply(*tensors, axis=_axis(axis, tensors[0].ndim + 1, "stack"))
 
 
+@accepts_dim
 def split(a, split_size_or_sections, axis=0):
     """Pieces along ``axis``: of size ``split_size`` each (the last may be smaller), or of the
     listed sizes (PyTorch's ``split``; NumPy's takes a count, see ``chunk``)."""
@@ -256,6 +262,7 @@ def split(a, split_size_or_sections, axis=0):
     return Split.apply(a, sizes=sizes, axis=axis)
 
 
+@accepts_dim
 def chunk(a, chunks, axis=0):
     """``chunks`` pieces of equal size along ``axis`` (the last may be smaller), as PyTorch."""
     if chunks <= 0:
@@ -264,11 +271,13 @@ def chunk(a, chunks, axis=0):
     return split(a, max(-(-n // chunks), 1), axis)
 
 
+@accepts_dim
 def unbind(a, axis=0):
     """The slices along ``axis`` with that axis removed, as a tuple."""
     return Unbind.apply(a, axis=_axis(axis, a.ndim, "unbind"))
 
 
+@accepts_dim
 def flip(a, axis=None):
     """Reverse the order of elements along ``axis`` (all axes when None)."""
     if axis is None:

@@ -1,7 +1,7 @@
 """Ops of neural networks: softmax, log_softmax, dropout."""
 from ..autograd import Function
 from .. import backend
-from .axes import axis_index
+from .axes import accepts_dim, axis_index
 
 
 class Softmax(Function):
@@ -58,11 +58,13 @@ def _one_axis(a, axis, op):
     return axis_index(axis, a.ndim, op) if a.ndim else None
 
 
+@accepts_dim
 def softmax(a, axis=-1):
     """exp(a) / sum(exp(a)) along ``axis``, shifted by the maximum so nothing overflows."""
     return Softmax.apply(a, axis=_one_axis(a, axis, "softmax"))
 
 
+@accepts_dim
 def log_softmax(a, axis=-1):
     """a - logsumexp(a) along ``axis``, computed without overflow."""
     return LogSoftmax.apply(a, axis=_one_axis(a, axis, "log_softmax"))

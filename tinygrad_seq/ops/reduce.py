@@ -1,7 +1,7 @@
 """Reductions over axes: sum, mean, max, min, logsumexp (var is composed from them)."""
 from ..autograd import Function, tensor_type
 from .. import backend
-from .axes import normalize_axes
+from .axes import accepts_dim, normalize_axes
 
 
 def _keepdims_shape(shape, axes):
@@ -82,27 +82,33 @@ def _reduce(fn, a, axis, keepdims, name):
     return fn.apply(a, axes=axes, keepdims=keepdims)
 
 
+@accepts_dim
 def sum(a, axis=None, keepdims=False):
     return _reduce(Sum, a, axis, keepdims, "sum")
 
 
+@accepts_dim
 def mean(a, axis=None, keepdims=False):
     return _reduce(Mean, a, axis, keepdims, "mean")
 
 
+@accepts_dim
 def max(a, axis=None, keepdims=False):
     return _reduce(Max, a, axis, keepdims, "max")
 
 
+@accepts_dim
 def min(a, axis=None, keepdims=False):
     return _reduce(Min, a, axis, keepdims, "min")
 
 
+@accepts_dim
 def logsumexp(a, axis=None, keepdims=False):
     """log(sum(exp(a))) over ``axis``, computed without overflow."""
     return _reduce(LogSumExp, a, axis, keepdims, "logsumexp")
 
 
+@accepts_dim
 def var(a, axis=None, keepdims=False, correction=0):
     """Variance over ``axis``, dividing by N - ``correction`` (0: population, 1: unbiased).
 
@@ -127,7 +133,7 @@ def _no_grad_reduction(name):
         return Tensor._make(backend._devices[a.device].xp.asarray(out), a.device, None, 0)
     reduce.__name__ = name
     reduce.__doc__ = f"``{name}`` over ``axis`` (an integer or bool result, no gradient)."
-    return reduce
+    return accepts_dim(reduce)
 
 
 argmax = _no_grad_reduction("argmax")
