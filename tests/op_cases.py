@@ -298,3 +298,108 @@ def pad_options(shapes_):
     return st.fixed_dictionaries({
         "pad_width": st.one_of(st.integers(0, 2), pair, st.tuples(*[pair for _ in shapes_[0]])),
         "value": st.sampled_from([0.0, -1.5])})
+
+
+# ---------------------------------------------------------------- cumsum, sorting, masked_fill
+
+ties = lattice(min_value=-1.0, max_value=1.0, step=0.5)   # five values: ties in every row
+
+
+def np_cumsum(x, axis):
+    return np.cumsum(x, axis=axis) if x.ndim else x.copy()
+
+
+def np_stable_order(x, axis, descending):
+    """Indices of a stable sort (ties in index order, both directions): a descending stable sort
+    is an ascending stable sort of -x (the drawn values hold no NaN)."""
+    return np.argsort(-x if descending else x, axis=axis, kind="stable")
+
+
+def np_sort(x, axis=-1, descending=False):
+    if x.ndim == 0:
+        return x.copy(), np.array(0)
+    order = np_stable_order(x, axis, descending)
+    return np.take_along_axis(x, order, axis), order
+
+
+def first(fn):
+    """Only the first output of ``fn`` (the values of sort and topk, without the indices)."""
+    return lambda *args, **kwargs: fn(*args, **kwargs)[0]
+
+
+def np_argsort(x, axis=-1, descending=False):
+    return np_sort(x, axis, descending)[1]
+
+
+def np_topk(x, k, axis=-1, largest=True):
+    if x.ndim == 0:  # PyTorch's topk of a 0-d tensor is the tensor, for k = 0 and k = 1
+        return x.copy(), np.array(0)
+    values, order = np_sort(x, axis, descending=largest)
+    first = (slice(None),) * (axis % x.ndim) + (slice(0, k),)
+    return values[first], order[first]
+
+
+def sort_options(shapes_):
+    """{'axis', 'descending'} for the first shape (a 0-d tensor sorts along axis 0 or -1)."""
+    ndim = max(len(shapes_[0]), 1)
+    return st.fixed_dictionaries({"axis": axis_in(-ndim, ndim - 1), "descending": st.booleans()})
+
+
+def topk_options(shapes_):
+    """{'k', 'axis', 'largest'}: k from 0 to the length of the axis."""
+    shape = shapes_[0] or (1,)
+    return st.integers(-len(shape), len(shape) - 1).flatmap(lambda axis: st.fixed_dictionaries({
+        "k": st.integers(0, shape[axis]), "axis": st.just(axis), "largest": st.booleans()}))
+
+
+@st.composite
+def masked_fill_cases(draw, value_tensor=False, dtype=np.float64):
+    """x and a bool mask whose shapes broadcast together; the value a number in the options, or
+    (``value_tensor``) a third, 0-d input that the gradient reaches."""
+    s_x, s_mask = draw(binary())
+    if dtype == np.float64:
+        x = draw(arrays(s_x))
+    else:
+        x = draw(hnp.arrays(dtype, s_x, elements=st.integers(-3, 3)))
+    mask = draw(hnp.arrays(np.bool_, s_mask))
+    if value_tensor:
+        return Case((x, mask, np.array(draw(floats()))))
+    return Case((x, mask), {"value": draw(st.one_of(floats(), st.integers(-3, 3)))})
+
+
+def np_masked_fill(x, mask, value):
+    """The value cast to x's dtype first: a float into an integer tensor truncates."""
+    return np.where(mask, np.asarray(value).astype(x.dtype), x)
+
+
+@st.composite
+def one_class_cases(draw):
+    """Rows of probabilities with one non-zero class each: every draw must be that class."""
+    rows, classes = draw(st.integers(1, 4)), draw(st.integers(1, 5))
+    chosen = draw(hnp.arrays(np.int64, (rows,), elements=st.integers(0, classes - 1)))
+    probs = np.zeros((rows, classes))
+    probs[np.arange(rows), chosen] = draw(floats(0.1, 3.0))
+    replacement = draw(st.booleans())
+    num_samples = draw(st.integers(1, 4)) if replacement else 1
+    if draw(st.booleans()):
+        probs = probs[0]
+    return Case((probs,), {"num_samples": num_samples, "replacement": replacement})
+
+
+def np_one_class(probs, num_samples, replacement):
+    return np.repeat(np.argmax(probs, axis=-1)[..., None], num_samples, axis=-1)
+
+
+@st.composite
+def all_classes_cases(draw):
+    """Positive rows, drawn without replacement as often as there are classes: a permutation."""
+    probs = draw(arrays(shapes(1, 2, 1, 5), elements=floats(0.01, 3.0)))
+    return Case((probs,), {"num_samples": probs.shape[-1], "replacement": False})
+
+
+def sorted_draws(probs, num_samples, replacement):
+    return tg.sort(tg.multinomial(probs, num_samples, replacement))[0]
+
+
+def np_every_class(probs, num_samples, replacement):
+    return np.broadcast_to(np.arange(probs.shape[-1]), probs.shape)

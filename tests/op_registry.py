@@ -20,7 +20,10 @@ from op_cases import (np_mean, with_zero, with_empty_axis, empty_shape, empty_gu
                       concat_cases, stack_cases, where_cases, take_cases, gather_cases,
                       basic_index_cases, array_index_cases, mask_index_cases, one_hot_cases,
                       reshape_options, broadcast_options, split_options, chunk_options,
-                      pad_options, positive, nonzero, nonzero_ints, off_kink, tie_free, spread)
+                      pad_options, positive, nonzero, nonzero_ints, off_kink, tie_free, spread,
+                      ties, np_cumsum, np_sort, np_argsort, np_topk, sort_options, topk_options,
+                      masked_fill_cases, np_masked_fill, one_class_cases, np_one_class,
+                      all_classes_cases, sorted_draws, np_every_class, first)
 
 # ---------------------------------------------------------------- the registry
 
@@ -30,6 +33,8 @@ UNARY = [
     OpSpec("log", tg.log, np.log, elements=positive),
     OpSpec("sqrt", tg.sqrt, np.sqrt, elements=positive),
     OpSpec("abs", tg.abs, np.abs, elements=off_kink),
+    OpSpec("sin", tg.sin, np.sin),
+    OpSpec("cos", tg.cos, np.cos),
     OpSpec("tanh", tg.tanh, np.tanh),
     OpSpec("sigmoid", tg.sigmoid, lambda x: 1 / (1 + np.exp(-x)), elements=floats(-20, 20)),
     OpSpec("relu", tg.relu, lambda x: np.maximum(x, 0), elements=off_kink),
@@ -104,6 +109,7 @@ REDUCE = [
     OpSpec("min", tg.min, np.min, kwargs=axes_options, elements=spread, unique=True),
     OpSpec("var", tg.var, np.var, kwargs=axes_options),
     OpSpec("logsumexp", tg.logsumexp, np_logsumexp, kwargs=axes_options),
+    OpSpec("cumsum", tg.cumsum, np_cumsum, kwargs=one_axis),
     OpSpec("softmax", tg.softmax, np_softmax, kwargs=one_axis),
     OpSpec("log_softmax", tg.log_softmax, np_log_softmax, kwargs=one_axis),
     OpSpec("argmax", tg.argmax, np.argmax, shapes=unary(min_dims=1), elements=spread, unique=True,
@@ -163,6 +169,37 @@ INDEXING = [
            inputs=one_hot_cases(), differentiable=False, keeps_dtype=False),
 ]
 
+# Values and indices drawn from five values, so that ties are common and their order (stable:
+# by index) is checked; the gradient of the values on distinct values (a tie is a kink of
+# sort), without the indices (gradcheck takes float outputs only).
+SORTING = [
+    OpSpec("sort", tg.sort, np_sort, kwargs=sort_options, elements=ties, differentiable=False),
+    OpSpec("sort.values", first(tg.sort), first(np_sort), kwargs=sort_options, elements=spread,
+           unique=True),
+    OpSpec("argsort", tg.argsort, np_argsort, kwargs=sort_options, elements=ties,
+           differentiable=False),
+    OpSpec("topk", tg.topk, np_topk, kwargs=topk_options, elements=ties, differentiable=False),
+    OpSpec("topk.values", first(tg.topk), first(np_topk), kwargs=topk_options, elements=spread,
+           unique=True),
+]
+
+# masked_fill: a number (in the options) or a 0-d tensor (an input, differentiated) as value.
+MASKING = [
+    OpSpec("masked_fill", tg.masked_fill, np_masked_fill, inputs=masked_fill_cases()),
+    OpSpec("masked_fill.tensor_value", tg.masked_fill, np_masked_fill,
+           inputs=masked_fill_cases(value_tensor=True)),
+    OpSpec("masked_fill.int", tg.masked_fill, np_masked_fill,
+           inputs=masked_fill_cases(dtype=np.int64), differentiable=False),
+]
+
+# Random: what a draw must be whatever the stream (the distributions are tested in test_ops.py).
+SAMPLING = [
+    OpSpec("multinomial.one_class", tg.multinomial, np_one_class, inputs=one_class_cases(),
+           differentiable=False),
+    OpSpec("multinomial.all_classes", sorted_draws, np_every_class, inputs=all_classes_cases(),
+           differentiable=False),
+]
+
 LINALG_NN = [
     OpSpec("matmul", tg.matmul, np.matmul, shapes=gufunc("(n?,k),(k,m?)->(n?,m?)")),
     OpSpec("dropout", seeded_dropout, None,
@@ -175,7 +212,8 @@ def empty(spec, **changes):
     return replace(spec, name=f"{spec.name}.empty", **changes)
 
 
-_SPEC = {spec.name: spec for spec in UNARY + BINARY + REDUCE + MOVEMENT + INDEXING + LINALG_NN}
+_SPEC = {spec.name: spec for spec in UNARY + BINARY + REDUCE + MOVEMENT + INDEXING + SORTING
+         + LINALG_NN}
 
 # Size-0 axes: every element-wise op, reductions (max/min along the non-empty axes), movement.
 EMPTY = [empty(spec, shapes=with_empty_axis(1)) for spec in UNARY] + [
@@ -183,6 +221,10 @@ EMPTY = [empty(spec, shapes=with_empty_axis(1)) for spec in UNARY] + [
     empty(_SPEC["where"], inputs=where_cases(with_empty_axis(3))),
     empty(_SPEC["sum"], shapes=with_empty_axis(1)),
     empty(_SPEC["mean"], shapes=with_empty_axis(1)),
+    empty(_SPEC["cumsum"], shapes=with_empty_axis(1)),
+    empty(_SPEC["sort.values"], shapes=with_empty_axis(1)),
+    empty(_SPEC["topk.values"], shapes=with_empty_axis(1)),
+    empty(_SPEC["topk"], shapes=with_empty_axis(1)),
     empty(_SPEC["max"], shapes=with_empty_axis(1, min_dims=2), kwargs=nonempty_axes_options),
     empty(_SPEC["min"], shapes=with_empty_axis(1, min_dims=2), kwargs=nonempty_axes_options),
     empty(_SPEC["reshape"], shapes=with_empty_axis(1)),
@@ -198,4 +240,4 @@ EMPTY = [empty(spec, shapes=with_empty_axis(1)) for spec in UNARY] + [
 ]
 
 OPS = (UNARY + BINARY + CONSTANT_OPERAND + INT_AND_BOOL_OPERANDS + REDUCE + MOVEMENT + INDEXING
-       + LINALG_NN + EMPTY)
+       + SORTING + MASKING + SAMPLING + LINALG_NN + EMPTY)

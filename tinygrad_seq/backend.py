@@ -156,6 +156,13 @@ class _Generator:
         with self.device.activate():
             return self._rng.standard_normal(shape, dtype=dtype)
 
+    def integers(self, low, high, shape):
+        """int64 draws from [low, high)."""
+        if self.device.xp is np:
+            return self._rng.integers(low, high, size=shape, dtype=np.int64)
+        with self.device.activate():
+            return self._rng.randint(low, high, size=shape, dtype=np.int64)
+
 
 _generators = {}
 _seed = None

@@ -1,4 +1,4 @@
-"""Factories: zeros, ones, full, arange, eye, rand, randn and their ``*_like`` forms."""
+"""Factories: zeros, ones, full, arange, eye, rand, randn, randint and ``*_like`` forms."""
 import operator
 
 import numpy as np
@@ -80,6 +80,39 @@ def randn(*shape, dtype=None, device="cpu", requires_grad=False):
     shape = _shape(shape, "randn")
     return _leaf(lambda xp, dt: backend.generator(device).normal(shape, _float(dt, "randn")),
                  dtype, device, requires_grad)
+
+
+def randint(low, high=None, size=None, dtype=None, device="cpu"):
+    """Integers drawn uniformly from [low, high), of shape ``size``, from the device's random
+    stream (``tg.manual_seed``). As PyTorch: ``randint(high, size)`` or
+    ``randint(low, high, size)``; int64 unless ``dtype`` says otherwise (a float dtype holds
+    the integers as floats).
+
+    >>> import tinygrad_seq as tg
+    >>> x = tg.randint(3, 7, (2, 5))
+    >>> x.shape, x.dtype, 3 <= x.min().item() and x.max().item() < 7
+    ((2, 5), dtype('int64'), True)
+    """
+    if size is None and high is not None and not isinstance(high, (int, np.integer)):
+        low, high, size = 0, low, high                    # randint(high, size)
+    if size is None:
+        raise TypeError("randint: size is required, e.g. tg.randint(0, 10, (3,))")
+    if high is None:
+        low, high = 0, low                                # randint(high, size=...)
+    low, high = _integer(low, "randint", "low"), _integer(high, "randint", "high")
+    shape = _shape((size,), "randint")
+    dtype = backend.DEFAULT_INT if dtype is None else backend.canonical_dtype(dtype)
+    if dtype.kind == "b":
+        raise TypeError("randint: dtype must be an integer or float dtype, got bool")
+    if low >= high:
+        raise ValueError(f"randint: low ({low}) must be less than high ({high})")
+    ranges = [np.iinfo(backend.int64)] + ([np.iinfo(dtype)] if dtype.kind in "iu" else [])
+    lowest, highest = max(r.min for r in ranges), min(r.max for r in ranges)  # draws are int64
+    if low < lowest or high - 1 > highest:
+        raise OverflowError(f"randint: [{low}, {high}) is out of range for {dtype}, whose values "
+                            f"lie in [{lowest}, {highest}]")
+    return _leaf(lambda xp, dt: backend.generator(device).integers(low, high, shape).astype(dt),
+                 dtype, device, False)
 
 
 def _float(dtype, op):

@@ -130,6 +130,11 @@ class Tensor:
 
     @property
     def size(self):
+        """The number of elements (NumPy's ``size``; PyTorch's is ``numel()``)."""
+        return int(self.data.size)
+
+    def numel(self):
+        """The number of elements, as PyTorch's ``numel()``."""
         return int(self.data.size)
 
     @property
@@ -269,6 +274,8 @@ class Tensor:
     def log(self): return ops.log(self)
     def sqrt(self): return ops.sqrt(self)
     def abs(self): return ops.abs(self)
+    def sin(self): return ops.sin(self)
+    def cos(self): return ops.cos(self)
     def tanh(self): return ops.tanh(self)
     def sigmoid(self): return ops.sigmoid(self)
     def relu(self): return ops.relu(self)
@@ -287,12 +294,19 @@ class Tensor:
     def var(self, axis=None, keepdims=False, correction=0):
         return ops.var(self, axis, keepdims, correction)
     def logsumexp(self, axis=None, keepdims=False): return ops.logsumexp(self, axis, keepdims)
+    def cumsum(self, axis): return ops.cumsum(self, axis)
     def softmax(self, axis=-1): return ops.softmax(self, axis)
     def log_softmax(self, axis=-1): return ops.log_softmax(self, axis)
     def argmax(self, axis=None, keepdims=False): return ops.argmax(self, axis, keepdims)
     def argmin(self, axis=None, keepdims=False): return ops.argmin(self, axis, keepdims)
     def all(self, axis=None, keepdims=False): return ops.all(self, axis, keepdims)
     def any(self, axis=None, keepdims=False): return ops.any(self, axis, keepdims)
+    def sort(self, axis=-1, descending=False): return ops.sort(self, axis, descending)
+    def argsort(self, axis=-1, descending=False): return ops.argsort(self, axis, descending)
+    def topk(self, k, axis=-1, largest=True, sorted=True):
+        return ops.topk(self, k, axis, largest, sorted)
+    def multinomial(self, num_samples, replacement=False):
+        return ops.multinomial(self, num_samples, replacement)
     def matmul(self, other): return ops.matmul(self, other)
     def reshape(self, *shape): return ops.reshape(self, *shape)
     def flatten(self, start_axis=0, end_axis=-1): return ops.flatten(self, start_axis, end_axis)
@@ -315,6 +329,7 @@ class Tensor:
     def unbind(self, axis=0): return ops.unbind(self, axis)
     def take(self, indices, axis=None): return ops.take(self, indices, axis)
     def gather(self, axis, indices): return ops.gather(self, axis, indices)
+    def masked_fill(self, mask, value): return ops.masked_fill(self, mask, value)
 
 
 autograd._register_tensor_type(Tensor)

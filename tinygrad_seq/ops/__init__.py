@@ -1,10 +1,12 @@
 """The primitive ops, one family a file, and the public functions that apply them."""
-from .elementwise import (neg, add, sub, mul, div, pow, exp, log, sqrt, abs, tanh, sigmoid, relu,
-                          maximum, minimum, clip, where, astype, less, less_equal, greater,
-                          greater_equal, equal, not_equal)
-from .reduce import sum, mean, max, min, var, logsumexp, argmax, argmin, all, any
+from .elementwise import (neg, add, sub, mul, div, pow, exp, log, sqrt, abs, sin, cos, tanh,
+                          sigmoid, relu, maximum, minimum, clip, where, astype, less, less_equal,
+                          greater, greater_equal, equal, not_equal)
+from .reduce import sum, mean, max, min, var, logsumexp, cumsum, argmax, argmin, all, any
 from .movement import (reshape, flatten, permute, transpose, swapaxes, broadcast_to, squeeze,
                        unsqueeze, concatenate, stack, split, chunk, unbind, flip, pad, to_device)
-from .indexing import getitem, take, gather, one_hot
+from .indexing import getitem, take, gather, masked_fill, one_hot
+from .sorting import sort, argsort, topk
+from .sampling import multinomial
 from .linalg import matmul
 from .nn import softmax, log_softmax, dropout

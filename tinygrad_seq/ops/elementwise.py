@@ -155,6 +155,24 @@ class Abs(Function):
         return g * ctx.xp.sign(ctx.saved[0])
 
 
+class Sin(Function):
+    def forward(ctx, a):
+        ctx.save(a)
+        return ctx.xp.sin(a)
+
+    def backward(ctx, g):
+        return g * ctx.xp.cos(ctx.saved[0])
+
+
+class Cos(Function):
+    def forward(ctx, a):
+        ctx.save(a)
+        return ctx.xp.cos(a)
+
+    def backward(ctx, g):
+        return -g * ctx.xp.sin(ctx.saved[0])
+
+
 class Tanh(Function):
     def forward(ctx, a):
         y = ctx.xp.tanh(a)
@@ -275,6 +293,8 @@ def exp(a): return Exp.apply(a)
 def log(a): return Log.apply(a)
 def sqrt(a): return Sqrt.apply(a)
 def abs(a): return Abs.apply(a)
+def sin(a): return Sin.apply(a)
+def cos(a): return Cos.apply(a)
 def tanh(a): return Tanh.apply(a)
 def sigmoid(a): return Sigmoid.apply(a)
 def relu(a): return Relu.apply(a)

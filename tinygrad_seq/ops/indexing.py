@@ -1,4 +1,4 @@
-"""Indexing: getitem (basic and integer-array), take / gather along an axis, one_hot.
+"""Indexing: getitem (basic and integer-array), take / gather along an axis, masked_fill, one_hot.
 
 Backward of an integer-array index scatter-adds (``xp.add.at``, in NumPy and current CuPy), so a
 repeated index receives the sum of its gradients.
@@ -97,6 +97,24 @@ class Gather(Take):
         return grad, None
 
 
+class MaskedFill(Function):
+    """``value`` where ``mask`` is True, ``a`` elsewhere (shapes broadcast); the value is cast to
+    ``a``'s dtype. Filled elements pass no gradient to ``a``; a 0-d tensor value gets theirs."""
+
+    name = "masked_fill"
+
+    def forward(ctx, a, mask, value):
+        ctx.save(mask)
+        return ctx.xp.where(mask, value.astype(a.dtype), a)
+
+    def backward(ctx, g):
+        (mask,) = ctx.saved
+        _, _, need_value = ctx.needs_input_grad
+        zero = g.dtype.type(0)
+        return (ctx.xp.where(mask, zero, g), None,
+                ctx.xp.where(mask, g, zero) if need_value else None)
+
+
 def _index_arrays(index, tensor):
     """Tensors and lists inside an index become arrays of ``tensor``'s device."""
     Tensor = tensor_type()
@@ -155,6 +173,28 @@ def gather(a, axis, indices):
         raise ValueError(f"gather: indices of shape {indices.shape} must match the tensor's shape "
                          f"{a.shape} on every axis but axis {axis}")
     return Gather.apply(a, indices, axis=axis)
+
+
+def masked_fill(a, mask, value):
+    """``a`` with ``value`` (a number or a 0-d tensor) where the bool ``mask`` is True; ``mask``
+    broadcasts with ``a``, as in ``torch.masked_fill``. The result has ``a``'s dtype (a float
+    value is truncated into an integer tensor, as PyTorch does).
+
+    >>> import tinygrad_seq as tg
+    >>> tg.tensor([1.0, 2.0, 3.0]).masked_fill(tg.tensor([True, False, True]), -1.0).tolist()
+    [-1.0, 2.0, -1.0]
+    """
+    Tensor = tensor_type()
+    if not isinstance(mask, Tensor):
+        mask = Tensor(mask, device=a.device)
+    if mask.dtype.kind != "b":
+        raise TypeError(f"masked_fill: mask must be bool (True = fill), got {mask.dtype}")
+    if isinstance(value, Tensor) and value.ndim != 0:
+        raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got a tensor of "
+                         f"shape {value.shape}")
+    if not isinstance(value, Tensor) and getattr(value, "ndim", 0) != 0:
+        raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got {value!r}")
+    return MaskedFill.apply(a, mask, value)
 
 
 def one_hot(indices, num_classes, dtype=backend.float32):

@@ -1,7 +1,7 @@
-"""Reductions over axes: sum, mean, max, min, logsumexp (var is composed from them)."""
+"""Reductions over axes: sum, mean, max, min, logsumexp (var is composed from them); cumsum."""
 from ..autograd import Function, tensor_type
 from .. import backend
-from .axes import accepts_dim, normalize_axes
+from .axes import accepts_dim, axis_index, normalize_axes
 
 
 def _keepdims_shape(shape, axes):
@@ -77,6 +77,20 @@ class LogSumExp(Function):
         return g.reshape(log_sum.shape) * ctx.xp.exp(shifted - log_sum)
 
 
+class CumSum(Function):
+    name = "cumsum"
+
+    def forward(ctx, a, axis):
+        ctx.axis = axis
+        integer = a.dtype.kind in "biu"  # int64 sums for every integer dtype and bool, as PyTorch
+        return ctx.xp.cumsum(a, axis=axis, dtype=backend.int64 if integer else None)
+
+    def backward(ctx, g):
+        # each input adds to every running sum at or after it: a cumsum from the far end
+        xp = ctx.xp
+        return xp.flip(xp.cumsum(xp.flip(g, axis=ctx.axis), axis=ctx.axis), axis=ctx.axis)
+
+
 def _reduce(fn, a, axis, keepdims, name):
     axes = normalize_axes(axis, a.ndim, name)
     return fn.apply(a, axes=axes, keepdims=keepdims)
@@ -106,6 +120,21 @@ def min(a, axis=None, keepdims=False):
 def logsumexp(a, axis=None, keepdims=False):
     """log(sum(exp(a))) over ``axis``, computed without overflow."""
     return _reduce(LogSumExp, a, axis, keepdims, "logsumexp")
+
+
+@accepts_dim
+def cumsum(a, axis):
+    """Running sums along ``axis`` (PyTorch's ``cumsum``: the axis is required). Integers and
+    bools sum in int64, as in PyTorch.
+
+    >>> import tinygrad_seq as tg
+    >>> tg.tensor([[1, 2, 3], [4, 5, 6]]).cumsum(axis=1).tolist()
+    [[1, 3, 6], [4, 9, 15]]
+    """
+    if a.ndim == 0:
+        axis_index(axis, 1, "cumsum")
+        return cumsum(a.reshape(1), 0).reshape(())
+    return CumSum.apply(a, axis=axis_index(axis, a.ndim, "cumsum"))
 
 
 @accepts_dim
