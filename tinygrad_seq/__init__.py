@@ -26,3 +26,4 @@ __version__ = "0.1.0"
 from . import nn
 from .serialization import save, load
 from . import optim
+from . import data
