@@ -268,6 +268,11 @@ def test_load_of_a_missing_file_names_it(tmp_path):
         Vocab.load(tmp_path / "missing.json")
 
 
+def test_save_into_a_missing_directory_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.*does not exist"):
+        Vocab(["a"]).save(tmp_path / "nowhere" / "vocab.json")
+
+
 def test_save_is_atomic_a_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "vocab.json"
     Vocab(["old"]).save(path)
