@@ -33,8 +33,9 @@ class Plan:
 class FusedRecurrent(Function):
     """Inputs: x, then the given initial states (h0[, c0], each (layers * directions, B, ·)),
     then each cell's parameters (``Plan.names``), layer-major, forward before reverse; option
-    ``drops``: per layer None or the dropout mask applied to its input. Outputs: the top
-    layer's output, then h_n[, c_n]."""
+    ``drops``: per layer None or the dropout mask of its input, (T or 1, B, features).
+    Outputs: the top layer's output, then h_n[, c_n]. Inside, sequences are feature-major
+    (T, features, B) (``walk.py``)."""
 
     name = "fused_recurrent"
 
@@ -43,40 +44,40 @@ class FusedRecurrent(Function):
         given = arrays[:plan.state_parts] if plan.given_state else None
         params = arrays[plan.state_parts if plan.given_state else 0:]
         per_cell = len(plan.names)
-        layer_input = xp.ascontiguousarray(x.swapaxes(0, 1) if plan.batch_first else x)
-        steps, batch = layer_input.shape[:2]
+        layer_input = x.transpose(1, 2, 0) if plan.batch_first else x.transpose(0, 2, 1)
+        steps, _, batch = layer_input.shape
         walks = [Walk(steps, plan.masks, reverse=d == 1) for d in range(plan.directions)]
         finals = [[] for _ in range(plan.state_parts)]
         kernels, inputs = [], []
         for k in range(plan.num_layers):
             if drops[k] is not None:
-                layer_input = layer_input * drops[k]
+                layer_input = xp.multiply(layer_input, drops[k].transpose(0, 2, 1),
+                                          out=xp.empty_like(layer_input))
             outputs, layer_kernels = [], []
             for d, walk in enumerate(walks):
                 j = k * plan.directions + d
                 kernel = plan.make_kernel(xp, *params[j * per_cell:(j + 1) * per_cell])
                 if given is None:
                     sizes = (kernel.state_size, kernel.hidden)[:plan.state_parts]
-                    state = tuple(xp.zeros((batch, size), x.dtype) for size in sizes)
+                    state = tuple(xp.zeros((size, batch), x.dtype) for size in sizes)
                 else:
-                    state = tuple(part[j] for part in given)
+                    state = tuple(part[j].T for part in given)
                 outputs.append(walk.next(kernel.forward(layer_input, state, walk)))
                 for part, final in zip(finals, kernel.final_state(walk)):
-                    part.append(final)
+                    part.append(final.T)
                 layer_kernels.append(kernel)
             kernels.append(layer_kernels)
             inputs.append(layer_input)
             layer_input = _join(xp, outputs, plan.scale)
-        tracked = is_grad_enabled() and True in ctx.needs_input_grad
-        if tracked:
+        if is_grad_enabled() and True in ctx.needs_input_grad:
             first = plan.state_parts if plan.given_state else 0
             if not any(ctx.needs_input_grad[1 + first + d * per_cell]
                        for d in range(plan.directions)):
                 inputs[0] = None   # no dW_ih of the first layer: x is not kept
             ctx.save(kernels, inputs, walks, drops)
-            ctx.plan, ctx.batch_first = plan, plan.batch_first
-        out = layer_input.swapaxes(0, 1) if plan.batch_first else layer_input
-        return (out,) + tuple(xp.stack(part) for part in finals)
+            ctx.plan = plan
+        out = layer_input.transpose(2, 0, 1) if plan.batch_first else layer_input.transpose(0, 2, 1)
+        return (xp.ascontiguousarray(out),) + tuple(xp.stack(part) for part in finals)
 
     def backward(ctx, d_out, *d_finals):
         xp, plan = ctx.xp, ctx.plan
@@ -86,9 +87,9 @@ class FusedRecurrent(Function):
         per_cell = len(plan.names)
         param_grads = [None] * (len(need) - first)
         d_given = [[None] * len(kernels) * plan.directions for _ in range(plan.state_parts)]
-        if d_out is not None and plan.batch_first:
-            d_out = d_out.swapaxes(0, 1)
-        d_x = None
+        if d_out is not None:
+            d_out = xp.ascontiguousarray(d_out.transpose(1, 2, 0) if plan.batch_first
+                                         else d_out.transpose(0, 2, 1))
         for k in range(plan.num_layers - 1, -1, -1):
             need_x = k > 0 or need[0]
             d_x = None
@@ -96,9 +97,9 @@ class FusedRecurrent(Function):
                 j = k * plan.directions + d
                 size = kernel.state_size
                 d_slice = None if d_out is None else (
-                    d_out if plan.directions == 1 else d_out[..., d * size:(d + 1) * size])
-                d_state = tuple(_state_grad(xp, g, j, like)
-                                for g, like in zip(d_finals, kernel.final_state(walk)))
+                    d_out if plan.directions == 1 else d_out[:, d * size:(d + 1) * size])
+                d_state = tuple(xp.zeros_like(final) if g is None else g[j].T
+                                for g, final in zip(d_finals, kernel.final_state(walk)))
                 wanted = {name: need[first + j * per_cell + i] for i, name in enumerate(plan.names)}
                 dx, d_initial, grads = kernel.backward(inputs[k], d_slice, d_state, walk,
                                                        need_x, wanted)
@@ -110,32 +111,32 @@ class FusedRecurrent(Function):
                 for i, name in enumerate(plan.names):
                     param_grads[j * per_cell + i] = grads.get(name)
                 for part, g in zip(d_given, d_initial):
-                    part[j] = g
-            if k > 0:
-                d_out = d_x if drops[k] is None else d_x * drops[k]
-        if d_x is not None and plan.batch_first:
-            d_x = d_x.swapaxes(0, 1)
+                    part[j] = g.T
+            if k > 0:   # d_x is (features, T, B): back to (T, features, B), through the mask
+                d_out = xp.empty((d_x.shape[1], d_x.shape[0], d_x.shape[2]), d_x.dtype)
+                if drops[k] is None:
+                    d_out[...] = d_x.transpose(1, 0, 2)
+                else:
+                    xp.multiply(d_x.transpose(1, 0, 2), drops[k].transpose(0, 2, 1), out=d_out)
+        if d_x is not None:
+            d_x = xp.ascontiguousarray(d_x.transpose(2, 1, 0) if plan.batch_first
+                                       else d_x.transpose(1, 2, 0))
         d_states = tuple(xp.stack(part) for part in d_given) if plan.given_state else ()
         return (d_x,) + d_states + tuple(param_grads)
 
 
-def _state_grad(xp, g, j, like):
-    """The gradient of cell j's final state part (zeros when that output received none)."""
-    return xp.zeros_like(like) if g is None else g[j]
-
-
 def _join(xp, outputs, scale):
-    """The layer's output (T, B, directions * size): the directions' states side by side,
-    zero past each sequence's end."""
+    """The layer's output (T, directions * size, B): the directions' states stacked, zero
+    past each sequence's end."""
     if len(outputs) == 1:
         return outputs[0] if scale is None else outputs[0] * scale
-    steps, batch, size = outputs[0].shape
-    joined = xp.empty((steps, batch, size * len(outputs)), outputs[0].dtype)
+    steps, size, batch = outputs[0].shape
+    joined = xp.empty((steps, size * len(outputs), batch), outputs[0].dtype)
     for d, states in enumerate(outputs):
         if scale is None:
-            joined[..., d * size:(d + 1) * size] = states
+            joined[:, d * size:(d + 1) * size] = states
         else:
-            xp.multiply(states, scale, out=joined[..., d * size:(d + 1) * size])
+            xp.multiply(states, scale, out=joined[:, d * size:(d + 1) * size])
     return joined
 
 
