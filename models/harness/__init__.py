@@ -1,0 +1,10 @@
+"""The one training harness of every model in models/: options, loop, checkpoints, metrics.
+
+A model file builds its module and a *task* (its loss, batches and evaluation; see loop.py)
+and hands the task to ``fit``; everything else lives here once.
+"""
+from .options import (UsageError, add_train_options, add_device_option, resolve,
+                      use_device, run_command, positive_float, positive_int,
+                      non_negative_int, probability, MINUTES_ENV)
+from .loop import fit, step_random, RunPaths
+from . import checkpoint, metrics

@@ -1,0 +1,241 @@
+"""The training loop every model hands its task to.
+
+A *task* is the model's side of training, duck-typed:
+
+    name            the model's name, kept in checkpoints ("charlm")
+    model           the Module, already on its device; device: that device
+    config          a dict that rebuilds the model (saved; --resume refuses another)
+    identity        a dict naming the data and vocabulary (saved; --resume refuses other data)
+    unit            what the rate counts ("char", "sample")
+    loss(step, rng) the training loss of step ``step`` (1, 2, ...) and how many units it covers;
+                    ``rng`` is a NumPy Generator for the batch
+    evaluate()      held-out metrics, a dict whose first entry is "val_loss"
+    report(step)    text printed after each evaluation (a sample), or None
+    state_dict() / load_state_dict(state)   what it carries from step to step (the recurrent
+                    state of truncated BPTT), or None
+
+``fit`` runs Adam with gradient-norm clipping under a step and a time budget, evaluates and
+checkpoints every ``--eval-every`` steps or ``--eval-seconds`` seconds and at the end, logs
+metrics and plots them, shows a progress bar, and stops cleanly on Ctrl-C after saving.
+
+Exact resume: before step k the random streams are reseeded from (seed, k): tg's, for dropout
+and whatever the model draws, and a NumPy Generator handed to ``loss`` for the batch. So the
+random state at any step is a function of the seed and the step, and a checkpoint holding the
+step, the weights, the optimizer state and the task's carried state continues exactly as the
+uninterrupted run would have; evaluation and sampling in between do not disturb it.
+"""
+import math
+import os
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+import tinygrad_seq as tg
+
+from . import checkpoint, metrics
+from .options import stderr_is_terminal
+
+
+def step_random(seed, step, stream=0):
+    """Reseed tg's random streams and return a NumPy Generator, both functions of
+    (seed, step, stream) only."""
+    tg_seed, numpy_seed = np.random.SeedSequence([seed, step, stream]).generate_state(2)
+    tg.manual_seed(int(tg_seed))
+    return np.random.default_rng(int(numpy_seed))
+
+
+class RunPaths:
+    def __init__(self, out_dir):
+        self.dir = out_dir
+        self.checkpoint = os.path.join(out_dir, "checkpoint.safetensors")
+        self.metrics = os.path.join(out_dir, "metrics.jsonl")
+        self.plot = os.path.join(out_dir, "curves.png")
+
+
+class StopOnCtrlC:
+    """The first Ctrl-C asks the loop to stop after the current step (it then saves); a second
+    one stops at once (the last checkpoint stays whole: saves are atomic)."""
+
+    def __init__(self, say):
+        self.requested, self.say, self.previous = False, say, None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.say("Ctrl-C: stopping after this step and saving (Ctrl-C again to quit at once)")
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+class Progress:
+    """A tqdm bar over whichever budget ends first, with the loss, the rate and the ETA."""
+
+    TICKS = 1000
+
+    def __init__(self, enabled, steps, seconds, step, unit):
+        from tqdm import tqdm
+        self.steps, self.seconds, self.unit = steps, seconds, unit
+        self.start, self.loss, self.rate = time.perf_counter(), None, None
+        bounded = steps is not None or seconds is not None
+        self.bar = tqdm(total=self.TICKS if bounded else None, initial=self._ticks(step),
+                        disable=not enabled, file=sys.stderr, dynamic_ncols=True,
+                        bar_format=("{percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"
+                                    if bounded else "{elapsed}{postfix}"))
+
+    def _ticks(self, step):
+        fraction = 0.0
+        if self.steps:
+            fraction = step / self.steps
+        if self.seconds:
+            fraction = max(fraction, (time.perf_counter() - self.start) / self.seconds)
+        return min(self.TICKS, int(self.TICKS * fraction))
+
+    def update(self, step, loss, rate):
+        average = lambda old, new: new if old is None else 0.9 * old + 0.1 * new
+        self.loss, self.rate = average(self.loss, loss), average(self.rate, rate)
+        self.bar.set_postfix_str(f"step {step}, loss {self.loss:.3f}, {self.rate:,.0f} "
+                                 f"{self.unit}/s", refresh=False)
+        self.bar.update(self._ticks(step) - self.bar.n)
+
+    def write(self, text):
+        self.bar.write(text, file=sys.stdout)
+
+    def close(self):
+        self.bar.close()
+
+
+def fit(task, args, out_dir, progress=None):
+    """Train ``task`` as ``args`` say (see options.add_train_options); write the checkpoint,
+    metrics log and plot into ``out_dir``. Returns the last evaluation's metrics, with "step"."""
+    paths = RunPaths(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    optimizer = tg.optim.Adam(task.model.parameters(), lr=args.lr)
+    step, seconds, seed = 0, 0.0, args.seed
+    if args.resume:
+        saved = checkpoint.load(paths.checkpoint, task.name, device=task.device)
+        checkpoint.check_config(saved, paths.checkpoint, task.config)
+        checkpoint.check_identity(saved, paths.checkpoint, task.identity)
+        task.model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        task.load_state_dict(saved["task_state"])
+        step, seconds, seed = saved["step"], saved["seconds"], saved["seed"]
+    elif os.path.exists(paths.checkpoint):
+        print(f"note: starting a new run over the checkpoint in {out_dir} (--resume continues it)")
+    minutes = args.minutes or None  # 0: no time budget
+    budget = minutes * 60 if minutes else None
+    enabled = {"on": True, "off": False}.get(args.progress, stderr_is_terminal())
+    bar = Progress(enabled if progress is None else progress, args.steps, budget, step, task.unit)
+    log = metrics.MetricsLog(paths.metrics, resume_step=step if args.resume else None)
+    log.write({"kind": "run", "engine": "tinygrad_seq", "model": task.name, "step": step,
+               "config": task.config, "identity": _brief(task.identity), "seed": seed,
+               "lr": args.lr, "clip": args.clip, "device": task.device,
+               "threads": _threads(), "resumed": bool(args.resume)})
+    limits = ", ".join(filter(None, [f"{args.steps} steps" if args.steps else None,
+                                     f"{minutes:g} minutes" if minutes else None])) or "none"
+    bar.write(f"{'resuming at step ' + str(step) if args.resume else 'training'}: budget "
+              f"{limits}; evaluating every {args.eval_every} steps or {args.eval_seconds:g} s; "
+              f"writing to {out_dir}")
+
+    start = time.perf_counter()
+    state = {"step": step, "seconds": seconds, "last": None, "eval_cost": 0.0,
+             "eval_step": step, "eval_time": start}
+
+    def evaluate_and_save():
+        began = time.perf_counter()
+        task.model.eval()
+        with tg.no_grad():
+            result = task.evaluate()
+            step_random(seed, state["step"], stream=1)  # sampling: its own stream
+            report = task.report(state["step"])
+        log.write({"kind": "eval", "step": state["step"], "seconds": round(state["seconds"], 3),
+                   **result, "load": metrics.load_average()})
+        save()
+        shown = "  ".join(f"{key} {value:.4f}" for key, value in result.items())
+        bar.write(f"step {state['step']:>6}  {shown}  (load {metrics.load_average()})")
+        if report:
+            bar.write(report)
+        state.update(last=dict(result, step=state["step"]), eval_step=state["step"],
+                     eval_time=time.perf_counter(), eval_cost=time.perf_counter() - began)
+
+    def save():
+        checkpoint.save(paths.checkpoint, model_name=task.name, config=task.config,
+                        identity=task.identity, model=task.model, optimizer=optimizer,
+                        step=state["step"], seconds=state["seconds"], seed=seed,
+                        task_state=task.state_dict(), options={"lr": args.lr, "clip": args.clip})
+        metrics.plot([paths.metrics], paths.plot)
+
+    why = "the step budget"
+    try:
+        with StopOnCtrlC(bar.write) as interrupt:
+            if state["step"] == 0:
+                evaluate_and_save()  # the untrained baseline: val_loss near ln(vocabulary)
+            while True:
+                if args.steps is not None and state["step"] >= args.steps:
+                    break
+                now = time.perf_counter()
+                if budget is not None and now + state["eval_cost"] - start >= budget:
+                    why = "the time budget"
+                    break
+                if interrupt.requested:
+                    why = "Ctrl-C"
+                    break
+                loss, count = _train_step(task, optimizer, args.clip, seed, state["step"] + 1)
+                took = time.perf_counter() - now
+                state["step"] += 1
+                state["seconds"] += took
+                log.write({"kind": "train", "step": state["step"],
+                           "seconds": round(state["seconds"], 3), "loss": loss,
+                           "rate": round(count / took, 1)})
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"the training loss is {loss} at step {state['step']}: "
+                                             f"training diverged (try a lower --lr or --clip)")
+                bar.update(state["step"], loss, count / took)
+                if (state["step"] - state["eval_step"] >= args.eval_every
+                        or time.perf_counter() - state["eval_time"] >= args.eval_seconds):
+                    if not interrupt.requested:
+                        evaluate_and_save()
+            if why == "Ctrl-C":
+                save()
+            elif state["eval_step"] != state["step"]:
+                evaluate_and_save()
+    finally:
+        bar.close()
+        log.close()
+    bar.write(f"stopped at step {state['step']} ({why}); {state['seconds']:.0f} s of training in "
+              f"all\n  checkpoint {paths.checkpoint}\n  metrics    {paths.metrics}\n"
+              f"  plot       {paths.plot}\n  (--resume continues this run)")
+    return state["last"]
+
+
+def _train_step(task, optimizer, clip, seed, step):
+    rng = step_random(seed, step)
+    task.model.train()
+    loss, count = task.loss(step, rng)
+    optimizer.zero_grad()
+    loss.backward()
+    if clip:
+        tg.optim.clip_grad_norm_(task.model.parameters(), clip)
+    optimizer.step()
+    return loss.item(), count
+
+
+def _brief(identity):
+    return {key: value if not isinstance(value, str) or len(value) <= 200 else value[:200] + "..."
+            for key, value in identity.items()}
+
+
+def _threads():
+    try:
+        return tg.get_num_threads()
+    except RuntimeError:
+        return None

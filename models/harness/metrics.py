@@ -1,0 +1,112 @@
+"""The metrics log (JSON lines) and the plot of its curves, shared by every model and by the
+PyTorch twins in benchmarks/ so that runs of both engines plot side by side.
+
+A log has three kinds of line, each a JSON object:
+
+    {"kind": "run", "engine": "tinygrad_seq", "model": "charlm", "step": 0, ...}   each start
+    {"kind": "train", "step": 12, "seconds": 9.81, "loss": 2.913, "rate": 1402.5}  each step
+    {"kind": "eval", "step": 12, "seconds": 9.81, "val_loss": 2.87, "load": 1.9, ...}
+
+``step`` counts optimizer steps, ``seconds`` the wall-clock seconds spent in training steps
+(evaluation and checkpoints excluded, continued across --resume), ``loss`` is that step's
+training loss, ``rate`` its units (characters, samples) per second, ``load`` the 1-minute load
+average of the machine at evaluation time.
+
+Plot a log, or several side by side:
+
+    python -m models.harness.metrics runs/charlm-stdlib/metrics.jsonl runs/torch/metrics.jsonl -o both.png
+"""
+import argparse
+import json
+import os
+
+
+class MetricsLog:
+    """Appends records to ``path``; on resume, drops what a crashed run logged past ``step``."""
+
+    def __init__(self, path, resume_step=None):
+        self.path = path
+        records = read(path) if resume_step is not None and os.path.exists(path) else []
+        with open(path, "w", encoding="utf-8") as file:  # a fresh run starts a fresh log
+            for record in records:
+                if record.get("step", 0) <= resume_step:
+                    file.write(json.dumps(record) + "\n")
+        self._file = open(path, "a", encoding="utf-8")
+
+    def write(self, record):
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+
+    def close(self):
+        self._file.close()
+
+
+def read(path):
+    with open(path, encoding="utf-8") as file:
+        return [json.loads(line) for line in file if line.strip()]
+
+
+def load_average():
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # not on every platform
+        return None
+
+
+def _smooth(values, width):
+    out, total = [], 0.0
+    for i, value in enumerate(values):
+        total += value
+        if i >= width:
+            total -= values[i - width]
+        out.append(total / min(i + 1, width))
+    return out
+
+
+def plot(paths, out, labels=None, ylabel="loss (nats per character)"):
+    """Training (smoothed) and validation loss of each log, against steps and against seconds."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for number, path in enumerate(paths):
+        records = read(path)
+        runs = [r for r in records if r["kind"] == "run"]
+        label = labels[number] if labels else (runs[0].get("engine", path) if runs else path)
+        train = [r for r in records if r["kind"] == "train"]
+        evals = [r for r in records if r["kind"] == "eval"]
+        color = f"C{number}"
+        if train:
+            smooth = _smooth([r["loss"] for r in train], max(1, len(train) // 40))
+            for axis, x in zip(axes, ("step", "seconds")):
+                axis.plot([r[x] for r in train], smooth, color=color, alpha=0.45,
+                          label=f"{label} train")
+        if evals:
+            for axis, x in zip(axes, ("step", "seconds")):
+                axis.plot([r[x] for r in evals], [r["val_loss"] for r in evals], "o-",
+                          color=color, label=f"{label} validation")
+    for axis, x in zip(axes, ("steps", "training seconds")):
+        axis.set_xlabel(x)
+        axis.set_ylabel(ylabel)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    temporary = f"{out}.tmp.png"
+    figure.savefig(temporary, dpi=100)
+    plt.close(figure)
+    os.replace(temporary, out)  # a reader never sees half a PNG
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Plot metrics logs side by side.")
+    parser.add_argument("logs", nargs="+", help="metrics.jsonl files")
+    parser.add_argument("-o", "--out", default="curves.png")
+    parser.add_argument("--labels", nargs="+", default=None)
+    args = parser.parse_args(argv)
+    plot(args.logs, args.out, args.labels)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

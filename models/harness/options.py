@@ -1,0 +1,132 @@
+"""The command-line options every model shares (budgets, seed, device, evaluation, output), and
+the one error type a model's CLI turns into a clean message.
+
+The default time budget is the model's own (``resolve``'s defaults) unless the environment sets
+``TINYGRAD_SEQ_MINUTES``: CI exports it to run the README's main job, unchanged, in less time.
+An explicit ``--minutes`` wins over both.
+"""
+import argparse
+import os
+import sys
+
+import tinygrad_seq as tg
+
+MINUTES_ENV = "TINYGRAD_SEQ_MINUTES"
+
+
+class UsageError(Exception):
+    """Bad input from the command line (options, data, checkpoint): the message names what was
+    wrong and ``run_command`` prints it without a traceback."""
+
+
+def positive_float(text):
+    value = float(text)
+    if not value > 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def non_negative_float(text):
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def probability(text):
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1), got {text}")
+    return value
+
+
+def non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def add_device_option(parser):
+    parser.add_argument("--device", default="cpu",
+                        help="cpu, cuda or cuda:N (CUDA needs CuPy: the cuda12/cuda13 extra)")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="BLAS threads on the CPU (default: leave as they are)")
+
+
+def add_train_options(parser):
+    """Options of ``fit``: budgets, seed, evaluation schedule, optimizer, output, device. Those
+    left unset take the model's defaults in ``resolve``."""
+    group = parser.add_argument_group("training (the shared harness)")
+    group.add_argument("--steps", type=positive_int, default=None,
+                       help="stop after this many steps in all (counting those before --resume)")
+    group.add_argument("--minutes", type=non_negative_float, default=None,
+                       help=f"wall-clock budget of this run, 0 for none (default: the model's, or "
+                            f"${MINUTES_ENV} when set)")
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate")
+    group.add_argument("--clip", type=non_negative_float, default=None,
+                       help="clip the gradient norm at this value (0: no clipping)")
+    group.add_argument("--eval-every", type=positive_int, default=None, metavar="STEPS",
+                       help="evaluate (and checkpoint) every this many steps...")
+    group.add_argument("--eval-seconds", type=positive_float, default=None, metavar="SECONDS",
+                       help="...or after this many seconds, whichever comes first")
+    group.add_argument("--out", default=None,
+                       help="directory of the checkpoint, metrics log and plot")
+    group.add_argument("--resume", action="store_true",
+                       help="continue from the checkpoint in --out exactly where it stopped")
+    group.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
+                       help="progress bar (auto: on a terminal)")
+    add_device_option(parser)
+
+
+def resolve(args, defaults):
+    """Give every option left unset (None) its value from ``defaults``; ``minutes`` comes from
+    $TINYGRAD_SEQ_MINUTES first when that is set."""
+    if getattr(args, "minutes", 0) is None and os.environ.get(MINUTES_ENV):
+        text = os.environ[MINUTES_ENV]
+        try:
+            args.minutes = non_negative_float(text)
+        except (ValueError, argparse.ArgumentTypeError):
+            raise UsageError(f"${MINUTES_ENV} must be a number of minutes >= 0, got {text!r}") from None
+    for key, value in defaults.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    return args
+
+
+def use_device(args):
+    """Check --device (a clear error when CUDA is asked for and unusable) and apply --threads."""
+    device = args.device
+    try:
+        device = tg.backend.canonical_device(device)
+    except ValueError as e:
+        raise UsageError(f"--device: {e}") from None
+    if device.startswith("cuda") and not tg.cuda_available():
+        raise UsageError(f"--device {args.device}: no usable CUDA GPU here (CuPy is not installed "
+                         f"or sees no GPU); install it with {tg.backend.CUDA_INSTALL_HINT}, or "
+                         f"use --device cpu")
+    if args.threads:
+        tg.set_num_threads(args.threads)
+    return device
+
+
+def run_command(parser, argv=None):
+    """Parse ``argv`` and call the chosen sub-command's ``func(args)``; a UsageError ends the
+    program with its message and exit status 2, as argparse's own errors do."""
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as e:
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
+
+
+def stderr_is_terminal():
+    return sys.stderr.isatty()

@@ -1,0 +1,163 @@
+"""The shared training harness of models/: exact resume, budgets, checkpoints, metrics, Ctrl-C."""
+import argparse
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+import tinygrad_seq as tg
+from models import harness
+
+pytest.importorskip("tqdm", reason="the models extra (tqdm, matplotlib) is not installed")
+pytest.importorskip("matplotlib", reason="the models extra (tqdm, matplotlib) is not installed")
+
+
+class ToyTask:
+    """Regression through dropout, a random batch a step and a carried state: every source of
+    randomness and every kind of saved state that resume must get exactly right."""
+
+    name, unit, device = "toy", "sample", "cpu"
+
+    def __init__(self, stop_at=None, width=6):
+        tg.manual_seed(0)
+        self.model = tg.nn.Sequential(tg.nn.Linear(width, 16), tg.nn.Dropout(0.3), tg.nn.Tanh(),
+                                      tg.nn.Linear(16, 1))
+        self.config, self.identity = {"width": width}, {"data": "toy", "size": 200}
+        self.inputs = np.random.default_rng(1).standard_normal((200, width)).astype(np.float32)
+        self.targets = np.sin(self.inputs.sum(1, keepdims=True))
+        self.carried, self.stop_at = tg.zeros(1), stop_at
+
+    def loss(self, step, rng):
+        if step == self.stop_at:
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C would, in the middle of a step
+        rows = rng.integers(0, len(self.inputs), size=8)
+        out = self.model(tg.tensor(self.inputs[rows])) + 0.01 * self.carried
+        loss = ((out - tg.tensor(self.targets[rows])) ** 2).mean()
+        self.carried = (self.carried + loss.detach()).detach()
+        return loss, len(rows)
+
+    def evaluate(self):
+        out = self.model(tg.tensor(self.inputs))
+        return {"val_loss": ((out - tg.tensor(self.targets)) ** 2).mean().item()}
+
+    def report(self, step):
+        return f"toy draws {tg.rand(1).item():.3f}"  # uses the random stream between steps
+
+    def state_dict(self):
+        return {"carried": self.carried}
+
+    def load_state_dict(self, state):
+        self.carried = state["carried"]
+
+
+def options(*argv, **defaults):
+    parser = argparse.ArgumentParser()
+    harness.add_train_options(parser)
+    args = parser.parse_args(list(argv))
+    return harness.resolve(args, {"lr": 0.01, "clip": 1.0, "eval_every": 4, "eval_seconds": 60.0,
+                                  "minutes": 0.0, **defaults})
+
+
+def train_losses(out):
+    with open(os.path.join(out, "metrics.jsonl")) as file:
+        records = [json.loads(line) for line in file]
+    return [(r["step"], r["loss"]) for r in records if r["kind"] == "train"]
+
+
+def weights(task):
+    return {name: p.numpy().copy() for name, p in task.model.named_parameters()}
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    whole, cut = str(tmp_path / "whole"), str(tmp_path / "cut")
+    straight = ToyTask()
+    harness.fit(straight, options("--steps", "10"), whole)
+    harness.fit(ToyTask(), options("--steps", "3"), cut)
+    resumed = ToyTask()
+    harness.fit(resumed, options("--steps", "10", "--resume", "--eval-every", "1"), cut)
+    assert train_losses(cut) == train_losses(whole)  # bit for bit, evaluations in between or not
+    assert len(train_losses(whole)) == 10
+    for name, value in weights(straight).items():
+        np.testing.assert_array_equal(weights(resumed)[name], value)
+    assert os.path.getsize(os.path.join(cut, "curves.png")) > 0
+
+
+def test_ctrl_c_stops_after_the_step_and_saves_for_an_exact_resume(tmp_path, capsys):
+    whole, cut = str(tmp_path / "whole"), str(tmp_path / "cut")
+    harness.fit(ToyTask(), options("--steps", "8"), whole)
+    harness.fit(ToyTask(stop_at=3), options("--steps", "8"), cut)
+    assert "Ctrl-C" in capsys.readouterr().out
+    assert tg.load(os.path.join(cut, "checkpoint.safetensors"))["step"] == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    harness.fit(ToyTask(), options("--steps", "8", "--resume"), cut)
+    assert train_losses(cut) == train_losses(whole)
+
+
+def test_a_crashed_runs_extra_log_lines_are_dropped_on_resume(tmp_path):
+    out = str(tmp_path)
+    harness.fit(ToyTask(), options("--steps", "4"), out)
+    with open(os.path.join(out, "metrics.jsonl"), "a") as file:  # logged, never checkpointed
+        file.write(json.dumps({"kind": "train", "step": 5, "seconds": 1.0, "loss": 9.0}) + "\n")
+    harness.fit(ToyTask(), options("--steps", "6", "--resume"), out)
+    assert [step for step, _ in train_losses(out)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_the_progress_bar_and_the_time_budget(tmp_path, capsys):
+    result = harness.fit(ToyTask(), options("--minutes", "0.04", "--progress", "on"), str(tmp_path))
+    assert 1 <= result["step"] and "time budget" in capsys.readouterr().out
+
+
+def test_minutes_default_comes_from_the_environment_and_an_explicit_one_wins(monkeypatch):
+    monkeypatch.setenv(harness.MINUTES_ENV, "0.5")
+    assert options(minutes=3.0).minutes == 0.5
+    assert options("--minutes", "2", minutes=3.0).minutes == 2.0
+    monkeypatch.setenv(harness.MINUTES_ENV, "soon")
+    with pytest.raises(harness.UsageError, match="TINYGRAD_SEQ_MINUTES"):
+        options(minutes=3.0)
+    monkeypatch.delenv(harness.MINUTES_ENV)
+    assert options(minutes=3.0).minutes == 3.0
+
+
+@pytest.mark.skipif(tg.cuda_available(), reason="this machine has a GPU")
+def test_device_cuda_without_a_gpu_is_a_clear_error():
+    with pytest.raises(harness.UsageError, match="no usable CUDA GPU"):
+        harness.use_device(options("--device", "cuda"))
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    harness.fit(ToyTask(), options("--steps", "2"), str(tmp_path))
+    return str(tmp_path / "checkpoint.safetensors")
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("missing", "no checkpoint at"),
+    ("truncated", "damaged or half-written"),
+    ("plain", "not a training checkpoint"),
+    ("other model", "of model 'other', not 'toy'"),
+])
+def test_bad_checkpoints_are_refused_by_name(checkpoint, damage, message):
+    if damage == "missing":
+        os.remove(checkpoint)
+    elif damage == "truncated":
+        with open(checkpoint, "r+b") as file:
+            file.truncate(os.path.getsize(checkpoint) // 2)
+    elif damage == "plain":
+        tg.save(tg.nn.Linear(2, 2).state_dict(), checkpoint)
+    else:
+        saved = tg.load(checkpoint)
+        tg.save(dict(saved, model_name="other"), checkpoint)
+    with pytest.raises(harness.UsageError, match=message):
+        harness.fit(ToyTask(), options("--steps", "4", "--resume"), os.path.dirname(checkpoint))
+
+
+def test_resume_refuses_other_data_or_another_model(checkpoint):
+    out = os.path.dirname(checkpoint)
+    other = ToyTask()
+    other.identity = {"data": "toy", "size": 300}
+    with pytest.raises(harness.UsageError, match="other data.*size: checkpoint 200"):
+        harness.fit(other, options("--steps", "4", "--resume"), out)
+    with pytest.raises(harness.UsageError, match="another model: width=6 in the checkpoint, 5"):
+        harness.fit(ToyTask(width=5), options("--steps", "4", "--resume"), out)
