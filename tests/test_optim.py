@@ -408,8 +408,8 @@ def test_state_dict_round_trip_resumes_exactly(cls, kwargs, through_file, tmp_pa
     if through_file:
         if not hasattr(tg, "save"):
             pytest.skip("tg.save is not there yet")
-        tg.save({"optimizer": saved}, tmp_path / "opt.npz")
-        saved = tg.load(tmp_path / "opt.npz")["optimizer"]
+        tg.save({"optimizer": saved}, tmp_path / "opt.safetensors")
+        saved = tg.load(tmp_path / "opt.safetensors")["optimizer"]
     resumed_params, resumed = grouped(cls, {**kwargs, "lr": 123.0}, [p.numpy() for p in params])
     resumed.load_state_dict(saved)
     assert [g["lr"] for g in resumed.param_groups] == [kwargs["lr"], kwargs["lr"] / 2]
