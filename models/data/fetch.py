@@ -194,6 +194,7 @@ def _download(package, folder):
         else:
             args.append(package.requirement)
         target = staging / "archive"
+        target.mkdir()
         by_hand = shlex.join([*PIP, *args, "-d", str(folder)])
         try:
             result = subprocess.run([*PIP, *args, "-d", str(target)], capture_output=True,
