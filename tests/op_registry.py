@@ -200,8 +200,16 @@ SAMPLING = [
            differentiable=False),
 ]
 
+def linear_shapes():
+    """x of shape (..., k) with 0 to 3 leading axes, weight (m, k)."""
+    lead = st.lists(st.integers(1, 3), min_size=0, max_size=3).map(tuple)
+    return st.tuples(lead, st.integers(1, 4), st.integers(1, 4)).map(
+        lambda t: (t[0] + (t[1],), (t[2], t[1])))
+
+
 LINALG_NN = [
     OpSpec("matmul", tg.matmul, np.matmul, shapes=gufunc("(n?,k),(k,m?)->(n?,m?)")),
+    OpSpec("linear", tg.ops.linear, lambda x, w: x @ w.T, shapes=linear_shapes()),
     OpSpec("dropout", seeded_dropout, None,
            kwargs=lambda s: st.fixed_dictionaries({"p": st.sampled_from([0.0, 0.3, 0.5])})),
 ]

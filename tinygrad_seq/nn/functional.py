@@ -21,11 +21,8 @@ def linear(x, weight, bias=None):
     if x.shape[-1:] != weight.shape[1:]:
         raise ValueError(f"linear: input features {x.shape[-1:]} do not match the weight's "
                          f"{weight.shape} (out_features, in_features)")
-    lead = x.shape[:-1]
-    out = ops.matmul(x if x.ndim == 2 else x.reshape(-1, x.shape[-1]), weight.T)
-    if bias is not None:
-        out = out + bias
-    return out if x.ndim == 2 else out.reshape(*lead, weight.shape[0])
+    out = ops.linear(x, weight)
+    return out if bias is None else out + bias
 
 
 def dropout(x, p=0.5, training=True):

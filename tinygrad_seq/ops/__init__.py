@@ -8,5 +8,5 @@ from .movement import (reshape, flatten, permute, transpose, swapaxes, broadcast
 from .indexing import getitem, take, gather, masked_fill, one_hot
 from .sorting import sort, argsort, topk
 from .sampling import multinomial
-from .linalg import matmul
+from .linalg import matmul, linear
 from .nn import softmax, log_softmax, dropout

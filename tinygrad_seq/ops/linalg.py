@@ -1,4 +1,5 @@
-"""Matrix product, batched, with NumPy's rules for 1-D operands."""
+"""Matrix products: ``matmul`` (batched, NumPy's rules for 1-D operands) and ``linear``
+(``x @ weight.T``, the product of every layer and of every recurrent step)."""
 from ..autograd import Function
 from .elementwise import promote
 
@@ -44,3 +45,50 @@ def matmul(a, b):
                          f"first ({k_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} "
                          f"axis of the second ({k_b})")
     return Matmul.apply(a, b)
+
+
+class Linear(Function):
+    """x @ weight.T without a transpose node: the weight's gradient is made in the weight's own
+    layout by one product over all leading axes, so a weight used at every step of a sequence
+    sums T contiguous (out, in) arrays, not T transposed views."""
+
+    def forward(ctx, x, weight):
+        if x.dtype != weight.dtype:
+            x, weight = promote(x, weight)
+        ctx.save(x, weight)
+        if x.ndim <= 2:
+            return x @ weight.T
+        # one GEMM over every leading axis (a 3-D @ 2-D matmul loops over the first axis)
+        return (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(x.shape[:-1] + weight.shape[:1])
+
+    def backward(ctx, g):
+        x, weight = ctx.saved
+        need_x, need_weight = ctx.needs_input_grad
+        grad_x = grad_weight = None
+        if need_x:
+            grad_x = g @ weight if g.ndim <= 2 else (
+                (g.reshape(-1, g.shape[-1]) @ weight).reshape(x.shape))
+        if need_weight:
+            if x.ndim == 1:
+                grad_weight = g[:, None] * x[None, :]
+            else:
+                grad_weight = g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+        return grad_x, grad_weight
+
+
+def linear(x, weight):
+    """``x @ weight.T`` for ``x`` of shape (..., in_features) and ``weight`` (out_features,
+    in_features), PyTorch's layout (``tg.nn.functional.linear`` adds the bias).
+
+    >>> import tinygrad_seq as tg
+    >>> tg.ops.linear(tg.ones(5, 3, 2), tg.ones(4, 2)).shape
+    (5, 3, 4)
+    """
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape "
+                         f"{weight.shape}")
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {x.shape} does not fit weight of shape "
+                         f"{weight.shape}: the input's last axis must be in_features="
+                         f"{weight.shape[1]}")
+    return Linear.apply(x, weight)
