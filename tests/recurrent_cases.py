@@ -34,7 +34,7 @@ class MinimalGatedUnit(tg.nn.RecurrentCell):
     def __init__(self, input_size, hidden_size, bias=True):
         super().__init__(input_size, hidden_size, 2, bias)
 
-    def forward(self, x_proj, h):
+    def step(self, x_proj, h):
         x_f, x_h = x_proj.chunk(2, axis=-1)
         weight_f, weight_h = self.weight_hh.split([self.hidden_size, self.hidden_size], axis=0)
         f = (x_f + h @ weight_f.T).sigmoid()
@@ -57,7 +57,7 @@ class IdentityCell(tg.nn.Module):
     def initial_state(self, batch_size, like):
         return tg.zeros(batch_size, self.hidden_size, dtype=like.dtype, device=like.device)
 
-    def forward(self, x_proj, state):
+    def step(self, x_proj, state):
         return x_proj, state
 
 

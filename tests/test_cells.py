@@ -1,10 +1,12 @@
 """Recurrent cells: every variant's gradients against finite differences (float64), the cell
-contract, and a cell written by a user running through tg.nn.Recurrent."""
+contract, the direct call cell(x, hx) as PyTorch's and its errors, and a cell written by a user
+running through tg.nn.Recurrent."""
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
 import tinygrad_seq as tg
+from tinygrad_seq import Tensor
 from tinygrad_seq.testing import arrays, gradcheck_module, sequences
 
 from recurrent_cases import (MinimalGatedUnit, as_state, build_mgu, elements_for, examples, flat,
@@ -55,8 +57,8 @@ def test_cell_gradcheck(variant, input_size, hidden_size, batch, seed, data):
     state = state_parts(random_cell_state(cell, batch, rng))
 
     def two_steps(x1, x2, *state):
-        out, state = cell(cell.project(x1), as_state(state))
-        out, state = cell(cell.project(x2), state)
+        out, state = cell.step(cell.project(x1), as_state(state))
+        out, state = cell.step(cell.project(x2), state)
         return (out,) + state_parts(state)
 
     assert gradcheck_module(two_steps, cell, x1, x2, *state)
@@ -64,7 +66,7 @@ def test_cell_gradcheck(variant, input_size, hidden_size, batch, seed, data):
 
 @pytest.mark.parametrize("variant", sorted(CELLS))
 def test_cell_contract(variant):
-    """project maps (T, B, I) to what forward takes; initial_state follows the like tensor's
+    """project maps (T, B, I) to what step takes; initial_state follows the like tensor's
     dtype; the output has output_size features."""
     cell = CELLS[variant](3, 4)
     x = tg.randn(5, 2, 3, dtype="float64")
@@ -75,7 +77,7 @@ def test_cell_contract(variant):
     for part in state_parts(state):
         assert part.dtype == np.float64 and part.shape[0] == 2
         assert not part.numpy().any()
-    out, new_state = cell(projected.unbind(0)[0], state)
+    out, new_state = cell.step(projected.unbind(0)[0], state)
     assert out.shape == (2, cell.output_size)
     assert [p.shape for p in state_parts(new_state)] == [p.shape for p in state_parts(state)]
 
@@ -165,7 +167,7 @@ def test_cell_matches_its_equations(variant, input_size, hidden_size, batch, see
     expected = tuple(t.numpy() for t in state_parts(state))
     for _ in range(3):
         x = rng.uniform(-2, 2, (batch, input_size))
-        out, state = cell(cell.project(tg.tensor(x, dtype="float64")), state)
+        out, state = cell.step(cell.project(tg.tensor(x, dtype="float64")), state)
         expected_out, expected_state = reference_step(cell, x, as_state(expected))
         expected = state_parts(expected_state)
         np.testing.assert_allclose(out.numpy(), expected_out, rtol=1e-12, atol=1e-12)
@@ -190,3 +192,176 @@ def test_user_cell_through_recurrent_gradcheck(batch, hidden_size, num_layers, b
         return flat(layer(x, unflatten_state(state, state_tensors), lengths=batch.lengths))
 
     assert gradcheck_module(run, layer, x, *flatten_state(state), max_elements=16, directions=6)
+
+
+# ---------------------------------------------------------------- the direct call, as PyTorch's
+
+def numpy_state(state):
+    return as_state(tuple(part.numpy() for part in state_parts(state)))
+
+
+@pytest.mark.parametrize("variant", sorted(CELLS))
+def test_direct_call_on_the_raw_input_matches_the_equations(variant):
+    """cell(x, hx) takes the raw input, as torch.nn.*Cell does, and returns the new state
+    (h', or (h', c') for LSTM); hx=None is the zero state."""
+    tg.manual_seed(0)
+    rng = np.random.default_rng(0)
+    cell = CELLS[variant](3, 4).double()
+    state = random_cell_state(cell, 2, rng)
+    x = rng.uniform(-2, 2, (2, 3))
+    zeros = as_state(tuple(np.zeros(part.shape) for part in state_parts(state)))
+    for given, start in ((state, numpy_state(state)), (None, zeros)):
+        got = cell(tg.tensor(x, dtype="float64"), given)
+        _, expected = reference_step(cell, x, start)
+        assert isinstance(got, tuple) == isinstance(expected, tuple)
+        assert len(state_parts(got)) == len(state_parts(expected))
+        for part, want in zip(state_parts(got), state_parts(expected)):
+            np.testing.assert_allclose(part.numpy(), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("variant", sorted(CELLS))
+def test_unbatched_call_equals_a_batch_of_one(variant):
+    """A 1-D input (input_size,) with a state of 1-D tensors gives 1-D results, the row that
+    a batch of one gives; hx=None works unbatched too."""
+    tg.manual_seed(1)
+    cell = CELLS[variant](3, 4).double()
+    state = random_cell_state(cell, 1, np.random.default_rng(1))
+    x = tg.randn(3, dtype="float64")
+    batched = cell(x.reshape(1, 3), state)
+    unbatched = cell(x, as_state(tuple(part.reshape(part.shape[1:]) for part in state_parts(state))))
+    assert isinstance(unbatched, tuple) == isinstance(batched, tuple)
+    for got, row in zip(state_parts(unbatched), state_parts(batched)):
+        assert got.shape == row.shape[1:]
+        np.testing.assert_array_equal(got.numpy(), row.numpy()[0])
+    from_zeros = cell(x)
+    for got, row in zip(state_parts(from_zeros), state_parts(cell(x.reshape(1, 3)))):
+        assert got.shape == row.shape[1:]
+        np.testing.assert_array_equal(got.numpy(), row.numpy()[0])
+
+
+def fake_cuda(*shape):
+    """A tensor that claims to live on 'cuda:0' while holding a NumPy array: the cells compare
+    device strings before touching any data, so no GPU is needed."""
+    return Tensor._make(np.zeros(shape, dtype=np.float32), "cuda:0", None, 0)
+
+
+GRU_CELL = lambda: tg.nn.GRUCell(3, 4)  # noqa: E731
+LSTM_CELL = lambda: tg.nn.LSTMCell(3, 5, proj_size=2)  # noqa: E731
+
+
+@pytest.mark.parametrize("make, call, error, message", [
+    (GRU_CELL, lambda c: c(tg.randn(2, 5)), ValueError,
+     r"^GRUCell: the input must have shape \(batch, 3\) or \(3,\) \(input_size=3\), got shape \(2, 5\)$"),
+    (GRU_CELL, lambda c: c(tg.randn(2, 12)), ValueError,
+     r"^GRUCell: .*got shape \(2, 12\) \(a projected input goes to step\(\), not to the call\)$"),
+    (GRU_CELL, lambda c: c(tg.randn(2, 2, 3)), ValueError,
+     r"^GRUCell: the input must have shape \(batch, 3\) or \(3,\).*got shape \(2, 2, 3\)$"),
+    (GRU_CELL, lambda c: c(tg.tensor(1.0)), ValueError, r"^GRUCell: the input must .*got shape \(\)$"),
+    (GRU_CELL, lambda c: c([[1.0, 2.0, 3.0]]), TypeError,
+     r"^GRUCell: the input must be a Tensor of shape \(batch, 3\) or \(3,\), got list$"),
+    (GRU_CELL, lambda c: c(tg.randn(2, 3, dtype="float64")), ValueError,
+     r"^GRUCell: the input is float64 but the cell's parameters are float32"),
+    (GRU_CELL, lambda c: c(fake_cuda(2, 3)), ValueError,
+     r"^GRUCell: the input is on cuda:0 but the cell's parameters are on cpu"),
+    (GRU_CELL, lambda c: c(tg.randn(2, 3), tg.zeros(2, 5)), ValueError,
+     r"^GRUCell: hx must have shape \(2, 4\) for an input of shape \(2, 3\), got \(2, 5\)$"),
+    (GRU_CELL, lambda c: c(tg.randn(2, 3), tg.zeros(3, 4)), ValueError,
+     r"^GRUCell: hx must have shape \(2, 4\) .*got \(3, 4\)$"),
+    (GRU_CELL, lambda c: c(tg.randn(3), tg.zeros(1, 4)), ValueError,
+     r"^GRUCell: hx must have shape \(4,\) for an input of shape \(3,\), got \(1, 4\)$"),
+    (GRU_CELL, lambda c: c(tg.randn(2, 3), tg.zeros(4)), ValueError,
+     r"^GRUCell: hx must have shape \(2, 4\) .*got \(4,\)$"),
+    (GRU_CELL, lambda c: c(tg.randn(2, 3), np.zeros((2, 4), np.float32)), TypeError,
+     r"^GRUCell: hx must be a Tensor of shape \(2, 4\), got ndarray$"),
+    (GRU_CELL, lambda c: c(tg.randn(2, 3), tg.zeros(2, 4, dtype="float64")), ValueError,
+     r"^GRUCell: hx is float64, the input float32$"),
+    (GRU_CELL, lambda c: c(tg.randn(2, 3), fake_cuda(2, 4)), ValueError,
+     r"^GRUCell: hx is on cuda:0, the input on cpu$"),
+    (LSTM_CELL, lambda c: c(tg.randn(2, 3), tg.zeros(2, 2)), TypeError,
+     r"^LSTMCell: hx must be a tuple of 2 tensors \(h, c\), got Tensor$"),
+    (LSTM_CELL, lambda c: c(tg.randn(2, 3), (tg.zeros(2, 2),) * 3), TypeError,
+     r"^LSTMCell: hx must be a tuple of 2 tensors \(h, c\), got tuple of 3$"),
+    (LSTM_CELL, lambda c: c(tg.randn(2, 3), (tg.zeros(2, 2), tg.zeros(2, 2))), ValueError,
+     r"^LSTMCell: hx\[1\] \(c\) must have shape \(2, 5\) for an input of shape \(2, 3\), got \(2, 2\)$"),
+    (LSTM_CELL, lambda c: c(tg.randn(2, 3), (tg.zeros(2, 5), tg.zeros(2, 5))), ValueError,
+     r"^LSTMCell: hx\[0\] \(h\) must have shape \(2, 2\) .*got \(2, 5\)$"),
+    (LSTM_CELL, lambda c: c(tg.randn(3), (tg.zeros(2), tg.zeros(1, 5))), ValueError,
+     r"^LSTMCell: hx\[1\] \(c\) must have shape \(5,\) for an input of shape \(3,\), got \(1, 5\)$"),
+    (LSTM_CELL, lambda c: c(tg.randn(2, 3), (tg.zeros(2, 2), tg.zeros(2, 5, dtype="float64"))),
+     ValueError, r"^LSTMCell: hx\[1\] \(c\) is float64, the input float32$"),
+    (LSTM_CELL, lambda c: c(tg.randn(2, 4)), ValueError,
+     r"^LSTMCell: the input must have shape \(batch, 3\) or \(3,\) \(input_size=3\), got shape \(2, 4\)$"),
+], ids=["features", "projected", "rank3", "scalar", "not_a_tensor", "input_dtype", "input_device",
+        "hx_features", "hx_batch", "hx_batched_for_unbatched", "hx_unbatched_for_batched",
+        "hx_array", "hx_dtype", "hx_device", "lstm_hx_tensor", "lstm_hx_triple", "lstm_c_shape",
+        "lstm_projected_h_shape", "lstm_unbatched_c_shape", "lstm_c_dtype", "lstm_features"])
+def test_bad_direct_calls_name_the_cell_what_it_expected_and_what_it_got(make, call, error, message):
+    with pytest.raises(error, match=message):
+        call(make())
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda: tg.nn.RNNCell(3.0, 4), TypeError, r"^RNNCell: input_size must be an int, got float 3.0$"),
+    (lambda: tg.nn.GRUCell(3, -4), ValueError, r"^GRUCell: hidden_size must be at least 1, got -4$"),
+    (lambda: tg.nn.LSTMCell(3, True), TypeError, r"^LSTMCell: hidden_size must be an int, got bool True$"),
+    (lambda: tg.nn.GRUCell(3, 4, bias="no"), TypeError,
+     r"^GRUCell: bias must be True or False, got str 'no'$"),
+    (lambda: tg.nn.GRUCell(3, 4, reset_after=0), TypeError,
+     r"^GRUCell: reset_after must be True or False, got int 0$"),
+    (lambda: tg.nn.LSTMCell(3, 4, proj_size=1.0), TypeError,
+     r"^LSTMCell: proj_size must be an int, got float 1.0$"),
+    (lambda: tg.nn.LSTMCell(3, 4, proj_size=-1), ValueError,
+     r"^LSTMCell: proj_size must be at least 0, got -1$"),
+    (lambda: tg.nn.LSTMCell(3, 4, peephole="yes"), TypeError,
+     r"^LSTMCell: peephole must be True or False, got str 'yes'$"),
+    (lambda: tg.nn.LSTMCell(3, 4, forget_gate=None), TypeError,
+     r"^LSTMCell: forget_gate must be True or False, got NoneType None$"),
+    (lambda: tg.nn.LSTMCell(3, 4, forget_bias="1"), TypeError,
+     r"^LSTMCell: forget_bias must be a real number, got str '1'$"),
+], ids=["input_size_float", "hidden_size_negative", "hidden_size_bool", "bias_str",
+        "reset_after_int", "proj_size_float", "proj_size_negative", "peephole_str",
+        "forget_gate_none", "forget_bias_str"])
+def test_bad_cell_constructions_name_the_argument(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_cells_take_numpy_integers_and_store_python_ints():
+    cell = tg.nn.LSTMCell(np.int64(3), np.int32(4), bias=np.True_, proj_size=np.int16(2))
+    assert (type(cell.input_size), type(cell.hidden_size), type(cell.proj_size)) == (int, int, int)
+    h, c = cell(tg.randn(2, 3))
+    assert (h.shape, c.shape) == ((2, 2), (2, 4))
+
+
+class OldStyleCell(tg.nn.RecurrentCell):
+    """A cell written for the contract before ``step``: forward on the projected input."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__(input_size, hidden_size, 1)
+
+    def forward(self, x_proj, h):
+        h = (x_proj + h @ self.weight_hh.T).tanh()
+        return h, h
+
+
+def test_a_cell_without_step_is_refused_with_the_contract():
+    with pytest.raises(TypeError, match=r"^Recurrent: cells\[0\] \(OldStyleCell\) does not keep "
+                                        r"the cell contract: .*step\(x_proj, state\).*lacks step$"):
+        tg.nn.Recurrent([OldStyleCell(3, 4)])
+    with pytest.raises(TypeError, match=r"^Recurrent: reverse_cells\[0\] \(int\) does not keep .*"
+                                        r"lacks input_size, output_size, project, step, initial_state$"):
+        tg.nn.Recurrent([tg.nn.GRUCell(3, 4)], reverse_cells=[3])
+    with pytest.raises(NotImplementedError, match=r"^RecurrentCell: a cell implements "
+                                                  r"step\(x_proj, state\)"):
+        tg.nn.RecurrentCell(3, 4, 1)(tg.randn(2, 3))
+
+
+def test_a_user_cell_gets_the_direct_call_from_the_base_class():
+    """MinimalGatedUnit writes project/step only; its call is step(project(x), hx)'s state, with
+    the base class's checks."""
+    tg.manual_seed(2)
+    cell = MinimalGatedUnit(3, 4)
+    x, h = tg.randn(2, 3), tg.randn(2, 4)
+    np.testing.assert_array_equal(cell(x, h).numpy(), cell.step(cell.project(x), h)[1].numpy())
+    with pytest.raises(ValueError, match=r"^MinimalGatedUnit: hx must have shape \(2, 4\)"):
+        cell(x, tg.randn(2, 5))

@@ -313,3 +313,80 @@ def test_max_over_an_empty_axis(device):
 def test_a_non_numeric_operand_is_named(device):
     with pytest.raises(TypeError, match="cannot use str 'a' as an operand"):
         tg.ones(2, device=device) + "a"
+
+
+# ---------------------------------------------------------------- recurrent layer constructors
+
+SEQUENCE_LAYERS = {"RNN": tg.nn.RNN, "LSTM": tg.nn.LSTM, "GRU": tg.nn.GRU}
+
+
+@pytest.mark.parametrize("layer", sorted(SEQUENCE_LAYERS))
+@pytest.mark.parametrize("argument, value, error, expected", [
+    ("bidirectional", "no", TypeError, "True or False, got str 'no'"),
+    ("bidirectional", 1, TypeError, "True or False, got int 1"),
+    ("batch_first", None, TypeError, "True or False, got NoneType None"),
+    ("bias", "False", TypeError, "True or False, got str 'False'"),
+    ("variational_dropout", 1.0, TypeError, r"True or False, got float 1\.0"),
+    ("num_layers", 2.0, TypeError, r"an int, got float 2\.0"),
+    ("num_layers", True, TypeError, "an int, got bool True"),
+    ("num_layers", -1, ValueError, "at least 1, got -1"),
+    ("dropout", "a", TypeError, "a real number, got str 'a'"),
+    ("dropout", True, TypeError, "a real number, got bool True"),
+    ("dropout", float("nan"), ValueError, r"in \[0, 1\], got nan"),
+    ("dropout", -0.1, ValueError, r"in \[0, 1\], got -0\.1"),
+    ("input_size", 3.0, TypeError, r"an int, got float 3\.0"),
+    ("input_size", -3, ValueError, "at least 1, got -3"),
+    ("input_size", 0, ValueError, "at least 1, got 0"),
+    ("hidden_size", "4", TypeError, "an int, got str '4'"),
+    ("hidden_size", 4.5, TypeError, r"an int, got float 4\.5"),
+    ("hidden_size", -4, ValueError, "at least 1, got -4"),
+])
+def test_sequence_layer_constructor_names_the_bad_argument(layer, argument, value, error, expected):
+    """Each argument of RNN/LSTM/GRU is checked by type (bools only True/False, ints never
+    floats or bools) and range, and the error names the layer, the argument, what it expected
+    and what it got: LSTM(bidirectional="no") must not build a bidirectional layer."""
+    arguments = dict(input_size=3, hidden_size=4, num_layers=2)
+    arguments[argument] = value
+    with pytest.raises(error, match=rf"^{layer}: {argument} must be {expected}$"):
+        SEQUENCE_LAYERS[layer](**arguments)
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda: tg.nn.LSTM(3, 4, proj_size=2.0), TypeError, r"^LSTM: proj_size must be an int, got float 2\.0$"),
+    (lambda: tg.nn.LSTM(3, 4, proj_size=-1), ValueError, r"^LSTM: proj_size must be at least 0, got -1$"),
+    (lambda: tg.nn.LSTM(3, 4, proj_size=4), ValueError,
+     r"^LSTM: proj_size must be in \[0, hidden_size=4\), got 4$"),
+    (lambda: tg.nn.LSTM(3, 4, peephole="no"), TypeError,
+     r"^LSTM: peephole must be True or False, got str 'no'$"),
+    (lambda: tg.nn.LSTM(3, 4, forget_gate=0), TypeError,
+     r"^LSTM: forget_gate must be True or False, got int 0$"),
+    (lambda: tg.nn.LSTM(3, 4, forget_bias="1.0"), TypeError,
+     r"^LSTM: forget_bias must be a real number, got str '1\.0'$"),
+    (lambda: tg.nn.LSTM(3, 4, forget_gate=False, forget_bias=1.0), ValueError,
+     r"^LSTM: forget_bias needs the forget gate"),
+    (lambda: tg.nn.GRU(3, 4, reset_after="no"), TypeError,
+     r"^GRU: reset_after must be True or False, got str 'no'$"),
+    (lambda: tg.nn.RNN(3, 4, nonlinearity="sigmoid"), ValueError,
+     r"^RNN: nonlinearity must be 'tanh' or 'relu', got 'sigmoid'$"),
+    (lambda: tg.nn.Recurrent([tg.nn.GRUCell(3, 4)], batch_first="yes"), TypeError,
+     r"^Recurrent: batch_first must be True or False, got str 'yes'$"),
+    (lambda: tg.nn.Recurrent([tg.nn.GRUCell(3, 4)], dropout="0.5"), TypeError,
+     r"^Recurrent: dropout must be a real number, got str '0\.5'$"),
+    (lambda: tg.nn.Recurrent([tg.nn.GRUCell(3, 4)], variational_dropout=1), TypeError,
+     r"^Recurrent: variational_dropout must be True or False, got int 1$"),
+], ids=["proj_size_float", "proj_size_negative", "proj_size_too_big", "peephole_str",
+        "forget_gate_int", "forget_bias_str", "forget_bias_without_gate", "reset_after_str",
+        "nonlinearity", "recurrent_batch_first", "recurrent_dropout", "recurrent_variational"])
+def test_sequence_layer_variant_arguments_name_the_layer(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_sequence_layers_take_numpy_integers_and_bools_and_store_python_ones():
+    lstm = tg.nn.LSTM(np.int64(3), np.int32(4), num_layers=np.int64(2), proj_size=np.int16(2),
+                      bidirectional=np.bool_(True), batch_first=np.True_, dropout=np.float32(0.25))
+    stored = (lstm.input_size, lstm.hidden_size, lstm.num_layers, lstm.proj_size,
+              lstm.bidirectional, lstm.batch_first, lstm.dropout)
+    assert [type(v) for v in stored] == [int, int, int, int, bool, bool, float]
+    out, (h, c) = lstm(tg.randn(2, 5, 3))
+    assert (out.shape, h.shape, c.shape) == ((2, 5, 4), (4, 2, 2), (4, 2, 4))

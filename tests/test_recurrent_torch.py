@@ -120,7 +120,8 @@ CELL_PAIRS = {
 @given(input_size=st.integers(1, 4), hidden_size=st.integers(1, 4), batch=st.integers(1, 3),
        bias=st.booleans(), seed=st.integers(0, 2**16), data=st.data())
 def test_cell_matches_torch(kind, input_size, hidden_size, batch, bias, seed, data):
-    """Two steps of each cell from a random state: outputs, states and every gradient."""
+    """Two steps of each cell's fast path, step(project(x), state), from a random state:
+    outputs, states and every gradient."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     make_torch, make_tg = CELL_PAIRS[kind]
@@ -144,12 +145,63 @@ def test_cell_matches_torch(kind, input_size, hidden_size, batch, bias, seed, da
     state_tg = [tg.tensor(s, requires_grad=True) for s in state]
     s = as_state(tuple(state_tg))
     for x in x_tg:
-        out, s = cell(cell.project(x), s)
+        out, s = cell.step(cell.project(x), s)
     results = list(state_parts(s))
     np.testing.assert_array_equal(out.numpy(), results[0].numpy())
     tg_loss(results, upstream).backward()
 
     for got, expected in zip(results, results_torch):
+        assert_close(got.numpy(), expected.detach().numpy(), "state")
+    for got, expected in zip(x_tg + state_tg, x_torch + state_torch):
+        assert_close(got.grad.numpy(), expected.grad.numpy(), "input or state gradient")
+    for name, p in reference.named_parameters():
+        assert_close(getattr(cell, name).grad.numpy(), p.grad.numpy(), f"gradient of {name}")
+
+
+@pytest.mark.parametrize("kind", sorted(CELL_PAIRS))
+@pytest.mark.parametrize("unbatched", [False, True], ids=["batched", "unbatched"])
+@pytest.mark.parametrize("give_hx", [True, False], ids=["hx", "no_hx"])
+@examples(6)
+@given(input_size=st.integers(1, 4), hidden_size=st.integers(1, 4), batch=st.integers(1, 3),
+       bias=st.booleans(), seed=st.integers(0, 2**16), data=st.data())
+def test_cell_called_directly_matches_torch(kind, unbatched, give_hx, input_size, hidden_size,
+                                             batch, bias, seed, data):
+    """Each cell called as torch.nn's cells are, cell(x, hx), for two steps on the raw input,
+    batched or one unbatched sample, from a given state or from hx=None: the states after each
+    step, and the gradients of the inputs, of the given state and of every parameter.
+    (torch.nn.LSTMCell has no proj_size, so a projected LSTMCell has no reference here.)"""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    make_torch, make_tg = CELL_PAIRS[kind]
+    reference, cell = make_torch(input_size, hidden_size, bias), make_tg(input_size, hidden_size, bias)
+    cell.load_state_dict(to_tg_state_dict(reference))
+    leading = () if unbatched else (batch,)
+    xs = [data.draw(arrays(leading + (input_size,), dtype="float32", elements=elements_for(kind)))
+          for _ in range(2)]
+    state = [rng.uniform(-1, 1, leading + (hidden_size,)).astype(np.float32)
+             for _ in range(2 if kind == "lstm" else 1)] if give_hx else []
+
+    x_torch = [torch.tensor(x, requires_grad=True) for x in xs]
+    state_torch = [torch.tensor(s, requires_grad=True) for s in state]
+    s, results_torch = as_state(tuple(state_torch)) if give_hx else None, []
+    for x in x_torch:
+        s = reference(x, s)
+        results_torch += state_parts(s)
+    upstream = [rng.standard_normal(tuple(r.shape)).astype(np.float32) for r in results_torch]
+    torch_loss(results_torch, upstream).backward()
+
+    x_tg = [tg.tensor(x, requires_grad=True) for x in xs]
+    state_tg = [tg.tensor(s, requires_grad=True) for s in state]
+    s, results = as_state(tuple(state_tg)) if give_hx else None, []
+    for x in x_tg:
+        s = cell(x, s)
+        assert isinstance(s, tuple) == (kind == "lstm")
+        results += state_parts(s)
+    tg_loss(results, upstream).backward()
+
+    assert len(results) == len(results_torch)
+    for got, expected in zip(results, results_torch):
+        assert got.shape == tuple(expected.shape)
         assert_close(got.numpy(), expected.detach().numpy(), "state")
     for got, expected in zip(x_tg + state_tg, x_torch + state_torch):
         assert_close(got.grad.numpy(), expected.grad.numpy(), "input or state gradient")

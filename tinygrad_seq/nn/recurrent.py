@@ -4,7 +4,8 @@ Back-propagation through time is not written anywhere: each step is ordinary ops
 backward walk of the graph is BPTT. What the layer adds around the cell:
 
 - one matrix product projects the inputs of all time steps (``cell.project``) and one op
-  (``unbind``) splits the result along time;
+  (``unbind``) splits the result along time; ``cell.step`` runs each step from its slice (the
+  cell's own call, ``cell(x, hx)``, takes the raw input and is for single steps);
 - ``lengths``: at steps past a sequence's end its state is carried unchanged and its output is
   zero, so the final state is the one at its last real step and the reverse direction starts
   there;
@@ -18,7 +19,8 @@ import numpy as np
 from .. import backend, creation, ops
 from ..tensor import Tensor
 from . import functional as F
-from .cells import RNNCell, LSTMCell, GRUCell
+from .cells import (RNNCell, LSTMCell, GRUCell, RecurrentCell, check_flag, check_int,
+                    check_lstm_options, check_nonlinearity, check_real)
 from .module import Module, ModuleList
 
 
@@ -29,8 +31,10 @@ class _SequenceLayer(Module):
     _variants = ()  # (option, default) pairs that repr shows when changed
 
     def _setup(self, num_layers, bidirectional, batch_first, dropout, variational_dropout):
-        if not 0.0 <= dropout <= 1.0:
-            raise ValueError(f"{type(self).__name__}: dropout must be in [0, 1], got {dropout}")
+        name = type(self).__name__
+        batch_first = check_flag(name, "batch_first", batch_first)
+        dropout = check_real(name, "dropout", dropout, 0.0, 1.0)
+        variational_dropout = check_flag(name, "variational_dropout", variational_dropout)
         if dropout > 0 and num_layers == 1:
             warnings.warn(f"{type(self).__name__}: dropout={dropout} acts between stacked layers "
                           f"and never after the last one, so it does nothing with num_layers=1",
@@ -166,12 +170,27 @@ def _step_masks(lengths, steps, batch, x, name):
             for t in range(steps)]
 
 
+def _check_contract(cell, where):
+    """A cell given to ``Recurrent`` keeps the cell contract (``tg.nn.cells``), so that a cell
+    written for the old contract (``forward(x_proj, state)``, no ``step``) fails here, when
+    built, and not inside the first forward."""
+    missing = [member for member in ("input_size", "output_size", "project", "step",
+                                     "initial_state") if not hasattr(cell, member)]
+    if isinstance(cell, RecurrentCell) and type(cell).step is RecurrentCell.step:
+        missing.append("step")
+    if missing or not isinstance(cell, Module):
+        raise TypeError(f"Recurrent: {where} ({type(cell).__name__}) does not keep the cell "
+                        f"contract: it needs to be a Module with project(x), step(x_proj, state), "
+                        f"initial_state(batch_size, like), input_size and output_size; lacks "
+                        f"{', '.join(missing) or 'Module'}")
+
+
 def _run(cell, x, state, masks, reverse):
     """One cell over the whole sequence x (T, B, ·): (outputs (T, B, ·), final state)."""
     steps = cell.project(x).unbind(0)
     outputs = [None] * len(steps)
     for t in (reversed(range(len(steps))) if reverse else range(len(steps))):
-        out, new_state = cell(steps[t], state)
+        out, new_state = cell.step(steps[t], state)
         mask = masks[t] if masks is not None else None
         if mask is not None:
             keep, scale = mask
@@ -206,6 +225,9 @@ class Recurrent(_SequenceLayer):
         cells = list(cells)
         if not cells:
             raise ValueError("Recurrent: needs at least one cell")
+        for group, given in (("cells", cells), ("reverse_cells", reverse_cells or ())):
+            for k, cell in enumerate(given):
+                _check_contract(cell, f"{group}[{k}]")
         self.cells = ModuleList(cells)
         if reverse_cells is not None:
             reverse_cells = list(reverse_cells)
@@ -232,8 +254,12 @@ class _TorchLayout(_SequenceLayer):
     def __init__(self, make_cell, input_size, hidden_size, num_layers, bias, batch_first, dropout,
                  bidirectional, variational_dropout):
         super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"{type(self).__name__}: num_layers must be at least 1, got {num_layers}")
+        name = type(self).__name__
+        input_size = check_int(name, "input_size", input_size, 1)
+        hidden_size = check_int(name, "hidden_size", hidden_size, 1)
+        num_layers = check_int(name, "num_layers", num_layers, 1)
+        bias = check_flag(name, "bias", bias)
+        bidirectional = check_flag(name, "bidirectional", bidirectional)
         self.input_size, self.hidden_size = input_size, hidden_size
         directions = 2 if bidirectional else 1
         self._directions = []
@@ -291,6 +317,7 @@ class RNN(_TorchLayout):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, variational_dropout=False):
+        nonlinearity = check_nonlinearity("RNN", nonlinearity)
         super().__init__(lambda size: RNNCell(size, hidden_size, bias, nonlinearity), input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          variational_dropout)
@@ -313,6 +340,11 @@ class LSTM(_TorchLayout):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, peephole=False, forget_gate=True,
                  forget_bias=0.0, variational_dropout=False):
+        # checked here too, so that the error names LSTM rather than the cell it builds
+        hidden_size = check_int("LSTM", "hidden_size", hidden_size, 1)
+        bias = check_flag("LSTM", "bias", bias)
+        peephole, forget_gate, forget_bias, proj_size = check_lstm_options(
+            "LSTM", hidden_size, bias, peephole, forget_gate, forget_bias, proj_size)
         super().__init__(lambda size: LSTMCell(size, hidden_size, bias, peephole, forget_gate,
                                                forget_bias, proj_size),
                          input_size, hidden_size, num_layers, bias, batch_first, dropout,
@@ -337,6 +369,7 @@ class GRU(_TorchLayout):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, reset_after=True, variational_dropout=False):
+        reset_after = check_flag("GRU", "reset_after", reset_after)
         super().__init__(lambda size: GRUCell(size, hidden_size, bias, reset_after), input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          variational_dropout)
