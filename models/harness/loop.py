@@ -13,6 +13,8 @@ A *task* is the model's side of training, duck-typed:
     report(step)    text printed after each evaluation (a sample), or None
     state_dict() / load_state_dict(state)   what it carries from step to step (the recurrent
                     state of truncated BPTT), or None
+    check()         optional: refuse options that do not fit the data (UsageError), called
+                    after --resume's checks so that a wrong checkpoint is named first
 
 ``fit`` runs Adam with gradient-norm clipping under a step and a time budget, evaluates and
 checkpoints every ``--eval-every`` steps or ``--eval-seconds`` seconds and at the end, logs
@@ -131,6 +133,8 @@ def fit(task, args, out_dir, progress=None):
         step, seconds, seed = saved["step"], saved["seconds"], saved["seed"]
     elif os.path.exists(paths.checkpoint):
         print(f"note: starting a new run over the checkpoint in {out_dir} (--resume continues it)")
+    if hasattr(task, "check"):
+        task.check()
     minutes = args.minutes or None  # 0: no time budget
     budget = minutes * 60 if minutes else None
     enabled = {"on": True, "off": False}.get(args.progress, stderr_is_terminal())
@@ -148,7 +152,8 @@ def fit(task, args, out_dir, progress=None):
 
     start = time.perf_counter()
     state = {"step": step, "seconds": seconds, "last": None, "eval_cost": 0.0,
-             "eval_step": step, "eval_time": start}
+             "eval_step": step, "eval_time": start,
+             "window": {"steps": 0, "loss": 0.0, "units": 0, "seconds": 0.0}}
 
     def evaluate_and_save():
         began = time.perf_counter()
@@ -161,7 +166,14 @@ def fit(task, args, out_dir, progress=None):
                    **result, "load": metrics.load_average()})
         save()
         shown = "  ".join(f"{key} {value:.4f}" for key, value in result.items())
-        bar.write(f"step {state['step']:>6}  {shown}  (load {metrics.load_average()})")
+        window = state["window"]  # the steps since the last evaluation
+        trained = ""
+        if window["steps"]:
+            rate = window["units"] / window["seconds"]
+            trained = f"train_loss {window['loss'] / window['steps']:.4f}  {rate:,.0f} {task.unit}/s  "
+        bar.write(f"step {state['step']:>6}  {trained}{shown}  (load average "
+                  f"{metrics.load_average()})")
+        state["window"] = {"steps": 0, "loss": 0.0, "units": 0, "seconds": 0.0}
         if report:
             bar.write(report)
         state.update(last=dict(result, step=state["step"]), eval_step=state["step"],
@@ -200,6 +212,9 @@ def fit(task, args, out_dir, progress=None):
                     raise FloatingPointError(f"the training loss is {loss} at step {state['step']}: "
                                              f"training diverged (try a lower --lr or --clip)")
                 bar.update(state["step"], loss, count / took)
+                window = state["window"]
+                window.update(steps=window["steps"] + 1, loss=window["loss"] + loss,
+                              units=window["units"] + count, seconds=window["seconds"] + took)
                 if (state["step"] - state["eval_step"] >= args.eval_every
                         or time.perf_counter() - state["eval_time"] >= args.eval_seconds):
                     if not interrupt.requested:
