@@ -230,7 +230,7 @@ class RNNCell(RecurrentCell):
         self.nonlinearity = nonlinearity
 
     def step(self, x_proj, h):
-        pre = x_proj + h @ self.weight_hh.T
+        pre = x_proj + F.linear(h, self.weight_hh)
         h = pre.tanh() if self.nonlinearity == "tanh" else pre.relu()
         return h, h
 
@@ -291,7 +291,7 @@ class LSTMCell(RecurrentCell):
 
     def step(self, x_proj, state):
         h, c = state
-        gates = x_proj + h @ self.weight_hh.T
+        gates = x_proj + F.linear(h, self.weight_hh)
         if self.forget_gate:
             i, f, g, o = gates.chunk(4, axis=-1)
         else:
@@ -306,7 +306,7 @@ class LSTMCell(RecurrentCell):
             o = o + self.weight_co * c
         h = o.sigmoid() * c.tanh()
         if self.proj_size:
-            h = h @ self.weight_hr.T
+            h = F.linear(h, self.weight_hr)
         return h, (h, c)
 
     def extra_repr(self):
@@ -343,7 +343,7 @@ class GRUCell(RecurrentCell):
         H = self.hidden_size
         x_r, x_z, x_n = x_proj.chunk(3, axis=-1)
         if self.reset_after:
-            hidden = h @ self.weight_hh.T
+            hidden = F.linear(h, self.weight_hh)
             if self.bias_hh is not None:
                 hidden = hidden + self.bias_hh
             h_r, h_z, h_n = hidden.chunk(3, axis=-1)
@@ -351,13 +351,13 @@ class GRUCell(RecurrentCell):
             n = (x_n + r * h_n).tanh()
         else:
             weight_rz, weight_n = self.weight_hh.split([2 * H, H], axis=0)
-            hidden = h @ weight_rz.T
+            hidden = F.linear(h, weight_rz)
             if self.bias_hh is not None:
                 bias_rz, bias_n = self.bias_hh.split([2 * H, H], axis=0)
                 hidden = hidden + bias_rz
             h_r, h_z = hidden.chunk(2, axis=-1)
             r, z = (x_r + h_r).sigmoid(), (x_z + h_z).sigmoid()
-            reset = (r * h) @ weight_n.T
+            reset = F.linear(r * h, weight_n)
             n = (x_n + (reset + bias_n if self.bias_hh is not None else reset)).tanh()
         h = n + z * (h - n)
         return h, h
