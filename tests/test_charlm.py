@@ -6,7 +6,7 @@ import os
 import pytest
 
 import tinygrad_seq as tg
-from models import charlm
+from models import charlm, harness
 
 pytest.importorskip("tqdm", reason="the models extra (tqdm, matplotlib) is not installed")
 pytest.importorskip("matplotlib", reason="the models extra (tqdm, matplotlib) is not installed")
@@ -15,6 +15,11 @@ TEXT = "the cat sat on the mat. the dog sat on the log. " * 40
 TINY = ["--embedding-size", "8", "--hidden-size", "24", "--layers", "1", "--bptt", "12",
         "--batch-size", "4", "--eval-windows", "4", "--sample-length", "10", "--prime", "t",
         "--minutes", "0"]
+
+
+@pytest.fixture(autouse=True)
+def no_budget_from_the_environment(monkeypatch):
+    monkeypatch.delenv(harness.MINUTES_ENV, raising=False)  # CI exports one for the main job
 
 
 @pytest.fixture

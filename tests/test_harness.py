@@ -14,6 +14,11 @@ pytest.importorskip("tqdm", reason="the models extra (tqdm, matplotlib) is not i
 pytest.importorskip("matplotlib", reason="the models extra (tqdm, matplotlib) is not installed")
 
 
+@pytest.fixture(autouse=True)
+def no_budget_from_the_environment(monkeypatch):
+    monkeypatch.delenv(harness.MINUTES_ENV, raising=False)  # CI exports one for the main job
+
+
 class ToyTask:
     """Regression through dropout, a random batch a step and a carried state: every source of
     randomness and every kind of saved state that resume must get exactly right."""

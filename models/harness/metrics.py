@@ -14,9 +14,8 @@ average of the machine at evaluation time.
 
 Plot a log, or several side by side:
 
-    python -m models.harness.metrics runs/charlm-stdlib/metrics.jsonl runs/torch/metrics.jsonl -o both.png
+    python -m models.harness runs/charlm-stdlib/metrics.jsonl runs/torch/metrics.jsonl -o both.png
 """
-import argparse
 import json
 import os
 
@@ -96,17 +95,3 @@ def plot(paths, out, labels=None, ylabel="loss (nats per character)"):
     figure.savefig(temporary, dpi=100)
     plt.close(figure)
     os.replace(temporary, out)  # a reader never sees half a PNG
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Plot metrics logs side by side.")
-    parser.add_argument("logs", nargs="+", help="metrics.jsonl files")
-    parser.add_argument("-o", "--out", default="curves.png")
-    parser.add_argument("--labels", nargs="+", default=None)
-    args = parser.parse_args(argv)
-    plot(args.logs, args.out, args.labels)
-    print(f"wrote {args.out}")
-
-
-if __name__ == "__main__":
-    main()
