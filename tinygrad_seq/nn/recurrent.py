@@ -11,6 +11,10 @@ backward walk of the graph is BPTT. What the layer adds around the cell:
   there;
 - dropout between stacked layers (train mode only), optionally one mask per sequence
   (variational dropout) reused at every step.
+
+``RNN``, ``LSTM`` and ``GRU`` run all this as one fused node instead (``tg.nn.fused``: a
+hand-written BPTT, property-tested equal to the declared cells) unless built with
+``fused=False``; ``Recurrent`` and the variants without a kernel run the declared cells.
 """
 import warnings
 
@@ -18,7 +22,7 @@ import numpy as np
 
 from .. import backend, creation, ops
 from ..tensor import Tensor
-from . import functional as F
+from . import functional as F, fused as fused_kernels
 from .cells import (RNNCell, LSTMCell, GRUCell, RecurrentCell, check_flag, check_int,
                     check_lstm_options, check_nonlinearity, check_real)
 from .module import Module, ModuleList
@@ -59,9 +63,7 @@ class _SequenceLayer(Module):
             raise ValueError(f"{name}: expected a 3-axis input "
                              f"({'B, T' if self.batch_first else 'T, B'}, input_size), got "
                              f"{'shape ' + str(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
-        if self.batch_first:
-            x = x.swapaxes(0, 1)
-        steps, batch = x.shape[:2]
+        steps, batch = x.shape[1::-1] if self.batch_first else x.shape[:2]
         first = self._directions[0][0]
         if x.shape[2] != first.input_size:
             raise ValueError(f"{name}: input has {x.shape[2]} features, the layer expects "
@@ -74,6 +76,12 @@ class _SequenceLayer(Module):
                              f"{weight.dtype}: convert one (x.astype(...) or layer.to(dtype=...))")
         masks = _step_masks(lengths, steps, batch, x, name)
         cells = [cell for layer in self._directions for cell in layer]
+        kernel = self._fused_kernel()
+        if kernel is not None:
+            stacked = None if state is None else self._stacked_state(state, cells, batch, x)
+            return fused_kernels.run(self, x, stacked, masks, kernel)
+        if self.batch_first:
+            x = x.swapaxes(0, 1)
         states = ([cell.initial_state(batch, x) for cell in cells] if state is None
                   else self._initial_states(state, cells, batch, x))
         finals = []
@@ -89,6 +97,10 @@ class _SequenceLayer(Module):
         if self.batch_first:
             x = x.swapaxes(0, 1)
         return x, self._final_state(finals)
+
+    def _fused_kernel(self):
+        """The factory of the fused kernel that runs this layer, or None for the declared cells."""
+        return None
 
     def _final_state(self, finals):
         """The per-(layer, direction) final states, joined as the layer returns them."""
@@ -252,7 +264,7 @@ class _TorchLayout(_SequenceLayer):
     names (weight_ih_l0, bias_hh_l1_reverse, weight_hr_l0, ...)."""
 
     def __init__(self, make_cell, input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                 bidirectional, variational_dropout):
+                 bidirectional, variational_dropout, fused):
         super().__init__()
         name = type(self).__name__
         input_size = check_int(name, "input_size", input_size, 1)
@@ -276,6 +288,10 @@ class _TorchLayout(_SequenceLayer):
             layer_input = layer[0].output_size * directions
             self._directions.append(tuple(layer))
         self._setup(num_layers, bidirectional, batch_first, dropout, variational_dropout)
+        self.fused = check_flag(type(self).__name__, "fused", fused)
+
+    def _fused_kernel(self):
+        return fused_kernels.kernel_maker(self._directions[0][0]) if self.fused else None
 
     def _final_state(self, finals):
         if isinstance(finals[0], tuple):
@@ -284,16 +300,22 @@ class _TorchLayout(_SequenceLayer):
 
     def _initial_states(self, state, cells, batch, x):
         """The per-(layer, direction) states from PyTorch's stacked ``state``."""
+        parts = self._stacked_state(state, cells, batch, x)
+        if len(parts) > 1:
+            return list(zip(*[p.unbind(0) for p in parts]))
+        return list(parts[0].unbind(0))
+
+    def _stacked_state(self, state, cells, batch, x):
+        """PyTorch's stacked ``state`` checked, as a tuple of its tensors ((h,) or (h, c))."""
         template = cells[0].initial_state(batch, x)
         name = type(self).__name__
         if isinstance(template, tuple):
             if not isinstance(state, (tuple, list)) or len(state) != len(template):
                 raise ValueError(f"{name}: state must be a tuple of {len(template)} tensors "
                                  f"(as the layer returns it), got {type(state).__name__}")
-            parts = [self._check_state(s, t, len(cells), x, f"state[{i}]")
-                     for i, (s, t) in enumerate(zip(state, template))]
-            return list(zip(*[p.unbind(0) for p in parts]))
-        return list(self._check_state(state, template, len(cells), x, "state").unbind(0))
+            return tuple(self._check_state(s, t, len(cells), x, f"state[{i}]")
+                         for i, (s, t) in enumerate(zip(state, template)))
+        return (self._check_state(state, template, len(cells), x, "state"),)
 
     def _check_state(self, s, template, count, x, what):
         expected = (count,) + template.shape
@@ -308,6 +330,11 @@ class _TorchLayout(_SequenceLayer):
 class RNN(_TorchLayout):
     """Elman RNN layer with PyTorch's constructor, parameter names and shapes.
 
+    ``fused=True`` (the default) runs the whole layer, every layer and direction, as one node
+    of the graph with a hand-written BPTT (``tg.nn.fused``); ``fused=False`` runs the declared
+    cells step by step, the reference the fused kernel is tested against. The attribute can be
+    switched after construction.
+
     >>> import tinygrad_seq as tg
     >>> rnn = tg.nn.RNN(10, 20, num_layers=2)
     >>> out, h_n = rnn(tg.randn(5, 3, 10))
@@ -316,19 +343,27 @@ class RNN(_TorchLayout):
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, variational_dropout=False):
+                 batch_first=False, dropout=0.0, bidirectional=False, variational_dropout=False,
+                 fused=True):
         nonlinearity = check_nonlinearity("RNN", nonlinearity)
         super().__init__(lambda size: RNNCell(size, hidden_size, bias, nonlinearity), input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         variational_dropout)
+                         variational_dropout, fused)
         self.nonlinearity, self.bias = nonlinearity, bias
 
-    _variants = (("nonlinearity", "tanh"), ("bias", True))
+    _variants = (("nonlinearity", "tanh"), ("bias", True), ("fused", True))
 
 
 class LSTM(_TorchLayout):
     """LSTM layer with PyTorch's constructor, parameter names and shapes, plus the cell variants
     of ``LSTMCell`` (peephole, forget_gate=False, forget_bias). State: ``(h_n, c_n)``.
+
+    ``fused=True`` (the default) runs the whole layer, every layer and direction, as one node
+    of the graph with a hand-written BPTT (``tg.nn.fused``); ``fused=False`` runs the declared
+    cells step by step, the reference the fused kernel is tested against. The attribute can be
+    switched after construction. ``proj_size`` and ``forget_bias`` are fused too; the
+    peephole and forget_gate=False variants have no fused kernel and always run the declared
+    cells, whatever ``fused`` says.
 
     >>> import tinygrad_seq as tg
     >>> lstm = tg.nn.LSTM(10, 20, bidirectional=True, proj_size=8)
@@ -339,7 +374,7 @@ class LSTM(_TorchLayout):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, peephole=False, forget_gate=True,
-                 forget_bias=0.0, variational_dropout=False):
+                 forget_bias=0.0, variational_dropout=False, fused=True):
         # checked here too, so that the error names LSTM rather than the cell it builds
         hidden_size = check_int("LSTM", "hidden_size", hidden_size, 1)
         bias = check_flag("LSTM", "bias", bias)
@@ -348,17 +383,22 @@ class LSTM(_TorchLayout):
         super().__init__(lambda size: LSTMCell(size, hidden_size, bias, peephole, forget_gate,
                                                forget_bias, proj_size),
                          input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, variational_dropout)
+                         bidirectional, variational_dropout, fused)
         self.proj_size, self.peephole, self.forget_gate = proj_size, peephole, forget_gate
         self.forget_bias, self.bias = forget_bias, bias
 
     _variants = (("bias", True), ("proj_size", 0), ("peephole", False), ("forget_gate", True),
-                 ("forget_bias", 0.0))
+                 ("forget_bias", 0.0), ("fused", True))
 
 
 class GRU(_TorchLayout):
     """GRU layer with PyTorch's constructor, parameter names and shapes; ``reset_after=False``
     gives the form of Cho et al. 2014 (see ``GRUCell``).
+
+    ``fused=True`` (the default) runs the whole layer, every layer and direction, as one node
+    of the graph with a hand-written BPTT (``tg.nn.fused``); ``fused=False`` runs the declared
+    cells step by step, the reference the fused kernel is tested against. The attribute can be
+    switched after construction. Both forms are fused.
 
     >>> import tinygrad_seq as tg
     >>> gru = tg.nn.GRU(10, 20, batch_first=True, reset_after=False)
@@ -368,11 +408,12 @@ class GRU(_TorchLayout):
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, reset_after=True, variational_dropout=False):
+                 dropout=0.0, bidirectional=False, reset_after=True, variational_dropout=False,
+                 fused=True):
         reset_after = check_flag("GRU", "reset_after", reset_after)
         super().__init__(lambda size: GRUCell(size, hidden_size, bias, reset_after), input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         variational_dropout)
+                         variational_dropout, fused)
         self.reset_after, self.bias = reset_after, bias
 
-    _variants = (("bias", True), ("reset_after", True))
+    _variants = (("bias", True), ("reset_after", True), ("fused", True))

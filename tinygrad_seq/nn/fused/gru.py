@@ -7,7 +7,8 @@
 
 Arrays are feature-major (``walk.py``). The r and z rows of the weights are halved so that one
 tanh pass gives both sigmoids (σ(x) = 0.5 * tanh(x / 2) + 0.5; halving is exact in binary
-floating point).
+floating point). Every bias that enters a pre-activation by addition is added once, to the
+input projection of all steps; only b_hn, inside r * h_n, is added per step.
 """
 from .walk import by_time, flat_input
 
@@ -15,7 +16,7 @@ from .walk import by_time, flat_input
 class GRUKernel:
     """Weights of one layer and direction, prepared for a call; after ``forward`` it holds
     what ``backward`` needs: the gate activations r, z, n (T, 3H, B), the hidden states, and
-    per step W_hn h + b_hn (reset_after) or r * h (reset_after=False)."""
+    per step h_n = W_hn h + b_hn (reset_after) or r * h (reset_after=False)."""
 
     def __init__(self, xp, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_after=True):
         self.xp, self.reset_after = xp, reset_after
@@ -35,18 +36,21 @@ class GRUKernel:
         steps, _, batch = self.steps, _, self.batch = x.shape
         dtype = x.dtype
         gates = self.gates = xp.matmul(self._halved(self.weight_ih), x)   # (T, 3H, B)
+        bias_n = None
         if self.bias_ih is not None:
-            gates += self._halved(self.bias_ih)[:, None]
+            bias = self.bias_ih + self.bias_hh
+            if reset_after:
+                bias[2 * h:] = self.bias_ih[2 * h:]
+                bias_n = self.bias_hh[2 * h:, None]
+            gates += self._halved(bias)[:, None]
         states = self.states = xp.empty((steps + 1, h, batch), dtype)
         kept = self.kept = xp.empty((steps, h, batch), dtype)        # h_n or r * h
         states[walk.first] = state[0]
         weight = self._halved(self.weight_hh)
-        bias = None if self.bias_hh is None else self._halved(self.bias_hh)[:, None]
         if reset_after:
             recurrent = xp.empty((3 * h, batch), dtype)
         else:
             weight, weight_n = weight[:2 * h], weight[2 * h:]
-            bias, bias_n = (None, None) if bias is None else (bias[:2 * h], bias[2 * h:])
             recurrent = xp.empty((2 * h, batch), dtype)
         scratch = xp.empty((h, batch), dtype)
         matmul, add, subtract, multiply, tanh = xp.matmul, xp.add, xp.subtract, xp.multiply, xp.tanh
@@ -55,20 +59,19 @@ class GRUKernel:
             rz, r, z, n = g[:2 * h], g[:h], g[h:2 * h], g[2 * h:]
             h_prev = states[prev]
             matmul(weight, h_prev, out=recurrent)
-            if bias is not None:
-                add(recurrent, bias, out=recurrent)
             add(rz, recurrent[:2 * h], out=rz)
             tanh(rz, out=rz)
             multiply(rz, 0.5, out=rz)
             add(rz, 0.5, out=rz)
             if reset_after:
-                xp.copyto(kept[t], recurrent[2 * h:])
+                if bias_n is None:
+                    xp.copyto(kept[t], recurrent[2 * h:])
+                else:
+                    add(recurrent[2 * h:], bias_n, out=kept[t])
                 multiply(r, kept[t], out=scratch)
             else:
                 multiply(r, h_prev, out=kept[t])
                 matmul(weight_n, kept[t], out=scratch)
-                if bias is not None:
-                    add(scratch, bias_n, out=scratch)
             add(n, scratch, out=n)
             tanh(n, out=n)
             subtract(h_prev, n, out=scratch)
@@ -82,25 +85,34 @@ class GRUKernel:
         return (self.states[walk.last],)
 
     def backward(self, x, d_out, d_state, walk, need_x, need_weights):
-        """BPTT; arguments and result as ``LSTMKernel.backward`` (the state is (h,))."""
+        """BPTT; arguments and result as ``LSTMKernel.backward`` (the state is (h,)).
+
+        One buffer holds the step's gate gradients: with reset_after (d r, d z, d h_n, d n),
+        so that its first three blocks are the gradient of W_hh h + b_hh (one product back to
+        h) and blocks 0, 1, 3 that of the input projection; without, (d r, d z, d n), both."""
         xp, h, reset_after = self.xp, self.hidden, self.reset_after
         steps, batch, dtype = self.steps, self.batch, self.states.dtype
         gates, states, kept = self.gates, self.states, self.kept
-        d_x_gates = xp.empty_like(gates)                            # d(x_r, x_z, x_n)
-        d_h_gates = xp.empty_like(gates) if reset_after else None   # d(h_r, h_z, h_n)
+        rows = (4 if reset_after else 3) * h
+        d_gates = xp.empty((rows, steps, batch), dtype)     # by time (``walk.by_time``)
+        dg = xp.empty((rows, batch), dtype)                 # the step's, contiguous
         d_h, d_h_next = d_state[0].copy(), xp.empty_like(d_state[0])
         d_total = xp.empty_like(d_h)
         one, two = xp.empty((h, batch), dtype), xp.empty((h, batch), dtype)
         sig = xp.empty((2 * h, batch), dtype)
-        weight_t = self.weight_hh.T
-        weight_rz_t, weight_n_t = self.weight_hh[:2 * h].T, self.weight_hh[2 * h:].T
+        contiguous = xp.ascontiguousarray
+        if reset_after:
+            weight_t = contiguous(self.weight_hh.T)
+        else:
+            weight_t, weight_n_t = (contiguous(self.weight_hh[:2 * h].T),
+                                    contiguous(self.weight_hh[2 * h:].T))
+        n_row = 3 * h if reset_after else 2 * h
         matmul, add, subtract, multiply = xp.matmul, xp.add, xp.subtract, xp.multiply
         for t, prev, new, mask in reversed(walk.steps):
             g = gates[t]
             rz, r, z, n = g[:2 * h], g[:h], g[h:2 * h], g[2 * h:]
             h_prev = states[prev]
-            dx = d_x_gates[t]
-            d_r, d_z, d_n = dx[:h], dx[h:2 * h], dx[2 * h:]
+            d_r, d_z, d_n = dg[:h], dg[h:2 * h], dg[n_row:n_row + h]
             if d_out is not None:
                 add(d_h, d_out[t], out=d_total)
             else:
@@ -115,9 +127,8 @@ class GRUKernel:
             subtract(h_prev, n, out=d_z)
             multiply(d_z, d_total, out=d_z)                         # d z
             if reset_after:
-                dh_ = d_h_gates[t]
                 multiply(d_n, kept[t], out=d_r)                     # d r
-                multiply(d_n, r, out=dh_[2 * h:])                   # d h_n
+                multiply(d_n, r, out=dg[2 * h:3 * h])               # d h_n
             else:
                 matmul(weight_n_t, d_n, out=two)                    # d (r * h)
                 multiply(two, h_prev, out=d_r)                      # d r
@@ -125,34 +136,50 @@ class GRUKernel:
                 add(one, two, out=one)                              # + the path through r * h
             subtract(1, rz, out=sig)
             multiply(sig, rz, out=sig)
-            multiply(dx[:2 * h], sig, out=dx[:2 * h])
-            if reset_after:
-                xp.copyto(dh_[:2 * h], dx[:2 * h])
-                matmul(weight_t, dh_, out=d_h_next)
-            else:
-                matmul(weight_rz_t, dx[:2 * h], out=d_h_next)
+            multiply(dg[:2 * h], sig, out=dg[:2 * h])
+            matmul(weight_t, dg[:n_row], out=d_h_next)
+            xp.copyto(d_gates[:, t], dg)
             add(d_h_next, one, out=d_h_next)
             if mask is not None:
                 xp.copyto(d_h_next, d_h, where=mask[1])
             d_h, d_h_next = d_h_next, d_h
-        flat_x = by_time(xp, d_x_gates)                             # (3H, T * B)
+        flat = d_gates.reshape(rows, steps * batch)
         prev_states = by_time(xp, walk.prev(states))                # (H, T * B)
+        ones = xp.ones(steps * batch, dtype)                        # sums over steps as GEMVs
+        rz_rows, n_rows = flat[:2 * h], flat[n_row:]
         grads = {}
         if need_weights.get("weight_ih"):
-            grads["weight_ih"] = flat_x @ flat_input(x)
+            grads["weight_ih"] = _rows(xp, [rz_rows, n_rows], flat_input(x))
         if need_weights.get("bias_ih"):
-            grads["bias_ih"] = flat_x.sum(axis=1)
+            grads["bias_ih"] = _rows(xp, [rz_rows, n_rows], ones)
         if reset_after:
-            flat_h = by_time(xp, d_h_gates)
             if need_weights.get("weight_hh"):
-                grads["weight_hh"] = flat_h @ prev_states.T
+                grads["weight_hh"] = flat[:3 * h] @ prev_states.T
             if need_weights.get("bias_hh"):
-                grads["bias_hh"] = flat_h.sum(axis=1)
+                grads["bias_hh"] = flat[:3 * h] @ ones
         else:
             if need_weights.get("weight_hh"):
-                grads["weight_hh"] = xp.concatenate([flat_x[:2 * h] @ prev_states.T,
-                                                     flat_x[2 * h:] @ by_time(xp, kept).T])
+                grads["weight_hh"] = _rows(xp, [rz_rows @ prev_states.T,
+                                                n_rows @ by_time(xp, kept).T])
             if need_weights.get("bias_hh"):   # b_hh enters every gate as b_ih does
-                grads["bias_hh"] = grads["bias_ih"] if "bias_ih" in grads else flat_x.sum(axis=1)
-        dx = (self.weight_ih.T @ flat_x).reshape(-1, steps, batch) if need_x else None
+                grads["bias_hh"] = grads["bias_ih"] if "bias_ih" in grads else flat @ ones
+        dx = None
+        if need_x:
+            dx = self.weight_ih[:2 * h].T @ rz_rows
+            dx += self.weight_ih[2 * h:].T @ n_rows
+            dx = dx.reshape(-1, steps, batch)
         return dx, (d_h,), grads
+
+
+def _rows(xp, parts, right=None):
+    """The blocks ``parts`` stacked by rows, each multiplied by ``right`` first when given,
+    into one array (no concatenation of products)."""
+    if right is None:
+        return xp.concatenate(parts)
+    rows = sum(p.shape[0] for p in parts)
+    out = xp.empty((rows,) + right.shape[1:], right.dtype)
+    start = 0
+    for p in parts:
+        xp.matmul(p, right, out=out[start:start + p.shape[0]])
+        start += p.shape[0]
+    return out

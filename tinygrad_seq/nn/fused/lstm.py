@@ -1,20 +1,22 @@
 """One LSTM direction (``proj_size`` included) over a whole sequence, forward and BPTT.
 
-Arrays are feature-major (see ``walk.py``): a step's gates are one contiguous (4H, B) block
-and each gate a contiguous (H, B) part of it. Inside, the gates are reordered i, f, o, g so
-that the three sigmoid gates form one block, and their rows of the weights are halved:
+Arrays are feature-major (see ``walk.py``): a step's gates are one contiguous block and each
+gate a contiguous (H, B) part of it. Inside, the gates are reordered i, o, f, g, so that the
+three sigmoid gates form one block, and their rows of the weights are halved:
 σ(x) = 0.5 * tanh(x / 2) + 0.5, so one tanh pass over the block gives every gate. Halving is
 exact in binary floating point, so the gates are those of ``LSTMCell`` up to the summation
-order of the products. Gradients are computed in the internal order and put back in
-PyTorch's i, f, g, o.
+order of the products. The step's block also holds tanh(c) after g: (g, tanh c) then lie
+beside (i, o), so backward gets both tanh derivatives, (1 - g^2) i and (1 - tanh(c)^2) o, in
+three operations. Gradients are computed in the internal order and put back in PyTorch's
+i, f, g, o.
 """
 from .walk import by_time, flat_input
 
 
 class LSTMKernel:
     """Weights of one layer and direction, prepared for a call; after ``forward`` it holds
-    what ``backward`` needs: the gate activations, the cell states and their tanh, the hidden
-    states (and with ``proj_size`` the unprojected ones)."""
+    what ``backward`` needs: the gate activations and tanh(c) (T, 5H, B), the cell states, the
+    hidden states (and with ``proj_size`` the unprojected ones)."""
 
     def __init__(self, xp, weight_ih, weight_hh, bias_ih=None, bias_hh=None, weight_hr=None):
         self.xp = xp
@@ -26,9 +28,14 @@ class LSTMKernel:
         self.weight_hr = weight_hr
 
     def _internal(self, a):
-        """PyTorch's gate order i, f, g, o -> i, f, o, g, and back (the swap is its own inverse)."""
+        """PyTorch's gate order i, f, g, o -> i, o, f, g."""
         h = self.hidden
-        return self.xp.concatenate([a[:2 * h], a[3 * h:], a[2 * h:3 * h]])
+        return self.xp.concatenate([a[:h], a[3 * h:], a[h:3 * h]])
+
+    def _pytorch(self, a):
+        """The internal gate order i, o, f, g -> PyTorch's i, f, g, o."""
+        h = self.hidden
+        return self.xp.concatenate([a[:h], a[2 * h:], a[h:2 * h]])
 
     def _halved(self, a):
         a = a.copy()
@@ -41,12 +48,12 @@ class LSTMKernel:
         xp, h = self.xp, self.hidden
         steps, _, batch = self.steps, _, self.batch = x.shape
         dtype = x.dtype
-        gates = self.gates = xp.matmul(self._halved(self.weight_ih), x)   # (T, 4H, B)
+        gates = self.gates = xp.empty((steps, 5 * h, batch), dtype)   # i, o, f, g, tanh(c)
+        xp.matmul(self._halved(self.weight_ih), x, out=gates[:, :4 * h])
         if self.bias is not None:
-            gates += self._halved(self.bias)[:, None]
+            gates[:, :4 * h] += self._halved(self.bias)[:, None]
         states = self.states = xp.empty((steps + 1, self.state_size, batch), dtype)
         cells = self.cells = xp.empty((steps + 1, h, batch), dtype)
-        tanh_cells = self.tanh_cells = xp.empty((steps, h, batch), dtype)
         hidden = self.hidden_states = (None if self.weight_hr is None
                                        else xp.empty((steps, h, batch), dtype))
         states[walk.first], cells[walk.first] = state
@@ -56,21 +63,22 @@ class LSTMKernel:
         matmul, add, multiply, tanh, copyto = xp.matmul, xp.add, xp.multiply, xp.tanh, xp.copyto
         for t, prev, new, mask in walk.steps:
             g = gates[t]
+            pre = g[:4 * h]
             matmul(weight_hh, states[prev], out=recurrent)
-            add(g, recurrent, out=g)
-            tanh(g, out=g)
+            add(pre, recurrent, out=pre)
+            tanh(pre, out=pre)
             sig = g[:3 * h]
             multiply(sig, 0.5, out=sig)
             add(sig, 0.5, out=sig)
             c = cells[new]
-            multiply(g[h:2 * h], cells[prev], out=c)
-            multiply(g[:h], g[3 * h:], out=scratch)
+            multiply(g[2 * h:3 * h], cells[prev], out=c)
+            multiply(g[:h], g[3 * h:4 * h], out=scratch)
             add(c, scratch, out=c)
-            tc = tanh(c, out=tanh_cells[t])
+            tc = tanh(c, out=g[4 * h:])
             if hidden is None:
-                multiply(g[2 * h:3 * h], tc, out=states[new])
+                multiply(g[h:2 * h], tc, out=states[new])
             else:
-                multiply(g[2 * h:3 * h], tc, out=hidden[t])
+                multiply(g[h:2 * h], tc, out=hidden[t])
                 matmul(weight_hr, hidden[t], out=states[new])
             if mask is not None:
                 copyto(states[new], states[prev], where=mask[1])
@@ -87,21 +95,23 @@ class LSTMKernel:
         {name: gradient}), each weight gradient one GEMM over all steps."""
         xp, h = self.xp, self.hidden
         steps, batch, dtype = self.steps, self.batch, self.states.dtype
-        gates, cells, tanh_cells, states = self.gates, self.cells, self.tanh_cells, self.states
+        gates, cells, states = self.gates, self.cells, self.states
         hidden, weight_hr = self.hidden_states, self.weight_hr
-        d_gates = xp.empty_like(gates)
+        d_gates = xp.empty((4 * h, steps, batch), dtype)   # by time (``walk.by_time``)
+        dg = xp.empty((4 * h, batch), dtype)                # the step's, contiguous
         d_h, d_h_next = d_state[0].copy(), xp.empty_like(d_state[0])
         d_c, d_c_next = d_state[1].copy(), xp.empty_like(d_state[1])
         d_total, d_c_total = xp.empty_like(d_h), xp.empty_like(d_c)
         d_proj = None if hidden is None else xp.empty_like(states[1:])
         d_hidden = d_total if hidden is None else xp.empty((h, batch), dtype)
-        one, three = xp.empty((h, batch), dtype), xp.empty((3 * h, batch), dtype)
-        weight_hh_t, weight_hr_t = self.weight_hh.T, None if hidden is None else weight_hr.T
+        one, two, three = (xp.empty((h, batch), dtype), xp.empty((2 * h, batch), dtype),
+                           xp.empty((3 * h, batch), dtype))
+        weight_hh_t = xp.ascontiguousarray(self.weight_hh.T)
+        weight_hr_t = None if hidden is None else xp.ascontiguousarray(weight_hr.T)
         matmul, add, subtract, multiply, copyto = (xp.matmul, xp.add, xp.subtract, xp.multiply,
                                                    xp.copyto)
         for t, prev, new, mask in reversed(walk.steps):
             g = gates[t]
-            tc = tanh_cells[t]
             if d_out is not None:
                 add(d_h, d_out[t], out=d_total)
             else:
@@ -111,43 +121,41 @@ class LSTMKernel:
             if hidden is not None:
                 copyto(d_proj[t], d_total)
                 matmul(weight_hr_t, d_total, out=d_hidden)
-            # dc = dc carried + dh * o * (1 - tanh(c)^2)
-            multiply(tc, tc, out=one)
-            subtract(1, one, out=one)
-            multiply(one, g[2 * h:3 * h], out=one)
-            multiply(one, d_hidden, out=one)
+            # ((1 - g^2) i, (1 - tanh(c)^2) o): the tanh derivatives with their partners
+            multiply(g[3 * h:], g[3 * h:], out=two)
+            subtract(1, two, out=two)
+            multiply(two, g[:2 * h], out=two)
+            multiply(two[h:], d_hidden, out=one)                   # dc from h = o tanh(c)
             if mask is not None:
                 multiply(d_c, mask[0], out=d_c_total)
                 add(d_c_total, one, out=d_c_total)
             else:
                 add(d_c, one, out=d_c_total)
-            dg = d_gates[t]
-            multiply(d_c_total, g[3 * h:], out=dg[:h])             # d σ(i)
-            multiply(d_c_total, cells[prev], out=dg[h:2 * h])      # d σ(f)
-            multiply(d_hidden, tc, out=dg[2 * h:3 * h])            # d σ(o)
+            multiply(d_c_total, g[3 * h:4 * h], out=dg[:h])        # d σ(i)
+            multiply(d_hidden, g[4 * h:], out=dg[h:2 * h])         # d σ(o)
+            multiply(d_c_total, cells[prev], out=dg[2 * h:3 * h])  # d σ(f)
             sig = g[:3 * h]
             subtract(1, sig, out=three)
             multiply(three, sig, out=three)
             multiply(dg[:3 * h], three, out=dg[:3 * h])
-            multiply(g[3 * h:], g[3 * h:], out=one)                # d tanh(g)
-            subtract(1, one, out=one)
-            multiply(one, g[:h], out=one)
-            multiply(one, d_c_total, out=dg[3 * h:])
-            multiply(d_c_total, g[h:2 * h], out=d_c_next)
+            multiply(two[:h], d_c_total, out=dg[3 * h:])           # d g
+            multiply(d_c_total, g[2 * h:3 * h], out=d_c_next)
             matmul(weight_hh_t, dg, out=d_h_next)
+            copyto(d_gates[:, t], dg)
             if mask is not None:
                 copyto(d_c_next, d_c, where=mask[1])
                 copyto(d_h_next, d_h, where=mask[1])
             d_h, d_h_next = d_h_next, d_h
             d_c, d_c_next = d_c_next, d_c
-        flat = by_time(xp, d_gates)                                # (4H, T * B)
+        flat = d_gates.reshape(4 * h, steps * batch)
+        ones = xp.ones(steps * batch, dtype)                       # sums over steps as GEMVs
         grads = {}
         if need_weights.get("weight_ih"):
-            grads["weight_ih"] = self._internal(flat @ flat_input(x))
+            grads["weight_ih"] = self._pytorch(flat @ flat_input(x))
         if need_weights.get("weight_hh"):
-            grads["weight_hh"] = self._internal(flat @ by_time(xp, walk.prev(states)).T)
+            grads["weight_hh"] = self._pytorch(flat @ by_time(xp, walk.prev(states)).T)
         if need_weights.get("bias_ih") or need_weights.get("bias_hh"):
-            grads["bias_ih"] = grads["bias_hh"] = self._internal(flat.sum(axis=1))
+            grads["bias_ih"] = grads["bias_hh"] = self._pytorch(flat @ ones)
         if hidden is not None and need_weights.get("weight_hr"):
             grads["weight_hr"] = by_time(xp, d_proj) @ by_time(xp, hidden).T
         dx = (self.weight_ih.T @ flat).reshape(-1, steps, batch) if need_x else None

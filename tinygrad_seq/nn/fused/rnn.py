@@ -49,12 +49,13 @@ class RNNKernel:
         """BPTT; arguments and result as ``LSTMKernel.backward`` (the state is (h,))."""
         xp = self.xp
         steps, batch, states = self.steps, self.batch, self.states
-        d_pre = xp.empty_like(states[1:])
+        d_pre = xp.empty((self.hidden, steps, batch), states.dtype)   # by time
+        d_step = xp.empty_like(d_state[0])
         d_h, d_h_next = d_state[0].copy(), xp.empty_like(d_state[0])
         d_total = xp.empty_like(d_h)
         slope = xp.empty(d_h.shape, bool if self.relu else d_h.dtype)
         matmul, add, subtract, multiply = xp.matmul, xp.add, xp.subtract, xp.multiply
-        weight_hh_t = self.weight_hh.T
+        weight_hh_t = xp.ascontiguousarray(self.weight_hh.T)
         for t, prev, new, mask in reversed(walk.steps):
             if d_out is not None:
                 add(d_h, d_out[t], out=d_total)
@@ -67,18 +68,19 @@ class RNNKernel:
             else:
                 multiply(states[new], states[new], out=slope)
                 subtract(1, slope, out=slope)
-            multiply(d_total, slope, out=d_pre[t])
-            matmul(weight_hh_t, d_pre[t], out=d_h_next)
+            multiply(d_total, slope, out=d_step)
+            matmul(weight_hh_t, d_step, out=d_h_next)
+            xp.copyto(d_pre[:, t], d_step)
             if mask is not None:
                 xp.copyto(d_h_next, d_h, where=mask[1])
             d_h, d_h_next = d_h_next, d_h
-        flat = by_time(xp, d_pre)                                   # (H, T * B)
+        flat = d_pre.reshape(self.hidden, steps * batch)
         grads = {}
         if need_weights.get("weight_ih"):
             grads["weight_ih"] = flat @ flat_input(x)
         if need_weights.get("weight_hh"):
             grads["weight_hh"] = flat @ by_time(xp, walk.prev(states)).T
         if need_weights.get("bias_ih") or need_weights.get("bias_hh"):
-            grads["bias_ih"] = grads["bias_hh"] = flat.sum(axis=1)
+            grads["bias_ih"] = grads["bias_hh"] = flat @ xp.ones(steps * batch, flat.dtype)
         dx = (self.weight_ih.T @ flat).reshape(-1, steps, batch) if need_x else None
         return dx, (d_h,), grads
