@@ -340,13 +340,15 @@ def build_parser():
 
     judge = commands.add_parser("eval", help="validation loss of a checkpoint")
     judge.add_argument("--data", default=None, help=data_help + " (default: the checkpoint's)")
-    judge.add_argument("--checkpoint", default=None, help="(default: runs/charlm-DATA/...)")
+    judge.add_argument("--checkpoint", default=None,
+                       help="default: runs/charlm-DATA/checkpoint.safetensors (DATA: --data or stdlib)")
     judge.add_argument("--eval-windows", type=harness.non_negative_int, default=0, help="0: every window (default)")
     harness.add_device_option(judge)
     judge.set_defaults(func=evaluate)
 
     write = commands.add_parser("sample", help="write text with a trained model")
-    write.add_argument("--checkpoint", default=None, help="(default: runs/charlm-DATA/...)")
+    write.add_argument("--checkpoint", default=None,
+                       help="default: runs/charlm-DATA/checkpoint.safetensors (DATA: --data or stdlib)")
     write.add_argument("--data", default=None, help="check that the checkpoint's vocabulary is this text's")
     add_sampling_options(write, length_flag="--length")
     write.add_argument("--seed", type=int, default=0)
@@ -359,7 +361,8 @@ def add_sampling_options(parser, length_flag):
     group = parser.add_argument_group("sampling")
     group.add_argument("--prime", default=None, help="text to start from")
     group.add_argument(length_flag, dest="sample_length" if length_flag != "--length" else "length",
-                       type=harness.non_negative_int, default=None if length_flag != "--length" else 300)
+                       type=harness.non_negative_int, default=None if length_flag != "--length" else 300,
+                       help="characters to write (300)")
     group.add_argument("--temperature", type=harness.positive_float,
                        default=None if length_flag != "--length" else 0.8,
                        help="> 0; lower is more conservative (0.8)")
