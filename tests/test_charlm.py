@@ -103,7 +103,8 @@ def test_unknown_data(capsys):
           "stdlib", "not a file")
 
 
-def test_empty_short_and_non_utf8_files(tmp_path, capsys):
+def test_empty_short_and_non_utf8_files(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where runs/ would be made
     empty, short, latin = tmp_path / "empty.txt", tmp_path / "short.txt", tmp_path / "latin.txt"
     empty.write_text("")
     short.write_text("just a few words of text")
@@ -112,6 +113,7 @@ def test_empty_short_and_non_utf8_files(tmp_path, capsys):
     fails(capsys, ["train", "--data", str(short), *TINY], "short.txt", "fewer than one window",
           "--bptt 12")
     fails(capsys, ["train", "--data", str(latin), *TINY], "latin.txt", "not UTF-8")
+    assert not (tmp_path / "runs").exists()  # bad input leaves nothing behind
 
 
 def test_temperature_must_be_positive(capsys):

@@ -120,7 +120,6 @@ def fit(task, args, out_dir, progress=None):
     """Train ``task`` as ``args`` say (see options.add_train_options); write the checkpoint,
     metrics log and plot into ``out_dir``. Returns the last evaluation's metrics, with "step"."""
     paths = RunPaths(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
     optimizer = tg.optim.Adam(task.model.parameters(), lr=args.lr)
     step, seconds, seed = 0, 0.0, args.seed
     if args.resume:
@@ -135,6 +134,7 @@ def fit(task, args, out_dir, progress=None):
         print(f"note: starting a new run over the checkpoint in {out_dir} (--resume continues it)")
     if hasattr(task, "check"):
         task.check()
+    os.makedirs(out_dir, exist_ok=True)  # after every check: bad input leaves nothing behind
     minutes = args.minutes or None  # 0: no time budget
     budget = minutes * 60 if minutes else None
     enabled = {"on": True, "off": False}.get(args.progress, stderr_is_terminal())
