@@ -226,21 +226,22 @@ def read_array(file, path, name, header):
 
 # ---------------------------------------------------------------- the atomic write
 
-def write_atomically(path, write_to):
+def write_atomically(path, write_to, who="tg.save"):
     """Call ``write_to(file)`` on a temporary file beside the target, sync it, rename it over the
-    target. Errors name ``path``, never the temporary file."""
+    target. Errors name ``who`` (the caller, e.g. "tg.save") and ``path``, never the temporary
+    file."""
     target = os.path.realpath(path)  # through a symlink: the link stays, its target is replaced
     directory, name = os.path.split(target)
     if not os.path.isdir(directory):
-        raise FileNotFoundError(f"tg.save: cannot write {path!r}: directory {directory!r} does not "
+        raise FileNotFoundError(f"{who}: cannot write {path!r}: directory {directory!r} does not "
                                 f"exist (create it first, e.g. with os.makedirs)")
-    mode = _checked_target_mode(path, target)
+    mode = _checked_target_mode(path, target, who)
     _remove_stale_temp_files(directory, name)
     temp = os.path.join(directory, f"{_temp_stem(name)}{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
     except OSError as e:
-        raise _write_error(path, e) from e
+        raise _write_error(path, e, who) from e
     try:
         with os.fdopen(fd, "wb") as file:
             write_to(file)
@@ -254,18 +255,18 @@ def write_atomically(path, write_to):
         except FileNotFoundError:
             pass
         if isinstance(e, OSError):
-            raise _write_error(path, e) from e
+            raise _write_error(path, e, who) from e
         raise
     _sync_directory(directory)
 
 
-def _write_error(path, error):
-    message = f"tg.save: cannot write {path!r}: {error.strerror or error}"
+def _write_error(path, error, who):
+    message = f"{who}: cannot write {path!r}: {error.strerror or error}"
     # OSError(errno, ...) is the subclass the errno names (PermissionError...), as the original
     return OSError(error.errno, message) if error.errno else OSError(message)
 
 
-def _checked_target_mode(path, target):
+def _checked_target_mode(path, target, who):
     """The permissions the new file gets: the old file's, else what open() would give (mkstemp's
     owner-only mode would silently hide checkpoints from a shared group). A file nobody may
     write is refused, even for root: write protection is how a user marks a keeper."""
@@ -276,11 +277,11 @@ def _checked_target_mode(path, target):
         os.umask(umask)
         return 0o666 & ~umask
     except OSError as e:  # a symlink loop, say
-        raise _write_error(path, e) from e
+        raise _write_error(path, e, who) from e
     if stat.S_ISDIR(info.st_mode):
-        raise IsADirectoryError(errno.EISDIR, f"tg.save: cannot write {path!r}: it is a directory")
+        raise IsADirectoryError(errno.EISDIR, f"{who}: cannot write {path!r}: it is a directory")
     if not info.st_mode & 0o222 or not os.access(target, os.W_OK):
-        raise PermissionError(errno.EACCES, f"tg.save: {path!r} is read-only (mode "
+        raise PermissionError(errno.EACCES, f"{who}: {path!r} is read-only (mode "
                                             f"{stat.filemode(info.st_mode)}): refusing to replace "
                                             f"it; make it writable (os.chmod) or save elsewhere")
     return info.st_mode & 0o7777

@@ -18,11 +18,11 @@ import collections.abc
 import json
 import numbers
 import os
-import tempfile
 
 import numpy as np
 
 from .backend import generator
+from .checkpoint_file import parse_json, write_atomically
 
 
 # ---------------------------------------------------------------- padding
@@ -300,7 +300,8 @@ class Vocab:
         """Write the vocabulary as JSON, atomically: the old file or the new one, never half."""
         text = json.dumps({"format": self.FORMAT, "version": 1, "specials": list(self.SPECIALS),
                            "tokens": self.itos[len(self.SPECIALS):]}, ensure_ascii=False)
-        _write_atomically(os.fspath(path), text.encode("utf-8"))
+        write_atomically(os.fspath(path), lambda file: file.write(text.encode("utf-8")),
+                         who="Vocab.save")
 
     @classmethod
     def load(cls, path):
@@ -314,7 +315,7 @@ class Vocab:
         """
         try:
             with open(path, "rb") as file:
-                data = json.loads(file.read().decode("utf-8"), object_pairs_hook=_unique_keys)
+                data = parse_json(file.read().decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as error:
             raise ValueError(f"Vocab.load: {os.fspath(path)!r} is not a JSON vocabulary "
                              f"({error})") from None
@@ -336,33 +337,3 @@ class Vocab:
             raise ValueError(f"Vocab.load: {os.fspath(path)!r}: {error}") from None
 
 
-def _unique_keys(pairs):
-    # json.loads would keep the last of a repeated key; a file saying two things is refused
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen = set()
-        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise ValueError(f"the key {twice!r} appears twice in one object")
-    return result
-
-
-def _write_atomically(path, data):
-    """Write ``data`` to a temporary file beside ``path``, sync it, rename it over ``path``: a
-    crash or a full disk leaves the old file whole and no temporary file behind."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"Vocab.save: cannot write {path!r}: directory {directory!r} "
-                                f"does not exist")
-    handle, temp = tempfile.mkstemp(dir=directory, prefix=".tg-vocab-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())     # the bytes are on disk before the rename makes them current
-        umask = os.umask(0)             # the only portable way to read the umask
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)  # as open() would make it, not mkstemp's owner-only
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
