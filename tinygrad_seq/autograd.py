@@ -15,6 +15,7 @@ import numpy as np
 from . import backend
 
 _Tensor = None  # set by tensor.py: Function.apply wraps its results in Tensors
+_anomaly = None  # anomaly.py's hooks while some thread is in detect_anomaly(), else None
 
 
 def _register_tensor_type(cls):
@@ -169,6 +170,8 @@ class Function:
         except (ValueError, IndexError) as e:
             shapes = ", ".join(str(tuple(a.shape)) for a in arrays)
             raise type(e)(f"{cls.name}: {e} (input shapes {shapes})") from None
+        if _anomaly is not None:
+            _anomaly.forward(ctx, cls, arrays, out)
         track = _grad_mode.enabled and True in needs
         make = Tensor._make
         if type(out) is tuple:
@@ -343,6 +346,8 @@ def _backward_step(node, out_grads, grads, leaf_grads, dev):
     in_grads = node.backward(*out_grads)
     if type(in_grads) is not tuple:
         in_grads = (in_grads,)
+    if _anomaly is not None:
+        _anomaly.backward(node, out_grads, in_grads)
     if len(in_grads) != len(node.parents):
         raise RuntimeError(f"{node.name}: backward returned {len(in_grads)} gradients for "
                            f"{len(node.parents)} inputs")
