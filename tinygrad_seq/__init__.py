@@ -25,5 +25,8 @@ from .ops import (neg, add, sub, mul, div, pow, exp, log, sqrt, abs, sin, cos, t
 __version__ = "0.1.0"
 from . import nn
 from .serialization import save, load
+from . import inspect
+from .anomaly import detect_anomaly, is_anomaly_enabled, AnomalyError
+from . import viz
 from . import optim
 from . import data
