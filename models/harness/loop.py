@@ -48,6 +48,34 @@ def step_random(seed, step, stream=0):
     return np.random.default_rng(int(numpy_seed))
 
 
+class EpochBatches:
+    """Step ``k``'s batch when training runs epoch after epoch over a data set: ``make_epoch(rng)``
+    returns one epoch's batches (index arrays), drawn with a NumPy Generator that is a function
+    of (seed, epoch) alone, so a resumed run and a twin in another engine see the same batches.
+
+    >>> batches = EpochBatches(0, lambda rng: list(rng.permutation(4).reshape(2, 2)))
+    >>> len(batches(1)), batches(3).tolist() == batches(3).tolist()
+    (2, True)
+    """
+
+    def __init__(self, seed, make_epoch):
+        self.seed, self.make_epoch, self.epoch, self.batches = seed, make_epoch, None, None
+
+    def __call__(self, step):
+        if self.batches is None:
+            self._draw(0)
+        epoch, index = divmod(step - 1, len(self.batches))
+        if epoch != self.epoch:
+            self._draw(epoch)
+        return self.batches[index]
+
+    def _draw(self, epoch):
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, 2]))
+        self.epoch, self.batches = epoch, list(self.make_epoch(rng))
+        if not self.batches:
+            raise ValueError("an epoch has no batches (no training data)")
+
+
 class RunPaths:
     def __init__(self, out_dir):
         self.dir = out_dir

@@ -95,3 +95,78 @@ def plot(paths, out, labels=None, ylabel="loss (nats per character)"):
     figure.savefig(temporary, dpi=100)
     plt.close(figure)
     os.replace(temporary, out)  # a reader never sees half a PNG
+
+
+# ---------------------------------------------------------------- classifiers and images
+
+def confusion_matrix(targets, predictions, classes):
+    """``counts[i, j]``: how many examples of class ``i`` were predicted as ``j`` (int64).
+
+    >>> confusion_matrix([0, 1, 1, 2], [0, 2, 1, 2], 3).tolist()
+    [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+    """
+    import numpy as np
+    targets, predictions = np.asarray(targets, np.int64), np.asarray(predictions, np.int64)
+    counts = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(counts, (targets, predictions), 1)
+    return counts
+
+
+def accuracy(targets, predictions):
+    """The fraction of predictions equal to their targets (NaN for none).
+
+    >>> accuracy([0, 1, 1, 2], [0, 2, 1, 2])
+    0.75
+    """
+    import numpy as np
+    targets, predictions = np.asarray(targets), np.asarray(predictions)
+    return float((targets == predictions).mean()) if targets.size else float("nan")
+
+
+def plot_confusion(counts, out, title=""):
+    """The confusion matrix as a PNG: true class down, predicted across, counts in the cells."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    classes = len(counts)
+    figure, axis = plt.subplots(figsize=(1.0 + 0.45 * classes, 0.8 + 0.45 * classes))
+    axis.imshow(counts, cmap="Blues")
+    for i in range(classes):
+        for j in range(classes):
+            axis.text(j, i, str(counts[i][j]), ha="center", va="center", fontsize=7,
+                      color="white" if counts[i][j] > counts.max() / 2 else "black")
+    axis.set_xticks(range(classes))
+    axis.set_yticks(range(classes))
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(title, fontsize=9)
+    save_figure(figure, out)
+
+
+def plot_images(images, out, captions=None, columns=10, title=""):
+    """Grey images (N, H, W) in [0, 1] as a grid PNG, each with its caption (if given)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = max(1, -(-len(images) // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.0, rows * 1.15 + 0.4),
+                                squeeze=False)
+    for number, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if number < len(images):
+            axis.imshow(images[number], cmap="gray_r", vmin=0, vmax=1)
+            if captions:
+                axis.set_title(captions[number], fontsize=7)
+    figure.suptitle(title, fontsize=9)
+    save_figure(figure, out)
+
+
+def save_figure(figure, out):
+    import matplotlib.pyplot as plt
+    figure.tight_layout()
+    temporary = f"{out}.tmp.png"
+    figure.savefig(temporary, dpi=100)
+    plt.close(figure)
+    os.replace(temporary, out)
