@@ -1,0 +1,257 @@
+"""1->N generation: draw a digit of a given class row by row, each row fed back as the next input.
+
+A recurrent layer (LSTM 128) reads, at step t, the previous row of 28 pixels (zeros at the
+first step) beside the class as a one-hot vector of 10, and one Linear gives the 28 pixel
+intensities of row t (through a sigmoid). The seeds' two ways of conditioning a 1->N model:
+
+- ``--form first``: the class vector only at the first step (zeros after it): the model must
+  carry the class in its state;
+- ``--form every``: the same class vector at every step.
+
+Trained with teacher forcing (the true previous row as input) on the MNIST rows; the loss is
+the binary cross-entropy per pixel, in nats (pixels are intensities in [0, 1]). The held-out
+digits are the classifier's (models.classify_rows: 1,000, 100 of each class). ``sample`` draws
+digits of each class with the model's own rows fed back: the first column of the grid feeds
+back the mean intensities, the others rows whose pixels are drawn from them (Bernoulli).
+
+    python -m models.generate_rows train --form first --out runs/generate_rows-first
+    python -m models.generate_rows train --form every --out runs/generate_rows-every
+    python -m models.generate_rows sample --checkpoint runs/generate_rows-every/checkpoint.safetensors
+    python -m models.generate_rows sample --digit 7 --per-class 8
+    python -m models.generate_rows train --smoke
+"""
+import argparse
+import os
+
+import numpy as np
+import tinygrad_seq as tg
+
+from models import harness
+from models.classify_rows import CLASSES, Digits, epoch_of
+
+FORMS = ("first", "every")
+
+# ---------------------------------------------------------------- the module
+
+
+class RowGenerator(tg.nn.Module):
+    """Previous rows (H, B, W) and classes (B,) -> logits of each row's pixels (H, B, W).
+
+    >>> model = RowGenerator(side=4, hidden_size=8, form="first")
+    >>> model(tg.zeros(4, 2, 4), np.array([3, 9])).shape
+    (4, 2, 4)
+    """
+
+    def __init__(self, side=28, hidden_size=128, form="every", classes=CLASSES):
+        super().__init__()
+        self.config = dict(side=side, hidden_size=hidden_size, form=form, classes=classes)
+        self.rnn = tg.nn.LSTM(side + classes, hidden_size)
+        self.head = tg.nn.Linear(hidden_size, side)
+
+    def inputs(self, previous, classes, start=0):
+        """Each step's input: the previous row beside the class vector (or zeros); ``start`` is
+        the step that ``previous[0]`` is (generation feeds one step at a time)."""
+        classes = check_classes(classes, self.config["classes"])
+        steps, batch = previous.shape[0], previous.shape[1]
+        condition = np.zeros((steps, batch, self.config["classes"]), np.float32)
+        given = slice(None) if self.config["form"] == "every" else slice(0, 1 if start == 0 else 0)
+        condition[given, np.arange(batch), classes] = 1.0
+        return tg.concatenate([previous, tg.tensor(condition, device=previous.device)], axis=-1)
+
+    def forward(self, previous, classes, state=None, start=0):
+        out, state = self.rnn(self.inputs(previous, classes, start), state)
+        return self.head(out), state
+
+
+def check_classes(classes, count):
+    classes = np.asarray(classes, dtype=np.int64).reshape(-1)
+    if classes.size == 0:
+        raise ValueError("an empty batch: no class to generate")
+    if classes.min() < 0 or classes.max() >= count:
+        bad = classes[(classes < 0) | (classes >= count)]
+        raise ValueError(f"class index {int(bad[0])} is out of range: the generator knows "
+                         f"classes 0-{count - 1}")
+    return classes
+
+
+def teacher_forced(images):
+    """Images (B, H, W) -> inputs (the rows shifted down by one, zeros first) and targets, (H, B, W)."""
+    rows = np.ascontiguousarray(images.transpose(1, 0, 2))
+    return np.concatenate([np.zeros_like(rows[:1]), rows[:-1]]), rows
+
+
+def bce_with_logits(logits, targets, reduction="mean"):
+    """Binary cross-entropy of intensities ``targets`` in [0, 1] under sigmoid(``logits``):
+    ``max(z, 0) - y z + log(1 + exp(-|z|))``, finite for any z."""
+    per_pixel = logits.relu() - logits * targets + (1.0 + (-logits.abs()).exp()).log()
+    return per_pixel.mean() if reduction == "mean" else per_pixel.sum()
+
+
+def loss_of(model, images, classes, device="cpu", reduction="mean"):
+    previous, rows = teacher_forced(images)
+    logits, _ = model(tg.tensor(previous, device=device), classes)
+    return bce_with_logits(logits, tg.tensor(rows, device=device), reduction)
+
+
+def generate(model, classes, rng=None, device="cpu"):
+    """Images (B, H, W) of ``classes``, row by row, each row fed back: the mean intensities, or
+    with ``rng`` pixels drawn from them (0 or 1)."""
+    side = model.config["side"]
+    classes = check_classes(classes, model.config["classes"])
+    row = np.zeros((1, len(classes), side), np.float32)
+    state, rows = None, []
+    with tg.no_grad():
+        for step in range(side):
+            logits, state = model(tg.tensor(row, device=device), classes, state, start=step)
+            mean = logits.sigmoid().numpy()
+            row = (rng.random(mean.shape) < mean).astype(np.float32) if rng is not None else mean
+            rows.append(mean[0])
+    return np.stack(rows, axis=1)
+
+# ---------------------------------------------------------------- training, for the harness
+
+
+class Task:
+    name, unit = "generate_rows", "sample"
+
+    def __init__(self, model, digits, args, device):
+        self.model, self.digits, self.args, self.device = model, digits, args, device
+        self.config = model.config
+        self.identity = dict(digits.identity, batch_size=args.batch_size)
+        self.batches = harness.EpochBatches(args.seed, epoch_of(digits.train[1], args.batch_size))
+
+    def loss(self, step, rng):
+        index = self.batches(step)
+        images, labels = self.digits.train[0][index], self.digits.train[1][index]
+        return loss_of(self.model, images, labels, self.device), len(index)
+
+    def evaluate(self):
+        return evaluate_on(self.model, *self.digits.held, self.device)
+
+    def report(self, step):
+        return None
+
+    def state_dict(self):
+        return None
+
+    def load_state_dict(self, state):
+        pass
+
+
+def evaluate_on(model, images, labels, device="cpu", batch_size=500):
+    """Held-out per-pixel binary cross-entropy (nats), teacher-forced, and the mean squared error
+    of whole digits drawn from the class alone (mean intensities fed back) against the digits."""
+    total = sum(loss_of(model, images[i:i + batch_size], labels[i:i + batch_size], device,
+                        reduction="sum").item() for i in range(0, len(labels), batch_size))
+    drawn = np.concatenate([generate(model, labels[i:i + batch_size], device=device)
+                            for i in range(0, len(labels), batch_size)])
+    return {"val_loss": total / images.size, "free_mse": float(np.mean((drawn - images) ** 2))}
+
+# ---------------------------------------------------------------- the command line
+
+
+DEFAULTS = dict(hidden_size=128, form="every", batch_size=64, lr=1e-3, clip=0.0, eval_every=1000,
+                eval_seconds=30.0, minutes=2.0)
+SMOKE = dict(hidden_size=16, batch_size=16, steps=30, minutes=0.0, lr=1e-2)
+
+
+def train(args):
+    harness.resolve(args, dict(DEFAULTS, **(SMOKE if args.smoke else {})))
+    device = harness.use_device(args)
+    digits = Digits("mnist")
+    tg.manual_seed(args.seed)
+    model = RowGenerator(digits.side, args.hidden_size, args.form).to(device)
+    print(f"generate_rows (class vector at {args.form} step{'s' if args.form == 'every' else ''}): "
+          f"{len(digits.train[1]):,} training and {len(digits.held[1]):,} held-out MNIST digits; "
+          f"LSTM {args.hidden_size}, batch {args.batch_size}, on {device}")
+    out = args.out or os.path.join("runs", f"generate_rows-{args.form}")
+    result = harness.fit(Task(model, digits, args, device), args, out)
+    model.eval()
+    write_grid(model, os.path.join(out, "samples.png"), per_class=8, seed=args.seed, device=device)
+    return result
+
+
+def write_grid(model, out, per_class=8, seed=0, digits=range(CLASSES), device="cpu"):
+    """``per_class`` digits of each class, one class a row: the first from the mean intensities,
+    the others with drawn pixels fed back."""
+    rng = np.random.default_rng(seed)
+    images = []
+    for digit in digits:
+        classes = np.full(per_class, digit)
+        drawn = generate(model, classes, rng, device)
+        drawn[0] = generate(model, classes[:1], None, device)[0]
+        images.extend(drawn)
+    harness.metrics.plot_images(np.array(images), out, columns=per_class,
+                                title=f"class vector at {model.config['form']} step"
+                                      f"{'s' if model.config['form'] == 'every' else ''}: one class a row")
+    print(f"wrote {out}")
+
+
+def load_model(args):
+    device = harness.use_device(args)
+    path = args.checkpoint or os.path.join("runs", "generate_rows-every", "checkpoint.safetensors")
+    saved = harness.checkpoint.load(path, Task.name, device=device)
+    model = RowGenerator(**saved["config"]).to(device)
+    model.load_state_dict(saved["model"])
+    model.eval()
+    return model, saved, path, device
+
+
+def sample(args):
+    model, saved, path, device = load_model(args)
+    digits = range(CLASSES) if args.digit is None else [args.digit]
+    try:
+        check_classes(list(digits), model.config["classes"])
+    except ValueError as e:
+        raise harness.UsageError(f"--digit {args.digit}: {e}") from None
+    out = args.out or os.path.join(os.path.dirname(path), "samples.png")
+    write_grid(model, out, args.per_class, args.seed, digits, device)
+    return out
+
+
+def evaluate(args):
+    model, saved, path, device = load_model(args)
+    digits = Digits("mnist")
+    harness.checkpoint.check_identity(saved, path, digits.identity, ["data", "sha256"], "MNIST")
+    result = evaluate_on(model, *digits.held, device)
+    print(f"{path} (form {model.config['form']}, step {saved['step']}) on {len(digits.held[1])} "
+          f"held-out digits: {result['val_loss']:.4f} nats per pixel (teacher-forced); digits "
+          f"drawn from the class alone: mean squared error {result['free_mse']:.4f}")
+    return result
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m models.generate_rows",
+                                     description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    fit = commands.add_parser("train", help="train (or --resume) a generator", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    model = fit.add_argument_group("model (defaults: LSTM 128, class at every step, batch 64)")
+    model.add_argument("--form", choices=FORMS, default=None,
+                       help="the class vector at the first step only, or at every step (every)")
+    model.add_argument("--hidden-size", type=harness.positive_int, default=None)
+    model.add_argument("--batch-size", type=harness.positive_int, default=None)
+    fit.add_argument("--smoke", action="store_true", help="a tiny model for a few steps: seconds")
+    harness.add_train_options(fit)
+    fit.set_defaults(func=train)
+    for name, func, text in (("sample", sample, "a grid of generated digits (PNG)"),
+                             ("eval", evaluate, "held-out per-pixel loss")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--checkpoint", default=None,
+                             help="default: runs/generate_rows-every/checkpoint.safetensors")
+        if name == "sample":
+            command.add_argument("--digit", type=int, default=None, help="this class only (default: all)")
+            command.add_argument("--per-class", type=harness.positive_int, default=8)
+            command.add_argument("--seed", type=int, default=0)
+            command.add_argument("--out", default=None, help="the PNG (default: samples.png by the checkpoint)")
+        harness.add_device_option(command)
+        command.set_defaults(func=func)
+    return parser
+
+
+def main(argv=None):
+    return harness.run_command(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    main()
