@@ -89,3 +89,27 @@ STOCKS = Package("vega_datasets", "0.9.0", ("--only-binary=:all:",), archive_sha
                  "3d7c63917be6ca9b154b565f4779a31fedce57b01b5b9d99d8a34a7608062a1d")
 STOCKS_MEMBER = ("vega_datasets/_data/stocks.csv",
                  "f9953ac6693e587476b4ebf2f0b00d9bb95371ca8c39da4cc6155077b3e417cd")
+
+# French gettext catalogs (English msgid -> French msgstr), read as .mo files from two wheels.
+DJANGO = Package("Django", "5.1.4", ("--only-binary=:all:",), archive_sha256=
+                 "236e023f021f5ce7dee5779de7b286565fdea5f4ab86bae5338e3f7b69896cf0")
+DJANGO_FR_MEMBERS = {
+    "django/conf/locale/fr/LC_MESSAGES/django.mo": "ed5188e46492b0bf3767baeb379af905c44629570dd2c4cb7b8717ca0a73af9c",
+    "django/contrib/admin/locale/fr/LC_MESSAGES/django.mo": "c83199a1b965484c0a99cc606c4762bc1809af17294a0cad451e2d7531ac6e5a",
+    "django/contrib/admin/locale/fr/LC_MESSAGES/djangojs.mo": "7928b0093719aefde32a5bbf2952fd9b2bd6e9873a9525b1d42700fd3eaa4a78",
+    "django/contrib/admindocs/locale/fr/LC_MESSAGES/django.mo": "743f7678b5c80de23e6bf06bc57d46e3da91c0b4b856de7a6d33fd7216b931e1",
+    "django/contrib/auth/locale/fr/LC_MESSAGES/django.mo": "0d4797485a4fe0a9277e681357236376bb407c518f82f3a170185d0edbc329c8",
+    "django/contrib/contenttypes/locale/fr/LC_MESSAGES/django.mo": "0933aefc938041e0bbd955f9cfd720f019f71ed66c7606ed8c0ed729ccbaf35a",
+    "django/contrib/flatpages/locale/fr/LC_MESSAGES/django.mo": "66a0f83b7fcdcbca798bafd15479403429cf8a8c0c775f508bf2ce3df4c76afe",
+    "django/contrib/gis/locale/fr/LC_MESSAGES/django.mo": "2d77212da398fdb1887f6e6cfeb4205873af10c0fe97cfc7013e56b42d22adfb",
+    "django/contrib/humanize/locale/fr/LC_MESSAGES/django.mo": "a471c3ec3577e9b0bce82297594a56529dcdb4abaa5aef7f617534e2c13a89be",
+    "django/contrib/postgres/locale/fr/LC_MESSAGES/django.mo": "d36ba0f23d15a643c2dad443917acadac9e3f7533af09bb6f4f522bf852102c4",
+    "django/contrib/redirects/locale/fr/LC_MESSAGES/django.mo": "62154da0d6877523a9d8fd85ef17e8d8c1c27762a41e27a1a558cbc89e152eec",
+    "django/contrib/sessions/locale/fr/LC_MESSAGES/django.mo": "683198773c767889c5e8867e5333c310992e6153e7bf054d0f7a95b927c9356c",
+    "django/contrib/sites/locale/fr/LC_MESSAGES/django.mo": "5bb35ee47aa09d1725e369e3cdb51a0d2634e7d8dd870bebd2d819cde715583f",
+}
+SPHINX = Package("sphinx", "8.1.3", ("--only-binary=:all:",), archive_sha256=
+                 "09719015511837b76bf6e03e42eb7595ac8c2e41eeb9c29c5b755c6b677992a2")
+SPHINX_FR_MEMBERS = {
+    "sphinx/locale/fr/LC_MESSAGES/sphinx.mo": "a3de414937e7cfb125377c6a6957e502dfab4b3b7e8a09714ba4d95b58b94669",
+}
