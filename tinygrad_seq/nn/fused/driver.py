@@ -20,10 +20,10 @@ PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
 
 
 class Plan:
-    """What the node needs to know besides its input arrays."""
+    """The layer's shape of things: its kernel, parameter names, layers, directions, state."""
 
     __slots__ = ("make_kernel", "names", "num_layers", "directions", "given_state",
-                 "state_parts", "batch_first", "masks", "scale")
+                 "state_parts", "batch_first")
 
     def __init__(self, **fields):
         for key, value in fields.items():
@@ -32,21 +32,21 @@ class Plan:
 
 class FusedRecurrent(Function):
     """Inputs: x, then the given initial states (h0[, c0], each (layers * directions, B, ·)),
-    then each cell's parameters (``Plan.names``), layer-major, forward before reverse; option
-    ``drops``: per layer None or the dropout mask of its input, (T or 1, B, features).
-    Outputs: the top layer's output, then h_n[, c_n]. Inside, sequences are feature-major
-    (T, features, B) (``walk.py``)."""
+    then each cell's parameters (``Plan.names``), layer-major, forward before reverse. Options:
+    ``masks`` and ``scale`` from ``walk.step_masks`` (lengths); ``drops``, per layer None or
+    the dropout mask of its input, (T or 1, B, features). Outputs: the top layer's output,
+    then h_n[, c_n]. Inside, sequences are feature-major (T, features, B) (``walk.py``)."""
 
     name = "fused_recurrent"
 
-    def forward(ctx, x, *arrays, plan, drops):
+    def forward(ctx, x, *arrays, plan, masks, scale, drops):
         xp = ctx.xp
         given = arrays[:plan.state_parts] if plan.given_state else None
         params = arrays[plan.state_parts if plan.given_state else 0:]
         per_cell = len(plan.names)
         layer_input = x.transpose(1, 2, 0) if plan.batch_first else x.transpose(0, 2, 1)
         steps, _, batch = layer_input.shape
-        walks = [Walk(steps, plan.masks, reverse=d == 1) for d in range(plan.directions)]
+        walks = [Walk(steps, masks, reverse=d == 1) for d in range(plan.directions)]
         finals = [[] for _ in range(plan.state_parts)]
         kernels, inputs = [], []
         for k in range(plan.num_layers):
@@ -68,7 +68,7 @@ class FusedRecurrent(Function):
                 layer_kernels.append(kernel)
             kernels.append(layer_kernels)
             inputs.append(layer_input)
-            layer_input = _join(xp, outputs, plan.scale)
+            layer_input = _join(xp, outputs, scale)
         if is_grad_enabled() and True in ctx.needs_input_grad:
             first = plan.state_parts if plan.given_state else 0
             if not any(ctx.needs_input_grad[1 + first + d * per_cell]
@@ -91,7 +91,7 @@ class FusedRecurrent(Function):
             d_out = xp.ascontiguousarray(d_out.transpose(1, 2, 0) if plan.batch_first
                                          else d_out.transpose(0, 2, 1))
         for k in range(plan.num_layers - 1, -1, -1):
-            need_x = k > 0 or need[0]
+            dx_layout = "features" if k > 0 else ("rows" if need[0] else None)
             d_x = None
             for d, (kernel, walk) in enumerate(zip(kernels[k], walks)):
                 j = k * plan.directions + d
@@ -102,8 +102,8 @@ class FusedRecurrent(Function):
                                 for g, final in zip(d_finals, kernel.final_state(walk)))
                 wanted = {name: need[first + j * per_cell + i] for i, name in enumerate(plan.names)}
                 dx, d_initial, grads = kernel.backward(inputs[k], d_slice, d_state, walk,
-                                                       need_x, wanted)
-                if need_x:
+                                                       dx_layout, wanted)
+                if dx_layout is not None:
                     if d_x is None:
                         d_x = dx
                     else:
@@ -118,9 +118,10 @@ class FusedRecurrent(Function):
                     d_out[...] = d_x.transpose(1, 0, 2)
                 else:
                     xp.multiply(d_x.transpose(1, 0, 2), drops[k].transpose(0, 2, 1), out=d_out)
-        if d_x is not None:
-            d_x = xp.ascontiguousarray(d_x.transpose(2, 1, 0) if plan.batch_first
-                                       else d_x.transpose(1, 2, 0))
+        if d_x is not None:   # (T * B, input): x's gradient, time-major
+            d_x = d_x.reshape(-1, kernels[0][0].batch, d_x.shape[1])
+            if plan.batch_first:
+                d_x = d_x.swapaxes(0, 1)
         d_states = tuple(xp.stack(part) for part in d_given) if plan.given_state else ()
         return (d_x,) + d_states + tuple(param_grads)
 
@@ -171,9 +172,10 @@ def run(layer, x, state, masks, make_kernel):
     plan = Plan(make_kernel=_by_name(make_kernel, names), names=names,
                 num_layers=layer.num_layers, directions=len(layer._directions[0]),
                 given_state=state is not None, state_parts=2 if lstm else 1,
-                batch_first=layer.batch_first, masks=per_step, scale=scale)
+                batch_first=layer.batch_first)
     drops = _dropout_masks(layer, x, steps, cells)
-    results = FusedRecurrent.apply(x, *(state or ()), *params, plan=plan, drops=drops)
+    results = FusedRecurrent.apply(x, *(state or ()), *params, plan=plan, masks=per_step,
+                                   scale=scale, drops=drops)
     return results[0], (results[1:] if lstm else results[1])
 
 

@@ -10,7 +10,9 @@ tanh pass gives both sigmoids (σ(x) = 0.5 * tanh(x / 2) + 0.5; halving is exact
 floating point). Every bias that enters a pre-activation by addition is added once, to the
 input projection of all steps; only b_hn, inside r * h_n, is added per step.
 """
-from .walk import by_time, flat_input
+from itertools import repeat
+
+from .walk import by_time, flat_input, input_grad
 
 
 class GRUKernel:
@@ -53,38 +55,40 @@ class GRUKernel:
             weight, weight_n = weight[:2 * h], weight[2 * h:]
             recurrent = xp.empty((2 * h, batch), dtype)
         scratch = xp.empty((h, batch), dtype)
-        matmul, add, subtract, multiply, tanh = xp.matmul, xp.add, xp.subtract, xp.multiply, xp.tanh
-        for t, prev, new, mask in walk.steps:
-            g = gates[t]
-            rz, r, z, n = g[:2 * h], g[:h], g[h:2 * h], g[2 * h:]
-            h_prev = states[prev]
-            matmul(weight, h_prev, out=recurrent)
-            add(rz, recurrent[:2 * h], out=rz)
+        recurrent_rz, recurrent_n = recurrent[:2 * h], recurrent[2 * h:]
+        dot, add, subtract, multiply, tanh = xp.dot, xp.add, xp.subtract, xp.multiply, xp.tanh
+        on = walk.forward
+        half = xp.asarray(0.5, dtype)   # 0-d: no Python float converted at every call
+        for rz, (r, z, n), kept_t, h_prev, h_new, mask in zip(
+                on(gates[:, :2 * h]), on(gates.reshape(steps, 3, h, batch)), on(kept),
+                on(walk.prev(states)), on(walk.next(states)), walk.masks):
+            dot(weight, h_prev, out=recurrent)
+            add(rz, recurrent_rz, out=rz)
             tanh(rz, out=rz)
-            multiply(rz, 0.5, out=rz)
-            add(rz, 0.5, out=rz)
+            multiply(rz, half, out=rz)
+            add(rz, half, out=rz)
             if reset_after:
                 if bias_n is None:
-                    xp.copyto(kept[t], recurrent[2 * h:])
+                    xp.copyto(kept_t, recurrent_n)
                 else:
-                    add(recurrent[2 * h:], bias_n, out=kept[t])
-                multiply(r, kept[t], out=scratch)
+                    add(recurrent_n, bias_n, out=kept_t)
+                multiply(r, kept_t, out=scratch)
             else:
-                multiply(r, h_prev, out=kept[t])
-                matmul(weight_n, kept[t], out=scratch)
+                multiply(r, h_prev, out=kept_t)
+                dot(weight_n, kept_t, out=scratch)
             add(n, scratch, out=n)
             tanh(n, out=n)
             subtract(h_prev, n, out=scratch)
             multiply(z, scratch, out=scratch)
-            add(n, scratch, out=states[new])
+            add(n, scratch, out=h_new)
             if mask is not None:
-                xp.copyto(states[new], h_prev, where=mask[1])
+                xp.copyto(h_new, h_prev, where=mask[1])
         return states
 
     def final_state(self, walk):
         return (self.states[walk.last],)
 
-    def backward(self, x, d_out, d_state, walk, need_x, need_weights):
+    def backward(self, x, d_out, d_state, walk, dx_layout, need_weights):
         """BPTT; arguments and result as ``LSTMKernel.backward`` (the state is (h,)).
 
         One buffer holds the step's gate gradients: with reset_after (d r, d z, d h_n, d n),
@@ -96,7 +100,7 @@ class GRUKernel:
         rows = (4 if reset_after else 3) * h
         d_gates = xp.empty((rows, steps, batch), dtype)     # by time (``walk.by_time``)
         dg = xp.empty((rows, batch), dtype)                 # the step's, contiguous
-        d_h, d_h_next = d_state[0].copy(), xp.empty_like(d_state[0])
+        d_h, d_h_next = d_state[0].copy(), xp.empty(d_state[0].shape, d_state[0].dtype)
         d_total = xp.empty_like(d_h)
         one, two = xp.empty((h, batch), dtype), xp.empty((h, batch), dtype)
         sig = xp.empty((2 * h, batch), dtype)
@@ -107,14 +111,16 @@ class GRUKernel:
             weight_t, weight_n_t = (contiguous(self.weight_hh[:2 * h].T),
                                     contiguous(self.weight_hh[2 * h:].T))
         n_row = 3 * h if reset_after else 2 * h
-        matmul, add, subtract, multiply = xp.matmul, xp.add, xp.subtract, xp.multiply
-        for t, prev, new, mask in reversed(walk.steps):
-            g = gates[t]
-            rz, r, z, n = g[:2 * h], g[:h], g[h:2 * h], g[2 * h:]
-            h_prev = states[prev]
-            d_r, d_z, d_n = dg[:h], dg[h:2 * h], dg[n_row:n_row + h]
-            if d_out is not None:
-                add(d_h, d_out[t], out=d_total)
+        d_r, d_z, d_rz, d_hn, d_n = dg[:h], dg[h:2 * h], dg[:2 * h], dg[2 * h:3 * h], dg[n_row:]
+        dot, add, subtract, multiply = xp.dot, xp.add, xp.subtract, xp.multiply
+        back = walk.backward
+        one_ = xp.asarray(1, dtype)
+        for rz, (r, z, n), kept_t, h_prev, d_by_time, d_o, mask in zip(
+                back(gates[:, :2 * h]), back(gates.reshape(steps, 3, h, batch)), back(kept),
+                back(walk.prev(states)), back(d_gates.transpose(1, 0, 2)),
+                repeat(None) if d_out is None else back(d_out), reversed(walk.masks)):
+            if d_o is not None:
+                add(d_h, d_o, out=d_total)
             else:
                 xp.copyto(d_total, d_h)
             if mask is not None:
@@ -122,23 +128,23 @@ class GRUKernel:
             multiply(d_total, z, out=one)                           # the path h' <- z * h
             subtract(d_total, one, out=two)                         # d n = dh - dh * z
             multiply(n, n, out=d_n)
-            subtract(1, d_n, out=d_n)
+            subtract(one_, d_n, out=d_n)
             multiply(d_n, two, out=d_n)                             # d of n's pre-activation
             subtract(h_prev, n, out=d_z)
             multiply(d_z, d_total, out=d_z)                         # d z
             if reset_after:
-                multiply(d_n, kept[t], out=d_r)                     # d r
-                multiply(d_n, r, out=dg[2 * h:3 * h])               # d h_n
+                multiply(d_n, kept_t, out=d_r)                      # d r
+                multiply(d_n, r, out=d_hn)                          # d h_n
             else:
-                matmul(weight_n_t, d_n, out=two)                    # d (r * h)
+                dot(weight_n_t, d_n, out=two)                       # d (r * h)
                 multiply(two, h_prev, out=d_r)                      # d r
                 multiply(two, r, out=two)
                 add(one, two, out=one)                              # + the path through r * h
-            subtract(1, rz, out=sig)
+            subtract(one_, rz, out=sig)
             multiply(sig, rz, out=sig)
-            multiply(dg[:2 * h], sig, out=dg[:2 * h])
-            matmul(weight_t, dg[:n_row], out=d_h_next)
-            xp.copyto(d_gates[:, t], dg)
+            multiply(d_rz, sig, out=d_rz)
+            dot(weight_t, dg[:n_row], out=d_h_next)
+            xp.copyto(d_by_time, dg)
             add(d_h_next, one, out=d_h_next)
             if mask is not None:
                 xp.copyto(d_h_next, d_h, where=mask[1])
@@ -163,11 +169,8 @@ class GRUKernel:
                                                 n_rows @ by_time(xp, kept).T])
             if need_weights.get("bias_hh"):   # b_hh enters every gate as b_ih does
                 grads["bias_hh"] = grads["bias_ih"] if "bias_ih" in grads else flat @ ones
-        dx = None
-        if need_x:
-            dx = self.weight_ih[:2 * h].T @ rz_rows
-            dx += self.weight_ih[2 * h:].T @ n_rows
-            dx = dx.reshape(-1, steps, batch)
+        dx = input_grad([self.weight_ih[:2 * h], self.weight_ih[2 * h:]], [rz_rows, n_rows],
+                        dx_layout, steps)
         return dx, (d_h,), grads
 
 

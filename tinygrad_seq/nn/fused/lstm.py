@@ -10,7 +10,9 @@ beside (i, o), so backward gets both tanh derivatives, (1 - g^2) i and (1 - tanh
 three operations. Gradients are computed in the internal order and put back in PyTorch's
 i, f, g, o.
 """
-from .walk import by_time, flat_input
+from itertools import repeat
+
+from .walk import by_time, flat_input, input_grad
 
 
 class LSTMKernel:
@@ -60,38 +62,40 @@ class LSTMKernel:
         weight_hh, weight_hr = self._halved(self.weight_hh), self.weight_hr
         recurrent = xp.empty((4 * h, batch), dtype)
         scratch = xp.empty((h, batch), dtype)
-        matmul, add, multiply, tanh, copyto = xp.matmul, xp.add, xp.multiply, xp.tanh, xp.copyto
-        for t, prev, new, mask in walk.steps:
-            g = gates[t]
-            pre = g[:4 * h]
-            matmul(weight_hh, states[prev], out=recurrent)
+        dot, add, multiply, tanh, copyto = xp.dot, xp.add, xp.multiply, xp.tanh, xp.copyto
+        on = walk.forward
+        half = xp.asarray(0.5, dtype)   # 0-d: no Python float converted at every call
+        for pre, sig, (i, o, f, g, tc), h_prev, h_new, c_prev, c, unprojected, mask in zip(
+                on(gates[:, :4 * h]), on(gates[:, :3 * h]), on(gates.reshape(steps, 5, h, batch)),
+                on(walk.prev(states)), on(walk.next(states)), on(walk.prev(cells)),
+                on(walk.next(cells)), repeat(None) if hidden is None else on(hidden), walk.masks):
+            dot(weight_hh, h_prev, out=recurrent)
             add(pre, recurrent, out=pre)
             tanh(pre, out=pre)
-            sig = g[:3 * h]
-            multiply(sig, 0.5, out=sig)
-            add(sig, 0.5, out=sig)
-            c = cells[new]
-            multiply(g[2 * h:3 * h], cells[prev], out=c)
-            multiply(g[:h], g[3 * h:4 * h], out=scratch)
+            multiply(sig, half, out=sig)
+            add(sig, half, out=sig)
+            multiply(f, c_prev, out=c)
+            multiply(i, g, out=scratch)
             add(c, scratch, out=c)
-            tc = tanh(c, out=g[4 * h:])
-            if hidden is None:
-                multiply(g[h:2 * h], tc, out=states[new])
+            tanh(c, out=tc)
+            if unprojected is None:
+                multiply(o, tc, out=h_new)
             else:
-                multiply(g[h:2 * h], tc, out=hidden[t])
-                matmul(weight_hr, hidden[t], out=states[new])
+                multiply(o, tc, out=unprojected)
+                dot(weight_hr, unprojected, out=h_new)
             if mask is not None:
-                copyto(states[new], states[prev], where=mask[1])
-                copyto(c, cells[prev], where=mask[1])
+                copyto(h_new, h_prev, where=mask[1])
+                copyto(c, c_prev, where=mask[1])
         return states
 
     def final_state(self, walk):
         return self.states[walk.last], self.cells[walk.last]
 
-    def backward(self, x, d_out, d_state, walk, need_x, need_weights):
+    def backward(self, x, d_out, d_state, walk, dx_layout, need_weights):
         """BPTT. x: this direction's input (T, input, B), None when W_ih needs no gradient;
         d_out: gradient of its output before masking (T, state_size, B) or None; d_state:
-        gradients (dh, dc) of the final state. Returns (dx (input, T, B) or None, (dh0, dc0),
+        gradients (dh, dc) of the final state; dx_layout: None (no input gradient), "rows"
+        for dx as (T * B, input) or "features" for (input, T, B). Returns (dx, (dh0, dc0),
         {name: gradient}), each weight gradient one GEMM over all steps."""
         xp, h = self.xp, self.hidden
         steps, batch, dtype = self.steps, self.batch, self.states.dtype
@@ -99,49 +103,55 @@ class LSTMKernel:
         hidden, weight_hr = self.hidden_states, self.weight_hr
         d_gates = xp.empty((4 * h, steps, batch), dtype)   # by time (``walk.by_time``)
         dg = xp.empty((4 * h, batch), dtype)                # the step's, contiguous
-        d_h, d_h_next = d_state[0].copy(), xp.empty_like(d_state[0])
-        d_c, d_c_next = d_state[1].copy(), xp.empty_like(d_state[1])
+        d_h, d_h_next = d_state[0].copy(), xp.empty(d_state[0].shape, d_state[0].dtype)
+        d_c, d_c_next = d_state[1].copy(), xp.empty(d_state[1].shape, d_state[1].dtype)
         d_total, d_c_total = xp.empty_like(d_h), xp.empty_like(d_c)
         d_proj = None if hidden is None else xp.empty_like(states[1:])
         d_hidden = d_total if hidden is None else xp.empty((h, batch), dtype)
         one, two, three = (xp.empty((h, batch), dtype), xp.empty((2 * h, batch), dtype),
                            xp.empty((3 * h, batch), dtype))
+        two_g, two_o = two[:h], two[h:]
+        d_i, d_o_gate, d_f, d_g = dg[:h], dg[h:2 * h], dg[2 * h:3 * h], dg[3 * h:]
+        d_sig = dg[:3 * h]
         weight_hh_t = xp.ascontiguousarray(self.weight_hh.T)
         weight_hr_t = None if hidden is None else xp.ascontiguousarray(weight_hr.T)
-        matmul, add, subtract, multiply, copyto = (xp.matmul, xp.add, xp.subtract, xp.multiply,
-                                                   xp.copyto)
-        for t, prev, new, mask in reversed(walk.steps):
-            g = gates[t]
-            if d_out is not None:
-                add(d_h, d_out[t], out=d_total)
+        dot, add, subtract, multiply, copyto = xp.dot, xp.add, xp.subtract, xp.multiply, xp.copyto
+        back = walk.backward
+        one_ = xp.asarray(1, dtype)
+        for (_, _, f, g, tc), io, g_tc, sig, c_prev, d_step, d_o, d_projected, mask in zip(
+                back(gates.reshape(steps, 5, h, batch)), back(gates[:, :2 * h]),
+                back(gates[:, 3 * h:]), back(gates[:, :3 * h]), back(walk.prev(cells)),
+                back(d_gates.transpose(1, 0, 2)), repeat(None) if d_out is None else back(d_out),
+                repeat(None) if hidden is None else back(d_proj), reversed(walk.masks)):
+            if d_o is not None:
+                add(d_h, d_o, out=d_total)
             else:
                 copyto(d_total, d_h)
             if mask is not None:
                 multiply(d_total, mask[0], out=d_total)
-            if hidden is not None:
-                copyto(d_proj[t], d_total)
-                matmul(weight_hr_t, d_total, out=d_hidden)
+            if d_projected is not None:
+                copyto(d_projected, d_total)
+                dot(weight_hr_t, d_total, out=d_hidden)
             # ((1 - g^2) i, (1 - tanh(c)^2) o): the tanh derivatives with their partners
-            multiply(g[3 * h:], g[3 * h:], out=two)
-            subtract(1, two, out=two)
-            multiply(two, g[:2 * h], out=two)
-            multiply(two[h:], d_hidden, out=one)                   # dc from h = o tanh(c)
+            multiply(g_tc, g_tc, out=two)
+            subtract(one_, two, out=two)
+            multiply(two, io, out=two)
+            multiply(two_o, d_hidden, out=one)                     # dc from h = o tanh(c)
             if mask is not None:
                 multiply(d_c, mask[0], out=d_c_total)
                 add(d_c_total, one, out=d_c_total)
             else:
                 add(d_c, one, out=d_c_total)
-            multiply(d_c_total, g[3 * h:4 * h], out=dg[:h])        # d σ(i)
-            multiply(d_hidden, g[4 * h:], out=dg[h:2 * h])         # d σ(o)
-            multiply(d_c_total, cells[prev], out=dg[2 * h:3 * h])  # d σ(f)
-            sig = g[:3 * h]
-            subtract(1, sig, out=three)
+            multiply(d_c_total, g, out=d_i)                        # d σ(i)
+            multiply(d_hidden, tc, out=d_o_gate)                   # d σ(o)
+            multiply(d_c_total, c_prev, out=d_f)                   # d σ(f)
+            subtract(one_, sig, out=three)
             multiply(three, sig, out=three)
-            multiply(dg[:3 * h], three, out=dg[:3 * h])
-            multiply(two[:h], d_c_total, out=dg[3 * h:])           # d g
-            multiply(d_c_total, g[2 * h:3 * h], out=d_c_next)
-            matmul(weight_hh_t, dg, out=d_h_next)
-            copyto(d_gates[:, t], dg)
+            multiply(d_sig, three, out=d_sig)
+            multiply(two_g, d_c_total, out=d_g)                    # d g
+            multiply(d_c_total, f, out=d_c_next)
+            dot(weight_hh_t, dg, out=d_h_next)
+            copyto(d_step, dg)
             if mask is not None:
                 copyto(d_c_next, d_c, where=mask[1])
                 copyto(d_h_next, d_h, where=mask[1])
@@ -158,5 +168,4 @@ class LSTMKernel:
             grads["bias_ih"] = grads["bias_hh"] = self._pytorch(flat @ ones)
         if hidden is not None and need_weights.get("weight_hr"):
             grads["weight_hr"] = by_time(xp, d_proj) @ by_time(xp, hidden).T
-        dx = (self.weight_ih.T @ flat).reshape(-1, steps, batch) if need_x else None
-        return dx, (d_h, d_c), grads
+        return input_grad([self.weight_ih], [flat], dx_layout, steps), (d_h, d_c), grads

@@ -5,7 +5,9 @@
 Backward needs only the hidden states: tanh' = 1 - h'^2, and relu' = (h' > 0), which is
 (pre-activation > 0) as ``Relu``'s backward has it. Arrays are feature-major (``walk.py``).
 """
-from .walk import by_time, flat_input
+from itertools import repeat
+
+from .walk import by_time, flat_input, input_grad
 
 
 class RNNKernel:
@@ -28,49 +30,54 @@ class RNNKernel:
             pre += self.bias[:, None]
         states = self.states = xp.empty((steps + 1, self.hidden, batch), x.dtype)
         states[walk.first] = state[0]
-        matmul, add, weight_hh = xp.matmul, xp.add, self.weight_hh
-        activation = xp.maximum if self.relu else xp.tanh
+        dot, add, weight_hh, relu = xp.dot, xp.add, self.weight_hh, self.relu
         recurrent = xp.empty((self.hidden, batch), x.dtype)
-        for t, prev, new, mask in walk.steps:
-            matmul(weight_hh, states[prev], out=recurrent)
-            add(pre[t], recurrent, out=recurrent)
-            if self.relu:
-                activation(recurrent, 0, out=states[new])
+        on = walk.forward
+        for x_t, h_prev, h_new, mask in zip(on(pre), on(walk.prev(states)), on(walk.next(states)),
+                                             walk.masks):
+            dot(weight_hh, h_prev, out=recurrent)
+            add(x_t, recurrent, out=recurrent)
+            if relu:
+                xp.maximum(recurrent, 0, out=h_new)
             else:
-                activation(recurrent, out=states[new])
+                xp.tanh(recurrent, out=h_new)
             if mask is not None:
-                xp.copyto(states[new], states[prev], where=mask[1])
+                xp.copyto(h_new, h_prev, where=mask[1])
         return states
 
     def final_state(self, walk):
         return (self.states[walk.last],)
 
-    def backward(self, x, d_out, d_state, walk, need_x, need_weights):
+    def backward(self, x, d_out, d_state, walk, dx_layout, need_weights):
         """BPTT; arguments and result as ``LSTMKernel.backward`` (the state is (h,))."""
         xp = self.xp
         steps, batch, states = self.steps, self.batch, self.states
         d_pre = xp.empty((self.hidden, steps, batch), states.dtype)   # by time
-        d_step = xp.empty_like(d_state[0])
-        d_h, d_h_next = d_state[0].copy(), xp.empty_like(d_state[0])
+        d_step = xp.empty(d_state[0].shape, d_state[0].dtype)
+        d_h, d_h_next = d_state[0].copy(), xp.empty(d_state[0].shape, d_state[0].dtype)
         d_total = xp.empty_like(d_h)
         slope = xp.empty(d_h.shape, bool if self.relu else d_h.dtype)
-        matmul, add, subtract, multiply = xp.matmul, xp.add, xp.subtract, xp.multiply
-        weight_hh_t = xp.ascontiguousarray(self.weight_hh.T)
-        for t, prev, new, mask in reversed(walk.steps):
-            if d_out is not None:
-                add(d_h, d_out[t], out=d_total)
+        dot, add, subtract, multiply = xp.dot, xp.add, xp.subtract, xp.multiply
+        relu, weight_hh_t = self.relu, xp.ascontiguousarray(self.weight_hh.T)
+        back = walk.backward
+        one_ = xp.asarray(1, d_h.dtype)   # 0-d: no Python int converted at every call
+        for h_new, d_by_time, d_o, mask in zip(
+                back(walk.next(states)), back(d_pre.transpose(1, 0, 2)),
+                repeat(None) if d_out is None else back(d_out), reversed(walk.masks)):
+            if d_o is not None:
+                add(d_h, d_o, out=d_total)
             else:
                 xp.copyto(d_total, d_h)
             if mask is not None:
                 multiply(d_total, mask[0], out=d_total)
-            if self.relu:
-                xp.greater(states[new], 0, out=slope)
+            if relu:
+                xp.greater(h_new, 0, out=slope)
             else:
-                multiply(states[new], states[new], out=slope)
-                subtract(1, slope, out=slope)
+                multiply(h_new, h_new, out=slope)
+                subtract(one_, slope, out=slope)
             multiply(d_total, slope, out=d_step)
-            matmul(weight_hh_t, d_step, out=d_h_next)
-            xp.copyto(d_pre[:, t], d_step)
+            dot(weight_hh_t, d_step, out=d_h_next)
+            xp.copyto(d_by_time, d_step)
             if mask is not None:
                 xp.copyto(d_h_next, d_h, where=mask[1])
             d_h, d_h_next = d_h_next, d_h
@@ -82,5 +89,4 @@ class RNNKernel:
             grads["weight_hh"] = flat @ by_time(xp, walk.prev(states)).T
         if need_weights.get("bias_ih") or need_weights.get("bias_hh"):
             grads["bias_ih"] = grads["bias_hh"] = flat @ xp.ones(steps * batch, flat.dtype)
-        dx = (self.weight_ih.T @ flat).reshape(-1, steps, batch) if need_x else None
-        return dx, (d_h,), grads
+        return input_grad([self.weight_ih], [flat], dx_layout, steps), (d_h,), grads

@@ -19,19 +19,26 @@ mask, so full batches pay nothing for it.
 
 
 class Walk:
-    """One direction over T steps. ``steps``: (t, prev, new, mask) in visiting order, where
-    prev/new index the state buffer and mask is None or (scale (1, B), stop (1, B) bool)."""
+    """One direction over T steps. An array indexed by time, (T, ...), is seen in the order of
+    the visit through ``forward(a)`` and in the order of its BPTT through ``backward(a)``, so
+    a kernel's loop zips the per-step views it needs instead of indexing and slicing at every
+    step (at small sizes Python's work per step is what costs). ``masks``: per step, in the
+    order of the visit, None or (scale (1, B), stop (1, B) bool)."""
 
-    __slots__ = ("steps", "reverse", "first", "last")
+    __slots__ = ("reverse", "first", "last", "masks")
 
     def __init__(self, length, masks, reverse):
         self.reverse = reverse
-        if reverse:
-            self.steps = [(t, t + 1, t, masks[t]) for t in range(length - 1, -1, -1)]
-            self.first, self.last = length, 0
-        else:
-            self.steps = [(t, t, t + 1, masks[t]) for t in range(length)]
-            self.first, self.last = 0, length
+        self.first, self.last = (length, 0) if reverse else (0, length)
+        self.masks = masks[::-1] if reverse else list(masks)
+
+    def forward(self, a):
+        """``a`` (T, ...) in the order the steps are visited."""
+        return a[::-1] if self.reverse else a
+
+    def backward(self, a):
+        """``a`` (T, ...) in the order BPTT visits the steps (the reverse of ``forward``)."""
+        return a if self.reverse else a[::-1]
 
     def prev(self, states):
         """The states each step t reads, as a (T, F, B) slice of the buffer."""
@@ -44,8 +51,8 @@ class Walk:
 
 def step_masks(xp, masks, steps):
     """The declared path's per-step (keep, scale) tensors (``recurrent._step_masks``, each
-    (B, 1)) as raw arrays for ``Walk``: per step None or (scale, stop), each (1, B), and the
-    (T, 1, B) scale of all steps (None without lengths)."""
+    (B, 1)) as raw arrays for ``Walk``: per step (in time order) None or (scale, stop), each
+    (1, B), and the (T, 1, B) scale of all steps (None without lengths)."""
     if masks is None or all(mask is None for mask in masks):
         return [None] * steps, None
     per_step, scales, ones = [], [], None
@@ -75,3 +82,19 @@ def flat_input(x):
     """An input (T, F, B) as (T * B, F) (a view when it is a transposed (T, B, F) array)."""
     steps, features, batch = x.shape
     return x.transpose(0, 2, 1).reshape(steps * batch, features)
+
+
+def input_grad(weights, grads, layout, steps):
+    """dx = sum_k W_k^T @ G_k for gate gradients G_k (G, T * B) of the weights W_k (G, input):
+    None when ``layout`` is None; (T * B, input) for "rows" (the first layer's, as the user's
+    (T, B, input) wants it); (input, T, B) for "features" (a lower layer's output gradient)."""
+    if layout is None:
+        return None
+    dx = None
+    for weight, grad in zip(weights, grads):
+        term = grad.T @ weight if layout == "rows" else weight.T @ grad
+        if dx is None:
+            dx = term
+        else:
+            dx += term
+    return dx if layout == "rows" else dx.reshape(dx.shape[0], steps, -1)
