@@ -30,3 +30,4 @@ from .anomaly import detect_anomaly, is_anomaly_enabled, AnomalyError
 from . import viz
 from . import optim
 from . import data
+from . import distributed

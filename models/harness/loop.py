@@ -36,7 +36,7 @@ import time
 import numpy as np
 import tinygrad_seq as tg
 
-from . import checkpoint, metrics
+from . import checkpoint, metrics, parallel
 from .options import stderr_is_terminal
 
 
@@ -112,9 +112,9 @@ class Progress:
 
     TICKS = 1000
 
-    def __init__(self, enabled, steps, seconds, step, unit):
+    def __init__(self, enabled, steps, seconds, step, unit, quiet=False):
         from tqdm import tqdm
-        self.steps, self.seconds, self.unit = steps, seconds, unit
+        self.steps, self.seconds, self.unit, self.quiet = steps, seconds, unit, quiet
         self.start, self.loss, self.rate = time.perf_counter(), None, None
         bounded = steps is not None or seconds is not None
         self.bar = tqdm(total=self.TICKS if bounded else None, initial=self._ticks(step),
@@ -138,7 +138,8 @@ class Progress:
         self.bar.update(self._ticks(step) - self.bar.n)
 
     def write(self, text):
-        self.bar.write(text, file=sys.stdout)
+        if not self.quiet:  # ranks > 0 of --distributed
+            self.bar.write(text, file=sys.stdout)
 
     def close(self):
         self.bar.close()
@@ -149,6 +150,7 @@ def fit(task, args, out_dir, progress=None):
     metrics log and plot into ``out_dir``. Returns the last evaluation's metrics, with "step"."""
     paths = RunPaths(out_dir)
     optimizer = tg.optim.Adam(task.model.parameters(), lr=args.lr)
+    par = parallel.Parallel(args, task)  # --distributed; no-ops in a single process
     step, seconds, seed = 0, 0.0, args.seed
     if args.resume:
         saved = checkpoint.load(paths.checkpoint, task.name, device=task.device)
@@ -162,21 +164,25 @@ def fit(task, args, out_dir, progress=None):
         print(f"note: starting a new run over the checkpoint in {out_dir} (--resume continues it)")
     if hasattr(task, "check"):
         task.check()
+    parallel.check_batch(args)
+    par.synchronize(task.model, optimizer)  # rank 0's weights and optimizer state everywhere
     os.makedirs(out_dir, exist_ok=True)  # after every check: bad input leaves nothing behind
     minutes = args.minutes or None  # 0: no time budget
     budget = minutes * 60 if minutes else None
     enabled = {"on": True, "off": False}.get(args.progress, stderr_is_terminal())
-    bar = Progress(enabled if progress is None else progress, args.steps, budget, step, task.unit)
-    log = metrics.MetricsLog(paths.metrics, resume_step=step if args.resume else None)
+    bar = Progress((enabled if progress is None else progress) and par.lead, args.steps, budget,
+                   step, task.unit, quiet=not par.lead)
+    log = (metrics.MetricsLog(paths.metrics, resume_step=step if args.resume else None)
+           if par.lead else parallel.NullLog())
     log.write({"kind": "run", "engine": "tinygrad_seq", "model": task.name, "step": step,
                "config": task.config, "identity": _brief(task.identity), "seed": seed,
                "lr": args.lr, "clip": args.clip, "device": task.device,
-               "threads": _threads(), "resumed": bool(args.resume)})
+               "threads": _threads(), "resumed": bool(args.resume), "processes": par.size})
     limits = ", ".join(filter(None, [f"{args.steps} steps" if args.steps else None,
                                      f"{minutes:g} minutes" if minutes else None])) or "none"
     bar.write(f"{'resuming at step ' + str(step) if args.resume else 'training'}: budget "
               f"{limits}; evaluating every {args.eval_every} steps or {args.eval_seconds:g} s; "
-              f"writing to {out_dir}")
+              f"writing to {out_dir}{par.describe()}")
 
     start = time.perf_counter()
     state = {"step": step, "seconds": seconds, "last": None, "eval_cost": 0.0,
@@ -187,12 +193,13 @@ def fit(task, args, out_dir, progress=None):
         began = time.perf_counter()
         task.model.eval()
         with tg.no_grad():
-            result = task.evaluate()
+            result = par.eval_metrics(task.evaluate())
             step_random(seed, state["step"], stream=1)  # sampling: its own stream
-            report = task.report(state["step"])
+            report = task.report(state["step"]) if par.lead else None
         log.write({"kind": "eval", "step": state["step"], "seconds": round(state["seconds"], 3),
                    **result, "load": metrics.load_average()})
         save()
+        par.barrier()  # the other ranks sleep while rank 0 samples and saves
         shown = "  ".join(f"{key} {value:.4f}" for key, value in result.items())
         window = state["window"]  # the steps since the last evaluation
         trained = ""
@@ -208,6 +215,8 @@ def fit(task, args, out_dir, progress=None):
                      eval_time=time.perf_counter(), eval_cost=time.perf_counter() - began)
 
     def save():
+        if not par.lead:
+            return
         checkpoint.save(paths.checkpoint, model_name=task.name, config=task.config,
                         identity=task.identity, model=task.model, optimizer=optimizer,
                         step=state["step"], seconds=state["seconds"], seed=seed,
@@ -223,19 +232,29 @@ def fit(task, args, out_dir, progress=None):
                 if args.steps is not None and state["step"] >= args.steps:
                     break
                 now = time.perf_counter()
-                if budget is not None and now + state["eval_cost"] - start >= budget:
+                over, interrupted = par.any(  # every rank decides alike
+                    budget is not None and now + state["eval_cost"] - start >= budget,
+                    interrupt.requested)
+                if over:
                     why = "the time budget"
                     break
-                if interrupt.requested:
+                if interrupted:
                     why = "Ctrl-C"
                     break
-                loss, count = _train_step(task, optimizer, args.clip, seed, state["step"] + 1)
+                comm = par.comm_seconds()
+                loss, count = _train_step(task, optimizer, args.clip, seed, state["step"] + 1, par)
                 took = time.perf_counter() - now
+                due = (state["step"] + 1 - state["eval_step"] >= args.eval_every
+                       or time.perf_counter() - state["eval_time"] >= args.eval_seconds)
+                loss, count, due, interrupted = par.step_metrics(loss, count, due,
+                                                                 interrupt.requested)
+                par.check_sharded(bar.write)
                 state["step"] += 1
                 state["seconds"] += took
                 log.write({"kind": "train", "step": state["step"],
                            "seconds": round(state["seconds"], 3), "loss": loss,
-                           "rate": round(count / took, 1)})
+                           "rate": round(count / took, 1),
+                           **({"comm": round(par.comm_seconds() - comm, 5)} if par.on else {})})
                 if not math.isfinite(loss):
                     raise FloatingPointError(f"the training loss is {loss} at step {state['step']}: "
                                              f"training diverged (try a lower --lr or --clip)")
@@ -243,10 +262,8 @@ def fit(task, args, out_dir, progress=None):
                 window = state["window"]
                 window.update(steps=window["steps"] + 1, loss=window["loss"] + loss,
                               units=window["units"] + count, seconds=window["seconds"] + took)
-                if (state["step"] - state["eval_step"] >= args.eval_every
-                        or time.perf_counter() - state["eval_time"] >= args.eval_seconds):
-                    if not interrupt.requested:
-                        evaluate_and_save()
+                if due and not interrupted:
+                    evaluate_and_save()
             if why == "Ctrl-C":
                 save()
             elif state["eval_step"] != state["step"]:
@@ -260,12 +277,16 @@ def fit(task, args, out_dir, progress=None):
     return state["last"]
 
 
-def _train_step(task, optimizer, clip, seed, step):
+def _train_step(task, optimizer, clip, seed, step, par=None):
     rng = step_random(seed, step)
+    if par is not None:  # --distributed: this rank's share of the batch
+        rng = par.generator(rng, seed, step)
     task.model.train()
     loss, count = task.loss(step, rng)
     optimizer.zero_grad()
     loss.backward()
+    if par is not None:
+        par.average_gradients()  # before clipping: every rank clips the same mean gradient
     if clip:
         tg.optim.clip_grad_norm_(task.model.parameters(), clip)
     optimizer.step()

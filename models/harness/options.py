@@ -84,6 +84,18 @@ def add_train_options(parser):
                        help="continue from the checkpoint in --out exactly where it stopped")
     group.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
                        help="progress bar (auto: on a terminal)")
+    parallel = parser.add_argument_group("data-parallel training (docs/distributed.md)")
+    parallel.add_argument("--distributed", action="store_true",
+                          help="train data-parallel over the processes mpiexec started "
+                               "(mpiexec -n 2 python -m ... --distributed); --batch-size is "
+                               "the batch of all of them together; alone: one process")
+    parallel.add_argument("--bucket-mb", type=positive_float, default=25.0, metavar="MB",
+                          help="average the gradients in buckets of this many megabytes, one "
+                               "Allreduce each (25)")
+    parallel.add_argument("--collective-timeout", type=positive_float, default=None,
+                          metavar="SECONDS",
+                          help="abort the whole job when a process waits this long for the "
+                               "others (default: $TINYGRAD_SEQ_DIST_TIMEOUT or 300)")
     add_device_option(parser)
 
 
@@ -115,6 +127,11 @@ def use_device(args):
                          f"use --device cpu")
     if args.threads:
         tg.set_num_threads(args.threads)
+    if getattr(args, "distributed", False):
+        from . import parallel
+        parallel.start(args)
+        if args.device == "cuda" and tg.distributed.world_size() > 1:
+            device = f"cuda:{tg.distributed.local_rank()}"  # each process its own GPU
     return device
 
 
@@ -123,9 +140,15 @@ def run_command(parser, argv=None):
     program with its message and exit status 2, as argparse's own errors do."""
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
-    except UsageError as e:
-        parser.exit(2, f"{parser.prog}: error: {e}\n")
+        try:
+            return args.func(args)
+        except UsageError as e:
+            parser.exit(2, f"{parser.prog}: error: {e}\n")
+    except SystemExit as e:  # under mpiexec the other processes must not wait for this one
+        if e.code not in (None, 0) and tg.distributed.world_size() > 1:
+            tg.distributed.abort(e.code if isinstance(e.code, int) else 1,
+                                 "stopping on the error above: aborting every process")
+        raise
 
 
 def stderr_is_terminal():
