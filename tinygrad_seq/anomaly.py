@@ -96,7 +96,8 @@ class detect_anomaly:
 
 def _user_frames(stack):
     """The frames outside this package (the user's code), outermost first."""
-    return [f for f in stack if not os.path.abspath(f.filename).startswith(_PACKAGE)]
+    return [f for f in stack if not f.filename.startswith("<frozen")
+            and not os.path.abspath(f.filename).startswith(_PACKAGE)]
 
 
 def _bad(array):
@@ -113,12 +114,24 @@ def _shape(a):
     return None if a is None else tuple(getattr(a, "shape", ()))
 
 
-def _where(trace):
+def _inside(stack):
+    """The package's frames below the user's innermost one, as "cells.py:233 step <- ...":
+    which layer, cell and function of the library the op came from."""
+    last_user = max((i for i, f in enumerate(stack) if not f.filename.startswith("<")
+                     and not os.path.abspath(f.filename).startswith(_PACKAGE)), default=-1)
+    inner = [f for f in stack[last_user + 1:]
+             if os.path.basename(f.filename) not in ("autograd.py", "anomaly.py")]
+    return " -> ".join(f"{os.path.basename(f.filename)}:{f.lineno} {f.name}" for f in inner)
+
+
+def _where(trace, inside=""):
+    if inside:
+        inside = f"\nInside tinygrad_seq: {inside}"
     if not trace:
         return ("\n  (created outside detect_anomaly(): run the forward inside the block to see "
                 "where)")
     lines = "".join(traceback.format_list(trace[-6:])).rstrip()
-    return "\nThe op was created at (innermost last):\n" + lines
+    return "\nThe op was created at (innermost last):\n" + lines + inside
 
 
 class _Hooks:
@@ -128,8 +141,9 @@ class _Hooks:
     def forward(ctx, cls, arrays, out):
         if _mode.depth == 0:
             return
-        trace = _user_frames(traceback.extract_stack()[:-2])
-        ctx._anomaly_trace = trace
+        stack = traceback.extract_stack()[:-2]
+        trace = _user_frames(stack)
+        ctx._anomaly_trace, ctx._anomaly_inside = trace, stack
         outs = out if type(out) is tuple else (out,)
         for i, o in enumerate(outs):
             kind = _bad(o)
@@ -141,7 +155,8 @@ class _Hooks:
             origin = (f"its inputs {inputs_bad} already held NaN/inf (they came from outside the "
                       f"mode or from data)" if inputs_bad else "from finite inputs")
             message = (f"forward of op '{cls.name}' produced {kind} in output {i} (shape "
-                       f"{out_shapes[i]}) {origin}; input shapes {shapes}{_where(trace)}")
+                       f"{out_shapes[i]}) {origin}; input shapes {shapes}"
+                       f"{_where(trace, _inside(stack))}")
             raise AnomalyError(message, cls.name, "forward", shapes, out_shapes, trace)
 
     @staticmethod
@@ -159,7 +174,8 @@ class _Hooks:
             origin = (f"the gradients of its outputs {upstream_bad} already held NaN/inf"
                       if upstream_bad else f"from finite output gradients (shapes {out_shapes})")
             message = (f"backward of op '{node.name}' returned {kind} in the gradient of input "
-                       f"{i} (shape {shapes[i]}) {origin}{_where(trace)}")
+                       f"{i} (shape {shapes[i]}) {origin}"
+                       f"{_where(trace, _inside(getattr(node, '_anomaly_inside', [])))}")
             raise AnomalyError(message, node.name, "backward", shapes, out_shapes, trace)
 
 
