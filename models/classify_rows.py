@@ -155,7 +155,9 @@ class Task:
         pass
 
 
-def evaluate_on(model, images, labels, device="cpu"):
+def evaluate_on(model, images, labels, device="cpu", predict=predict):
+    """Held-out cross-entropy and accuracy; ``predict`` gives the class scores (the PyTorch twin
+    passes its own, so both engines are measured by this same code)."""
     scores = predict(model, images, device)
     log_probabilities = scores - np.logaddexp.reduce(scores, axis=1, keepdims=True)
     return {"val_loss": float(-log_probabilities[np.arange(len(labels)), labels].mean()),

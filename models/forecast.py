@@ -196,13 +196,14 @@ def rmse(a, b):
     return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
 
 
-def evaluate_on(model, series, device="cpu"):
+def evaluate_on(model, series, device="cpu", predict=model_predict):
     """One-step RMSE on every test point (the series' units, all columns pooled) of the model and
-    the two baselines; val_loss is the model's MSE in scaled units."""
+    the two baselines; val_loss is the model's MSE in scaled units. ``predict`` is the model's
+    one-step prediction (the PyTorch twin passes its own)."""
     truth, ours, ar, last, scaled_error = [], [], [], [], []
     for i, points in enumerate(series.points):
         values = series.columns[i]
-        predicted = model_predict(model, series, i, points, device)
+        predicted = predict(model, series, i, points, device)
         truth.append(values[points])
         ours.append(predicted)
         ar.append(ar_predict(values, points, fit_ar(values[:series.cuts[i]], series.window)))

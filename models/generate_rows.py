@@ -35,10 +35,12 @@ FORMS = ("first", "every")
 
 
 class RowGenerator(tg.nn.Module):
-    """Previous rows (H, B, W) and classes (B,) -> logits of each row's pixels (H, B, W).
+    """Previous rows (H, B, W) and classes (B,) -> logits of each row's pixels (H, B, W), and
+    the state.
 
     >>> model = RowGenerator(side=4, hidden_size=8, form="first")
-    >>> model(tg.zeros(4, 2, 4), np.array([3, 9])).shape
+    >>> logits, state = model(tg.zeros(4, 2, 4), np.array([3, 9]))
+    >>> logits.shape
     (4, 2, 4)
     """
 

@@ -33,7 +33,9 @@ TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\w\s]")
 
 
 def tokenise(text):
-    """>>> tokenise("Isn't it DULL -- and long?")
+    """Lower-cased words (with their apostrophes) and punctuation marks, one token each.
+
+    >>> tokenise("Isn't it DULL -- and long?")
     ["isn't", 'it', 'dull', '-', '-', 'and', 'long', '?']
     """
     return TOKEN.findall(text.lower())
@@ -188,7 +190,9 @@ class Task:
         pass
 
 
-def evaluate_on(model, reviews, device="cpu"):
+def evaluate_on(model, reviews, device="cpu", predict=predict):
+    """Held-out cross-entropy and accuracy, and the majority class's accuracy; ``predict`` gives
+    the class scores (the PyTorch twin passes its own)."""
     sequences, labels = reviews.held
     scores = predict(model, sequences, device)
     log_probabilities = scores - np.logaddexp.reduce(scores, axis=1, keepdims=True)
