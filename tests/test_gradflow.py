@@ -1,0 +1,103 @@
+"""The gradient-flow inspector against BPTT by hand (seed 001's equations)."""
+import numpy as np
+import pytest
+
+import tinygrad_seq as tg
+
+
+def _tiny_rnn(seed=0, inputs=2, hidden=3):
+    tg.manual_seed(seed)
+    rnn = tg.nn.RNN(inputs, hidden).to(dtype=tg.float64)
+    head = tg.nn.Linear(hidden, 2).to(dtype=tg.float64)
+    return rnn, head
+
+
+def _by_hand(rnn, head, x, y):
+    """∇_{h(t)} L for L = Σ_t ½‖V h_t + c − y_t‖², by seed 001's recursion:
+    ∇_{h(τ)} = Vᵀ∇_{o(τ)};  ∇_{h(t)} = Wᵀ diag(1 − h_{t+1}²) ∇_{h(t+1)} + Vᵀ∇_{o(t)}."""
+    U, W = rnn.weight_ih_l0.numpy(), rnn.weight_hh_l0.numpy()
+    b = rnn.bias_ih_l0.numpy() + rnn.bias_hh_l0.numpy()
+    V, c = head.weight.numpy(), head.bias.numpy()
+    T, B, _ = x.shape
+    h = np.zeros((B, W.shape[0]))
+    hs = []
+    for t in range(T):
+        h = np.tanh(x[t] @ U.T + h @ W.T + b)
+        hs.append(h)
+    grads = [None] * T
+    for t in reversed(range(T)):
+        g = (hs[t] @ V.T + c - y[t]) @ V                        # Vᵀ ∇_o(t), row-vector form
+        if t + 1 < T:
+            g = g + (grads[t + 1] * (1 - hs[t + 1] ** 2)) @ W   # Wᵀ diag(1 − h²) ∇_h(t+1)
+        grads[t] = g
+    return hs, np.stack(grads)
+
+
+def test_grad_norms_equal_hand_written_bptt():
+    rnn, head = _tiny_rnn()
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((6, 2, 2)), rng.standard_normal((6, 2, 2))
+    flow = tg.inspect.gradient_flow(
+        rnn, tg.tensor(x, dtype=tg.float64), lambda out, h: 0.5 * ((head(out) - tg.tensor(y, dtype=tg.float64)) ** 2).sum())
+    _, grads = _by_hand(rnn, head, x, y)
+    expected = np.sqrt((grads ** 2).sum(axis=2))                 # (T, B)
+    np.testing.assert_allclose(flow.grad_norm_per_sequence[(0, 0)], expected, rtol=1e-10)
+    np.testing.assert_allclose(flow.grad_norm[(0, 0)], np.sqrt((expected ** 2).sum(1)), rtol=1e-10)
+    np.testing.assert_array_equal(flow.distance[(0, 0)], np.arange(6)[::-1])
+    ratio = flow.ratio()
+    assert ratio[0] == 1 and ratio.shape == (6,)
+
+
+def test_jacobian_probe_estimate_matches_the_product_of_jacobians():
+    rnn, head = _tiny_rnn(seed=3)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((5, 2, 2))
+    flow = tg.inspect.gradient_flow(rnn, tg.tensor(x, dtype=tg.float64), lambda out, h: out[-1].sum(),
+                                    probes=400)
+    hs, _ = _by_hand(rnn, head, x, np.zeros((5, 2, 2)))
+    W = rnn.weight_hh_l0.numpy()
+    exact = []
+    for t in range(5):
+        per_seq = []
+        for b in range(2):
+            J = np.eye(3)                                       # ∂h_T/∂h_t = Π diag(1 − h²) W
+            for s in range(t + 1, 5):
+                J = np.diag(1 - hs[s][b] ** 2) @ W @ J
+            per_seq.append((J ** 2).sum())
+        exact.append(np.sqrt(np.mean(per_seq)))
+    np.testing.assert_allclose(flow.jacobian_norm[(0, 0)], exact, rtol=0.2)
+    assert flow.jacobian_norm[(0, 0)][-1] == pytest.approx(np.sqrt(3), rel=0.2)  # ‖I‖_F
+
+
+def test_layers_directions_and_restored_layer():
+    tg.manual_seed(0)
+    lstm = tg.nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+    flow = tg.inspect.gradient_flow(lstm, tg.randn(7, 2, 3), lambda out, s: out[-1].sum(),
+                                    probes=1, part=1)
+    assert sorted(flow.keys()) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    # the last layer's reverse direction reaches out[-1] only through its first step, t = T − 1
+    g = flow.grad_norm[(1, 1)]
+    assert g[-1] > 0 and np.all(g[:-1] == 0)
+    np.testing.assert_array_equal(flow.distance[(1, 1)], np.arange(7))
+    assert lstm.fused is True and all("step" not in c.__dict__ for l in lstm._directions for c in l)
+
+
+def test_recurrent_stack_of_mixed_cells_and_fused_layer_gives_same_loss():
+    tg.manual_seed(0)
+    stack = tg.nn.Recurrent([tg.nn.GRUCell(3, 5), tg.nn.RNNCell(5, 4, nonlinearity="relu")])
+    flow = tg.inspect.gradient_flow(stack, tg.randn(4, 2, 3), lambda out, s: (out ** 2).sum())
+    assert [k for k in flow.keys()] == [(0, 0), (1, 0)]
+    assert all(v.shape == (4,) for v in flow.grad_norm.values())
+    plot = pytest.importorskip("matplotlib")
+    assert plot is not None
+
+
+def test_layer_restored_after_an_error_and_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    gru = tg.nn.GRU(2, 3)
+    with pytest.raises(ValueError, match="single-element"):
+        tg.inspect.gradient_flow(gru, tg.randn(3, 2, 2), lambda out, s: out)
+    assert gru.fused is True and "step" not in gru._directions[0][0].__dict__
+    flow = tg.inspect.gradient_flow(gru, tg.randn(3, 2, 2), lambda out, s: out.sum(), probes=1)
+    flow.plot(tmp_path / "flow.png")
+    assert (tmp_path / "flow.png").stat().st_size > 0
