@@ -165,7 +165,7 @@ def fit(task, args, out_dir, progress=None):
     if hasattr(task, "check"):
         task.check()
     parallel.check_batch(args)
-    par.synchronize(task.model, optimizer)  # rank 0's weights and optimizer state everywhere
+    par.synchronize(task, optimizer)  # rank 0's weights and optimizer state everywhere
     os.makedirs(out_dir, exist_ok=True)  # after every check: bad input leaves nothing behind
     minutes = args.minutes or None  # 0: no time budget
     budget = minutes * 60 if minutes else None

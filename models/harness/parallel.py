@@ -22,6 +22,7 @@ Without MPI (no launcher or no mpi4py) ``--distributed`` is a world of one and c
 """
 import os
 import sys
+import time
 
 import numpy as np
 import tinygrad_seq as tg
@@ -49,7 +50,8 @@ class Parallel:
     what it was given (or nothing) without communicating."""
 
     def __init__(self, args, task):
-        self.on = bool(getattr(args, "distributed", False)) and dist.world_size() > 1
+        self.flag = bool(getattr(args, "distributed", False))
+        self.on = self.flag and dist.world_size() > 1
         self.rank, self.size = (dist.rank(), dist.world_size()) if self.on else (0, 1)
         self.lead = self.rank == 0
         self.average = (dist.GradientAverager(task.model.parameters(), args.bucket_mb)
@@ -62,11 +64,21 @@ class Parallel:
         return (f"; data-parallel over {self.size} processes (MPI), "
                 f"{len(self.average.buckets)} gradient bucket(s) of at most {self.average.bucket_bytes / 2**20:g} MB")
 
-    def synchronize(self, model, optimizer):
-        """Rank 0's weights and optimizer state on every rank."""
-        if self.on:
-            dist.broadcast_parameters(model)
-            dist.broadcast_state(optimizer)
+    def synchronize(self, task, optimizer):
+        """Check that every rank built the same model on the same data (hosts can differ:
+        another Python's stdlib, another file), then give every rank rank 0's weights and
+        optimizer state."""
+        if not self.on:
+            return
+        mine = {"config": task.config, "identity": task.identity}
+        lead = dist.broadcast_object(mine)
+        (differ,) = self.any(mine != lead)
+        if differ:
+            raise UsageError("--distributed: the processes built different models or read "
+                             "different data (their config or identity differs from rank "
+                             "0's); every host needs the same data and options")
+        dist.broadcast_parameters(task.model)
+        dist.broadcast_state(optimizer)
 
     def generator(self, rng, seed, step):
         """The batch Generator of this step for this rank; ranks > 0 also get their own
@@ -111,8 +123,17 @@ class Parallel:
         if self.on:
             dist.barrier()
 
-    def comm_seconds(self):
-        return self.average.seconds if self.on else 0.0
+    def marks(self):
+        return (self.average.seconds if self.on else 0.0), time.process_time()
+
+    def step_record(self, marks):
+        """Under --distributed (even alone) each train record also has ``comm``, the step's
+        seconds in gradient averaging (waiting for slower ranks included), and ``cpu``, this
+        process's CPU seconds in the step (below the step's seconds when the machine is busy)."""
+        if not self.flag:
+            return {}
+        comm, cpu = self.marks()
+        return {"comm": round(comm - marks[0], 5), "cpu": round(cpu - marks[1], 4)}
 
 
 class NullLog:
