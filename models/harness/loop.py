@@ -241,7 +241,7 @@ def fit(task, args, out_dir, progress=None):
                 if interrupted:
                     why = "Ctrl-C"
                     break
-                comm = par.comm_seconds()
+                marks = par.marks()
                 loss, count = _train_step(task, optimizer, args.clip, seed, state["step"] + 1, par)
                 took = time.perf_counter() - now
                 due = (state["step"] + 1 - state["eval_step"] >= args.eval_every
@@ -254,7 +254,7 @@ def fit(task, args, out_dir, progress=None):
                 log.write({"kind": "train", "step": state["step"],
                            "seconds": round(state["seconds"], 3), "loss": loss,
                            "rate": round(count / took, 1),
-                           **({"comm": round(par.comm_seconds() - comm, 5)} if par.on else {})})
+                           **par.step_record(marks)})
                 if not math.isfinite(loss):
                     raise FloatingPointError(f"the training loss is {loss} at step {state['step']}: "
                                              f"training diverged (try a lower --lr or --clip)")
