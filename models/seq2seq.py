@@ -223,7 +223,7 @@ DEFAULTS = dict(cell="lstm", embedding_size=64, hidden_size=128, num_layers=1, a
 PRESETS = {
     "dates": dict(embedding_size=32, hidden_size=64, batch_size=64, eval_seconds=30.0,
                   minutes=10.0, lr=3e-3),
-    "fr": dict(embedding_size=64, hidden_size=128, batch_size=32, bucket_width=1),
+    "fr": dict(embedding_size=64, hidden_size=64, batch_size=32, bucket_width=1, minutes=8.0),
 }
 SMOKE = dict(embedding_size=8, hidden_size=8, steps=3, eval_size=16, minutes=0.0, batch_size=8)
 
@@ -346,6 +346,33 @@ def heatmap(weights, source, output, path):
     plt.close(figure)
 
 
+def plot_logs(args):
+    """One held-out metric of several runs against training seconds and against steps."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from models.harness.metrics import read
+    if args.labels and len(args.labels) != len(args.logs):
+        raise harness.UsageError(f"--labels: {len(args.labels)} labels for {len(args.logs)} logs")
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for number, path in enumerate(args.logs):
+        evals = [r for r in read(path) if r["kind"] == "eval" and args.metric in r]
+        if not evals:
+            raise harness.UsageError(f"{path} has no evaluation with {args.metric!r}")
+        label = args.labels[number] if args.labels else path
+        for axis, x in zip(axes, ("seconds", "step")):
+            axis.plot([r[x] for r in evals], [r[args.metric] for r in evals], "o-", ms=3, label=label)
+    for axis, x in zip(axes, ("training seconds", "steps")):
+        axis.set_xlabel(x)
+        axis.set_ylabel(f"held-out {args.metric}")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(args.out, dpi=100)
+    plt.close(figure)
+    print(f"wrote {args.out}")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m models.seq2seq",
                                      description=__doc__.split("\n\n")[0],
@@ -356,7 +383,7 @@ def build_parser():
     fit = commands.add_parser("train", help="train (or --resume) a model", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     fit.add_argument("--data", default="dates", help=data_help + " (dates)")
-    model = fit.add_argument_group("model (dates: 32, BiLSTM 64; fr: 64, BiLSTM 128)")
+    model = fit.add_argument_group("model (dates: 32, BiLSTM 64; fr: 64, BiLSTM 64)")
     model.add_argument("--cell", choices=sorted(CELLS), default=None)
     model.add_argument("--embedding-size", type=harness.positive_int, default=None)
     model.add_argument("--hidden-size", type=harness.positive_int, default=None,
@@ -401,6 +428,13 @@ def build_parser():
                              help="plot the attention of the first sentence")
         harness.add_device_option(sub)
         sub.set_defaults(func=func)
+
+    draw = commands.add_parser("plot", help="a held-out metric of several runs on one plot")
+    draw.add_argument("logs", nargs="+", help="metrics.jsonl files")
+    draw.add_argument("--labels", nargs="+", default=None)
+    draw.add_argument("--metric", default="exact", help="exact, bleu or val_loss (exact)")
+    draw.add_argument("-o", "--out", default="seq2seq.png")
+    draw.set_defaults(func=plot_logs)
     return parser
 
 

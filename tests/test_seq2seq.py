@@ -260,3 +260,11 @@ def test_load_messages_through_the_pinned_fetch_path(tmp_path, monkeypatch):
     train, test = catalogs.load_messages()
     assert len(train) + len(test) == 7 and len(test) == 1   # deduplicated across the two
     assert not {e for e, _ in train} & {e for e, _ in test}
+
+
+def test_plot_of_two_runs(trained, tmp_path, capsys):
+    log = os.path.join(os.path.dirname(trained[0]), "metrics.jsonl")
+    seq2seq.main(["plot", log, log, "--labels", "a", "b", "--metric", "bleu",
+                  "-o", str(tmp_path / "both.png")])
+    assert os.path.getsize(tmp_path / "both.png") > 0
+    fails(capsys, ["plot", log, "--metric", "nonesuch", "-o", str(tmp_path / "x.png")], "nonesuch")
