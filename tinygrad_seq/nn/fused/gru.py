@@ -12,7 +12,7 @@ input projection of all steps; only b_hn, inside r * h_n, is added per step.
 """
 from itertools import repeat
 
-from .walk import by_time, flat_input, input_grad
+from .walk import ByTime, by_time, flat_input, input_grad
 
 
 class GRUKernel:
@@ -98,8 +98,7 @@ class GRUKernel:
         steps, batch, dtype = self.steps, self.batch, self.states.dtype
         gates, states, kept = self.gates, self.states, self.kept
         rows = (4 if reset_after else 3) * h
-        d_gates = xp.empty((rows, steps, batch), dtype)     # by time (``walk.by_time``)
-        dg = xp.empty((rows, batch), dtype)                 # the step's, contiguous
+        d_gates = ByTime(xp, rows, steps, batch, dtype, walk)
         d_h, d_h_next = d_state[0].copy(), xp.empty(d_state[0].shape, d_state[0].dtype)
         d_total = xp.empty_like(d_h)
         one, two = xp.empty((h, batch), dtype), xp.empty((h, batch), dtype)
@@ -111,14 +110,16 @@ class GRUKernel:
             weight_t, weight_n_t = (contiguous(self.weight_hh[:2 * h].T),
                                     contiguous(self.weight_hh[2 * h:].T))
         n_row = 3 * h if reset_after else 2 * h
-        d_r, d_z, d_rz, d_hn, d_n = dg[:h], dg[h:2 * h], dg[:2 * h], dg[2 * h:3 * h], dg[n_row:]
         dot, add, subtract, multiply = xp.dot, xp.add, xp.subtract, xp.multiply
         back = walk.backward
         one_ = xp.asarray(1, dtype)
-        for rz, (r, z, n), kept_t, h_prev, d_by_time, d_o, mask in zip(
+        for rz, (r, z, n), kept_t, h_prev, d_o, mask in zip(
                 back(gates[:, :2 * h]), back(gates.reshape(steps, 3, h, batch)), back(kept),
-                back(walk.prev(states)), back(d_gates.transpose(1, 0, 2)),
-                repeat(None) if d_out is None else back(d_out), reversed(walk.masks)):
+                back(walk.prev(states)), repeat(None) if d_out is None else back(d_out),
+                reversed(walk.masks)):
+            dg = d_gates.block()
+            d_r, d_z, d_hn = dg[:h], dg[h:2 * h], dg[2 * h:3 * h]
+            d_rz, d_n = dg[:2 * h], dg[n_row:]
             if d_o is not None:
                 add(d_h, d_o, out=d_total)
             else:
@@ -144,12 +145,11 @@ class GRUKernel:
             multiply(sig, rz, out=sig)
             multiply(d_rz, sig, out=d_rz)
             dot(weight_t, dg[:n_row], out=d_h_next)
-            xp.copyto(d_by_time, dg)
             add(d_h_next, one, out=d_h_next)
             if mask is not None:
                 xp.copyto(d_h_next, d_h, where=mask[1])
             d_h, d_h_next = d_h_next, d_h
-        flat = d_gates.reshape(rows, steps * batch)
+        flat = d_gates.result()
         prev_states = by_time(xp, walk.prev(states))                # (H, T * B)
         ones = xp.ones(steps * batch, dtype)                        # sums over steps as GEMVs
         rz_rows, n_rows = flat[:2 * h], flat[n_row:]

@@ -12,7 +12,7 @@ i, f, g, o.
 """
 from itertools import repeat
 
-from .walk import by_time, flat_input, input_grad
+from .walk import ByTime, by_time, flat_input, input_grad
 
 
 class LSTMKernel:
@@ -101,8 +101,7 @@ class LSTMKernel:
         steps, batch, dtype = self.steps, self.batch, self.states.dtype
         gates, cells, states = self.gates, self.cells, self.states
         hidden, weight_hr = self.hidden_states, self.weight_hr
-        d_gates = xp.empty((4 * h, steps, batch), dtype)   # by time (``walk.by_time``)
-        dg = xp.empty((4 * h, batch), dtype)                # the step's, contiguous
+        d_gates = ByTime(xp, 4 * h, steps, batch, dtype, walk)
         d_h, d_h_next = d_state[0].copy(), xp.empty(d_state[0].shape, d_state[0].dtype)
         d_c, d_c_next = d_state[1].copy(), xp.empty(d_state[1].shape, d_state[1].dtype)
         d_total, d_c_total = xp.empty_like(d_h), xp.empty_like(d_c)
@@ -111,18 +110,18 @@ class LSTMKernel:
         one, two, three = (xp.empty((h, batch), dtype), xp.empty((2 * h, batch), dtype),
                            xp.empty((3 * h, batch), dtype))
         two_g, two_o = two[:h], two[h:]
-        d_i, d_o_gate, d_f, d_g = dg[:h], dg[h:2 * h], dg[2 * h:3 * h], dg[3 * h:]
-        d_sig = dg[:3 * h]
         weight_hh_t = xp.ascontiguousarray(self.weight_hh.T)
         weight_hr_t = None if hidden is None else xp.ascontiguousarray(weight_hr.T)
         dot, add, subtract, multiply, copyto = xp.dot, xp.add, xp.subtract, xp.multiply, xp.copyto
         back = walk.backward
         one_ = xp.asarray(1, dtype)
-        for (_, _, f, g, tc), io, g_tc, sig, c_prev, d_step, d_o, d_projected, mask in zip(
+        for (_, _, f, g, tc), io, g_tc, sig, c_prev, d_o, d_projected, mask in zip(
                 back(gates.reshape(steps, 5, h, batch)), back(gates[:, :2 * h]),
                 back(gates[:, 3 * h:]), back(gates[:, :3 * h]), back(walk.prev(cells)),
-                back(d_gates.transpose(1, 0, 2)), repeat(None) if d_out is None else back(d_out),
+                repeat(None) if d_out is None else back(d_out),
                 repeat(None) if hidden is None else back(d_proj), reversed(walk.masks)):
+            dg = d_gates.block()
+            d_i, d_o_gate, d_f, d_g = dg.reshape(4, h, batch)
             if d_o is not None:
                 add(d_h, d_o, out=d_total)
             else:
@@ -147,17 +146,16 @@ class LSTMKernel:
             multiply(d_c_total, c_prev, out=d_f)                   # d σ(f)
             subtract(one_, sig, out=three)
             multiply(three, sig, out=three)
-            multiply(d_sig, three, out=d_sig)
+            multiply(dg[:3 * h], three, out=dg[:3 * h])
             multiply(two_g, d_c_total, out=d_g)                    # d g
             multiply(d_c_total, f, out=d_c_next)
             dot(weight_hh_t, dg, out=d_h_next)
-            copyto(d_step, dg)
             if mask is not None:
                 copyto(d_c_next, d_c, where=mask[1])
                 copyto(d_h_next, d_h, where=mask[1])
             d_h, d_h_next = d_h_next, d_h
             d_c, d_c_next = d_c_next, d_c
-        flat = d_gates.reshape(4 * h, steps * batch)
+        flat = d_gates.result()                                    # (4H, T * B)
         ones = xp.ones(steps * batch, dtype)                       # sums over steps as GEMVs
         grads = {}
         if need_weights.get("weight_ih"):

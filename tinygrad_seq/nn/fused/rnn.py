@@ -7,7 +7,7 @@ Backward needs only the hidden states: tanh' = 1 - h'^2, and relu' = (h' > 0), w
 """
 from itertools import repeat
 
-from .walk import by_time, flat_input, input_grad
+from .walk import ByTime, by_time, flat_input, input_grad
 
 
 class RNNKernel:
@@ -52,8 +52,7 @@ class RNNKernel:
         """BPTT; arguments and result as ``LSTMKernel.backward`` (the state is (h,))."""
         xp = self.xp
         steps, batch, states = self.steps, self.batch, self.states
-        d_pre = xp.empty((self.hidden, steps, batch), states.dtype)   # by time
-        d_step = xp.empty(d_state[0].shape, d_state[0].dtype)
+        d_pre = ByTime(xp, self.hidden, steps, batch, states.dtype, walk)
         d_h, d_h_next = d_state[0].copy(), xp.empty(d_state[0].shape, d_state[0].dtype)
         d_total = xp.empty_like(d_h)
         slope = xp.empty(d_h.shape, bool if self.relu else d_h.dtype)
@@ -61,9 +60,10 @@ class RNNKernel:
         relu, weight_hh_t = self.relu, xp.ascontiguousarray(self.weight_hh.T)
         back = walk.backward
         one_ = xp.asarray(1, d_h.dtype)   # 0-d: no Python int converted at every call
-        for h_new, d_by_time, d_o, mask in zip(
-                back(walk.next(states)), back(d_pre.transpose(1, 0, 2)),
-                repeat(None) if d_out is None else back(d_out), reversed(walk.masks)):
+        for h_new, d_o, mask in zip(back(walk.next(states)),
+                                    repeat(None) if d_out is None else back(d_out),
+                                    reversed(walk.masks)):
+            d_step = d_pre.block()
             if d_o is not None:
                 add(d_h, d_o, out=d_total)
             else:
@@ -77,11 +77,10 @@ class RNNKernel:
                 subtract(one_, slope, out=slope)
             multiply(d_total, slope, out=d_step)
             dot(weight_hh_t, d_step, out=d_h_next)
-            xp.copyto(d_by_time, d_step)
             if mask is not None:
                 xp.copyto(d_h_next, d_h, where=mask[1])
             d_h, d_h_next = d_h_next, d_h
-        flat = d_pre.reshape(self.hidden, steps * batch)
+        flat = d_pre.result()                                       # (H, T * B)
         grads = {}
         if need_weights.get("weight_ih"):
             grads["weight_ih"] = flat @ flat_input(x)

@@ -98,3 +98,36 @@ def input_grad(weights, grads, layout, steps):
         else:
             dx += term
     return dx if layout == "rows" else dx.reshape(dx.shape[0], steps, -1)
+
+
+class ByTime:
+    """The per-step (rows, B) gradient blocks of a BPTT gathered into the (rows, T * B) layout
+    of the weight GEMMs (``by_time``). Each step computes into ``block()``, a slot of a small
+    contiguous stage; every few steps the stage is copied over in one go. Writing each step
+    straight into the by-time layout touches one memory page per row (the rows lie T * B
+    apart) and cost a fifth of an LSTM's backward; a whole sequence staged contiguously would
+    cost its memory twice."""
+
+    def __init__(self, xp, rows, steps, batch, dtype, walk, chunk=16):
+        self.flat = xp.empty((rows, steps, batch), dtype)
+        self.visits = walk.backward(self.flat.transpose(1, 0, 2))   # (T, rows, B), BPTT order
+        self.stage = xp.empty((min(chunk, steps), rows, batch), dtype)
+        self.filled = self.done = 0
+
+    def block(self):
+        """The (rows, B) block of the next step (the previous one is complete)."""
+        if self.filled == len(self.stage):
+            self._flush()
+        self.filled += 1
+        return self.stage[self.filled - 1]
+
+    def _flush(self):
+        self.visits[self.done:self.done + self.filled] = self.stage[:self.filled]
+        self.done += self.filled
+        self.filled = 0
+
+    def result(self):
+        """All steps' blocks as (rows, T * B), columns in time order."""
+        self._flush()
+        rows, steps, batch = self.flat.shape
+        return self.flat.reshape(rows, steps * batch)
