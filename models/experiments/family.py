@@ -5,7 +5,8 @@ on the adding problem (T = 50, hidden 64, batch 64, Adam 1e-3, clip 1.0), the sa
 same training-time budget each. The 1997 and peephole LSTMs have no fused kernel and run the
 declared cells, so the curves are drawn against steps as well as seconds.
 
-    python -m models.experiments.family
+    python -m models.experiments.family                       # 90 s each, T = 50
+    python -m models.experiments.family --T 30 --steps 2500 --name family_T30
 """
 import os
 
@@ -21,23 +22,28 @@ def main(argv=None):
     p = common.parser(__doc__)
     p.add_argument("--seconds", type=float, default=90)
     p.add_argument("--T", type=int, default=50)
+    p.add_argument("--steps", type=int, default=None,
+                   help="a budget of Adam steps instead of seconds (the declared cells are slower)")
+    p.add_argument("--name", default="family", help="the stem of the output files")
     args = p.parse_args(argv)
     out = common.setup(args, "family")
-    hidden, batch, seconds, T = 64, 64, args.seconds, args.T
+    hidden, batch, seconds, T, steps = 64, 64, args.seconds, args.T, args.steps
+    if steps is not None:
+        seconds = float("inf")
     if args.smoke:
-        hidden, batch, seconds, T = 8, 8, 0.5, 8
+        hidden, batch, seconds, T, steps = 8, 8, 0.5, 8, None
     results = {}
     for kind in KINDS:
         records = common.train_adding(kind, T, hidden=hidden, batch=batch, seconds=seconds,
-                                      seed=args.seed, label=kind,
-                                      log=os.path.join(out, f"family_{kind}.jsonl"))
+                                      max_steps=steps, seed=args.seed, label=kind,
+                                      log=os.path.join(out, f"{args.name}_{kind}.jsonl"))
         results[kind] = records
         last = records[-1]
         print(f"{LABELS[kind]:30s} {last['step']:5d} steps in {last['seconds']:.0f} s, held-out "
               f"MSE {last['val']:.4f}, best {min(r['val'] for r in records):.4f}, below 0.01 at "
               f"{common.solved_at(records)} s; load {last['load']}", flush=True)
-    common.save_json(os.path.join(out, "family.json"), results)
-    plot(results, os.path.join(out, "family.png"), T)
+    common.save_json(os.path.join(out, f"{args.name}.json"), results)
+    plot(results, os.path.join(out, f"{args.name}.png"), T)
     return results
 
 
