@@ -239,6 +239,29 @@ def test_backward_releases_the_saved_buffers():
     assert all(ref() is None for ref in buffers)
 
 
+def test_the_input_is_kept_only_for_the_first_layers_weight_gradient():
+    """x is kept by the graph for dW_ih of the first layer, and only for that: with those
+    weights frozen, the input's array dies with the input while the graph lives on."""
+    import weakref
+    layer = tg.nn.GRU(3, 4, num_layers=2, bidirectional=True)
+    x = tg.randn(5, 2, 3)
+    out, _ = layer(x)
+    kept = weakref.ref(x.data)
+    del x
+    gc.collect()
+    assert kept() is not None and out._ctx is not None
+    for name, p in layer.named_parameters():
+        p.requires_grad = not name.startswith("weight_ih_l0")
+    x = tg.randn(5, 2, 3)
+    out, _ = layer(x)
+    kept = weakref.ref(x.data)
+    del x
+    gc.collect()
+    assert kept() is None
+    out.sum().backward()
+    assert layer.weight_ih_l0.grad is None and layer.weight_hh_l0.grad is not None
+
+
 def _traced(step):
     """Bytes held after ``step()`` returns what it keeps, and the peak while it ran."""
     gc.collect()
