@@ -4,6 +4,8 @@ LSTM (forget bias 0 and +1) and GRU; hidden 128, batch 64, Adam 1e-3, clip 1.0. 
 moment, one thread each, so both see the same load.
 
     python -m models.experiments.long_term --lengths 50 100 --seconds 120 --torch
+    python -m models.experiments.long_term --lengths 50 100 --kinds lstm lstm_fb1 gru \
+        --seconds 360 --torch --name long_term_360
 """
 import os
 import subprocess
@@ -45,6 +47,7 @@ def main(argv=None):
     p.add_argument("--kinds", nargs="+", default=DEFAULT_RUNS)
     p.add_argument("--seconds", type=float, default=120)
     p.add_argument("--torch", action="store_true", help="run the PyTorch twin at the same time")
+    p.add_argument("--name", default="long_term", help="the stem of the output files")
     args = p.parse_args(argv)
     out = common.setup(args, "long_term")
     hidden, batch, seconds = 128, 64, args.seconds
@@ -53,7 +56,7 @@ def main(argv=None):
     results = []
     for T in args.lengths:
         for kind in args.kinds:
-            log = os.path.join(out, f"adding_T{T}_{kind}")
+            log = os.path.join(out, f"{args.name}_T{T}_{kind}")
             twin = None
             if args.torch:
                 twin = subprocess.Popen(
@@ -79,8 +82,8 @@ def main(argv=None):
                      f"{result['torch'][-1]['val']:.4f}, below 0.01 at {result['torch_solved_s']} s"
                      if twin is not None else ""), flush=True)
             results.append(result)
-    common.save_json(os.path.join(out, "long_term.json"), results)
-    plot(results, os.path.join(out, "long_term.png"))
+    common.save_json(os.path.join(out, f"{args.name}.json"), results)
+    plot(results, os.path.join(out, f"{args.name}.png"))
     return results
 
 

@@ -7,6 +7,8 @@ median over 5 weight seeds. Variants: PyTorch's default init; orthogonal recurre
 orthogonal block per gate); LSTM forget bias +1; after training on the adding problem.
 
     python -m models.experiments.vanishing
+    python -m models.experiments.vanishing --variants trained --train-seconds 150 --train-seeds 1 \
+        --name vanishing_trained        # trained until solved (the adding problem, T = 50)
 """
 import os
 
@@ -39,7 +41,7 @@ def orthogonalise(layer, kind):
 
 def variant(kind, how, seeds, steps, batch, hidden, probes, train_seconds, log):
     ratios, jacs, vals = [], [], []
-    for seed in range(min(seeds, 3) if how == "trained" else seeds):
+    for seed in range(seeds):
         tg.manual_seed(seed)
         rng = np.random.default_rng(seed)
         if how == "trained":
@@ -69,28 +71,34 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--train-seconds", type=float, default=25,
                    help="training time of each 'trained' model (adding problem, T=50)")
+    p.add_argument("--variants", nargs="+", default=["default", "orthogonal", "trained"],
+                   help="which of default (with LSTM forget bias +1), orthogonal, trained to run")
+    p.add_argument("--train-seeds", type=int, default=3, help="seeds of the trained variant")
+    p.add_argument("--name", default="vanishing", help="the stem of the output files")
     args = p.parse_args(argv)
     out = common.setup(args, "vanishing")
     steps, batch, hidden, seeds, probes, train_seconds = 100, 20, 64, args.seeds, 4, args.train_seconds
     if args.smoke:
         steps, batch, hidden, seeds, probes, train_seconds = 25, 4, 8, 2, 1, 0.5
-    plan = [(k, "default") for k in ("tanh", "relu", "lstm", "gru")]
+        args.train_seeds = 1
+    plan = [(k, "default") for k in ("tanh", "relu", "lstm", "gru", "lstm_fb1")]
     plan += [(k, "orthogonal") for k in ("tanh", "relu", "lstm", "gru")]
-    plan += [("lstm_fb1", "default")]
-    plan += [(k, "trained") for k in ("tanh", "lstm", "gru")]
+    plan += [(k, "trained") for k in ("tanh", "lstm", "lstm_fb1", "gru")]
+    plan = [(k, how) for k, how in plan if how in args.variants]
     results = {}
     for kind, how in plan:
-        median, jac, vals = variant(kind, how, seeds, steps, batch, hidden,
+        median, jac, vals = variant(kind, how, args.train_seeds if how == "trained" else seeds,
+                                    steps, batch, hidden,
                               probes if how == "default" else 0, train_seconds,
-                              os.path.join(out, "vanishing_train") if how == "trained" else None)
+                              os.path.join(out, f"{args.name}_train") if how == "trained" else None)
         name = f"{kind} {how}"
         results[name] = {"ratio": median.tolist(), "jacobian": None if jac is None else jac.tolist(),
                          "adding_val_after_training": vals}
         print(f"{name:22s} " + "  ".join(f"k={k}: {median[k]:.2g}" for k in KS if k < steps)
               + (f"  (adding T=50 held-out MSE after training: {[round(v, 4) for v in vals]})"
                  if vals else ""), flush=True)
-    common.save_json(os.path.join(out, "vanishing.json"), results)
-    plot(results, os.path.join(out, "vanishing.png"))
+    common.save_json(os.path.join(out, f"{args.name}.json"), results)
+    plot(results, os.path.join(out, f"{args.name}.png"))
     return results
 
 
