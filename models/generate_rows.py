@@ -30,6 +30,7 @@ from models import harness
 from models.classify_rows import CLASSES, Digits, epoch_of
 
 FORMS = ("first", "every")
+WHERE = {"first": "the first step only", "every": "every step"}
 
 # ---------------------------------------------------------------- the module
 
@@ -163,7 +164,7 @@ def train(args):
     digits = Digits("mnist")
     tg.manual_seed(args.seed)
     model = RowGenerator(digits.side, args.hidden_size, args.form).to(device)
-    print(f"generate_rows (class vector at {args.form} step{'s' if args.form == 'every' else ''}): "
+    print(f"generate_rows (class vector at {WHERE[args.form]}): "
           f"{len(digits.train[1]):,} training and {len(digits.held[1]):,} held-out MNIST digits; "
           f"LSTM {args.hidden_size}, batch {args.batch_size}, on {device}")
     out = args.out or os.path.join("runs", f"generate_rows-{args.form}")
@@ -184,8 +185,8 @@ def write_grid(model, out, per_class=8, seed=0, digits=range(CLASSES), device="c
         drawn[0] = generate(model, classes[:1], None, device)[0]
         images.extend(drawn)
     harness.metrics.plot_images(np.array(images), out, columns=per_class,
-                                title=f"class vector at {model.config['form']} step"
-                                      f"{'s' if model.config['form'] == 'every' else ''}: one class a row")
+                                title=f"class vector at {WHERE[model.config['form']]}: one class a row "
+                                      f"(first column: mean intensities fed back; others: drawn pixels)")
     print(f"wrote {out}")
 
 
