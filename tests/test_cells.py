@@ -301,15 +301,15 @@ def test_bad_direct_calls_name_the_cell_what_it_expected_and_what_it_got(make, c
 
 
 @pytest.mark.parametrize("make, error, message", [
-    (lambda: tg.nn.RNNCell(3.0, 4), TypeError, r"^RNNCell: input_size must be an int, got float 3.0$"),
+    (lambda: tg.nn.RNNCell(3.0, 4), TypeError, r"^RNNCell: input_size must be an integer, got float 3.0$"),
     (lambda: tg.nn.GRUCell(3, -4), ValueError, r"^GRUCell: hidden_size must be at least 1, got -4$"),
-    (lambda: tg.nn.LSTMCell(3, True), TypeError, r"^LSTMCell: hidden_size must be an int, got bool True$"),
+    (lambda: tg.nn.LSTMCell(3, True), TypeError, r"^LSTMCell: hidden_size must be an integer, got bool True$"),
     (lambda: tg.nn.GRUCell(3, 4, bias="no"), TypeError,
      r"^GRUCell: bias must be True or False, got str 'no'$"),
     (lambda: tg.nn.GRUCell(3, 4, reset_after=0), TypeError,
      r"^GRUCell: reset_after must be True or False, got int 0$"),
     (lambda: tg.nn.LSTMCell(3, 4, proj_size=1.0), TypeError,
-     r"^LSTMCell: proj_size must be an int, got float 1.0$"),
+     r"^LSTMCell: proj_size must be an integer, got float 1.0$"),
     (lambda: tg.nn.LSTMCell(3, 4, proj_size=-1), ValueError,
      r"^LSTMCell: proj_size must be at least 0, got -1$"),
     (lambda: tg.nn.LSTMCell(3, 4, peephole="yes"), TypeError,

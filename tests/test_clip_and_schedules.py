@@ -184,10 +184,10 @@ def test_schedule_state_dict_round_trip(name):
 
 
 @pytest.mark.parametrize("make, error, match", [
-    (lambda opt: tg.optim.StepLR(opt, step_size=0), ValueError, "step_size must be >= 1"),
+    (lambda opt: tg.optim.StepLR(opt, step_size=0), ValueError, "step_size must be at least 1"),
     (lambda opt: tg.optim.StepLR(opt, step_size=2.5), TypeError, "step_size must be an integer"),
     (lambda opt: tg.optim.ExponentialLR(opt, gamma=-0.5), ValueError, "gamma must be in"),
-    (lambda opt: tg.optim.CosineAnnealingLR(opt, T_max=0), ValueError, "T_max must be >= 1"),
+    (lambda opt: tg.optim.CosineAnnealingLR(opt, T_max=0), ValueError, "T_max must be at least 1"),
     (lambda opt: tg.optim.CosineAnnealingLR(opt, T_max=5, eta_min=-1), ValueError, "eta_min"),
     (lambda opt: tg.optim.StepLR("sgd", step_size=2), TypeError, "expected a tg.optim optimizer"),
 ])

@@ -327,18 +327,18 @@ SEQUENCE_LAYERS = {"RNN": tg.nn.RNN, "LSTM": tg.nn.LSTM, "GRU": tg.nn.GRU}
     ("batch_first", None, TypeError, "True or False, got NoneType None"),
     ("bias", "False", TypeError, "True or False, got str 'False'"),
     ("variational_dropout", 1.0, TypeError, r"True or False, got float 1\.0"),
-    ("num_layers", 2.0, TypeError, r"an int, got float 2\.0"),
-    ("num_layers", True, TypeError, "an int, got bool True"),
+    ("num_layers", 2.0, TypeError, r"an integer, got float 2\.0"),
+    ("num_layers", True, TypeError, "an integer, got bool True"),
     ("num_layers", -1, ValueError, "at least 1, got -1"),
     ("dropout", "a", TypeError, "a real number, got str 'a'"),
     ("dropout", True, TypeError, "a real number, got bool True"),
     ("dropout", float("nan"), ValueError, r"in \[0, 1\], got nan"),
     ("dropout", -0.1, ValueError, r"in \[0, 1\], got -0\.1"),
-    ("input_size", 3.0, TypeError, r"an int, got float 3\.0"),
+    ("input_size", 3.0, TypeError, r"an integer, got float 3\.0"),
     ("input_size", -3, ValueError, "at least 1, got -3"),
     ("input_size", 0, ValueError, "at least 1, got 0"),
-    ("hidden_size", "4", TypeError, "an int, got str '4'"),
-    ("hidden_size", 4.5, TypeError, r"an int, got float 4\.5"),
+    ("hidden_size", "4", TypeError, "an integer, got str '4'"),
+    ("hidden_size", 4.5, TypeError, r"an integer, got float 4\.5"),
     ("hidden_size", -4, ValueError, "at least 1, got -4"),
 ])
 def test_sequence_layer_constructor_names_the_bad_argument(layer, argument, value, error, expected):
@@ -352,7 +352,7 @@ def test_sequence_layer_constructor_names_the_bad_argument(layer, argument, valu
 
 
 @pytest.mark.parametrize("make, error, message", [
-    (lambda: tg.nn.LSTM(3, 4, proj_size=2.0), TypeError, r"^LSTM: proj_size must be an int, got float 2\.0$"),
+    (lambda: tg.nn.LSTM(3, 4, proj_size=2.0), TypeError, r"^LSTM: proj_size must be an integer, got float 2\.0$"),
     (lambda: tg.nn.LSTM(3, 4, proj_size=-1), ValueError, r"^LSTM: proj_size must be at least 0, got -1$"),
     (lambda: tg.nn.LSTM(3, 4, proj_size=4), ValueError,
      r"^LSTM: proj_size must be in \[0, hidden_size=4\), got 4$"),

@@ -26,46 +26,12 @@ as is. The hidden-side bias ``bias_hh`` is folded into ``project`` wherever it e
 additively (RNN, LSTM): one addition per sequence instead of one per step.
 """
 import math
-import numbers
-
-import numpy as np
 
 from .. import creation
+from ..checks import flag, in_range, integer
 from ..tensor import Tensor
 from . import functional as F, init
 from .module import Module, Parameter
-
-
-# ---------------------------------------------------------------- constructor arguments
-# Each check returns the value normalised (a Python int, bool or float) or raises an error naming
-# the owner, the argument, what was expected and what was given: LSTM(bidirectional="no") must
-# not quietly build a bidirectional layer because "no" is truthy.
-
-def check_int(owner, name, value, minimum):
-    """``value`` as an int >= minimum; an int or a NumPy integer, never a bool or a float."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{owner}: {name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{owner}: {name} must be at least {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_flag(owner, name, value):
-    """``value`` as a bool; only True or False (or NumPy's bool), not 0, 1, "no" or None."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {name} must be True or False, got {type(value).__name__} "
-                        f"{value!r}")
-    return bool(value)
-
-
-def check_real(owner, name, value, low=-math.inf, high=math.inf):
-    """``value`` as a float in [low, high]; a bool or a string is a TypeError, NaN a ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: {name} must be a real number, got {type(value).__name__} "
-                        f"{value!r}")
-    if not low <= value <= high:  # NaN fails too
-        raise ValueError(f"{owner}: {name} must be in [{low:g}, {high:g}], got {value!r}")
-    return float(value)
 
 
 def check_nonlinearity(owner, value):
@@ -76,10 +42,10 @@ def check_nonlinearity(owner, value):
 
 def check_lstm_options(owner, hidden_size, bias, peephole, forget_gate, forget_bias, proj_size):
     """The LSTM variant options, checked once for ``LSTMCell`` and ``LSTM`` (each names itself)."""
-    peephole = check_flag(owner, "peephole", peephole)
-    forget_gate = check_flag(owner, "forget_gate", forget_gate)
-    forget_bias = check_real(owner, "forget_bias", forget_bias)
-    proj_size = check_int(owner, "proj_size", proj_size, 0)
+    peephole = flag(owner, "peephole", peephole)
+    forget_gate = flag(owner, "forget_gate", forget_gate)
+    forget_bias = in_range(owner, "forget_bias", forget_bias, -math.inf)
+    proj_size = integer(owner, "proj_size", proj_size, 0)
     if proj_size >= hidden_size and proj_size:
         raise ValueError(f"{owner}: proj_size must be in [0, hidden_size={hidden_size}), "
                          f"got {proj_size}")
@@ -101,9 +67,9 @@ class RecurrentCell(Module):
     def __init__(self, input_size, hidden_size, gates, bias=True, recurrent_size=None):
         super().__init__()
         name = type(self).__name__
-        self.input_size = check_int(name, "input_size", input_size, 1)
-        self.hidden_size = check_int(name, "hidden_size", hidden_size, 1)
-        gates, bias = check_int(name, "gates", gates, 1), check_flag(name, "bias", bias)
+        self.input_size = integer(name, "input_size", input_size, 1)
+        self.hidden_size = integer(name, "hidden_size", hidden_size, 1)
+        gates, bias = integer(name, "gates", gates, 1), flag(name, "bias", bias)
         self.output_size = self.hidden_size
         recurrent_size = self.hidden_size if recurrent_size is None else recurrent_size
         self.weight_ih = self._weight(gates * self.hidden_size, self.input_size)
@@ -266,8 +232,8 @@ class LSTMCell(RecurrentCell):
 
     def __init__(self, input_size, hidden_size, bias=True, peephole=False, forget_gate=True,
                  forget_bias=0.0, proj_size=0):
-        hidden_size = check_int("LSTMCell", "hidden_size", hidden_size, 1)
-        bias = check_flag("LSTMCell", "bias", bias)
+        hidden_size = integer("LSTMCell", "hidden_size", hidden_size, 1)
+        bias = flag("LSTMCell", "bias", bias)
         peephole, forget_gate, forget_bias, proj_size = check_lstm_options(
             "LSTMCell", hidden_size, bias, peephole, forget_gate, forget_bias, proj_size)
         gates = 4 if forget_gate else 3
@@ -331,7 +297,7 @@ class GRUCell(RecurrentCell):
     """
 
     def __init__(self, input_size, hidden_size, bias=True, reset_after=True):
-        reset_after = check_flag("GRUCell", "reset_after", reset_after)
+        reset_after = flag("GRUCell", "reset_after", reset_after)
         super().__init__(input_size, hidden_size, 3, bias)
         self.reset_after = reset_after
 

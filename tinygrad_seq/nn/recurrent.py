@@ -23,8 +23,9 @@ import numpy as np
 from .. import backend, creation, ops
 from ..tensor import Tensor
 from . import functional as F, fused as fused_kernels
-from .cells import (RNNCell, LSTMCell, GRUCell, RecurrentCell, check_flag, check_int,
-                    check_lstm_options, check_nonlinearity, check_real)
+from ..checks import flag, in_range, integer
+from .cells import (RNNCell, LSTMCell, GRUCell, RecurrentCell, check_lstm_options,
+                    check_nonlinearity)
 from .module import Module, ModuleList
 
 
@@ -36,9 +37,9 @@ class _SequenceLayer(Module):
 
     def _setup(self, num_layers, bidirectional, batch_first, dropout, variational_dropout):
         name = type(self).__name__
-        batch_first = check_flag(name, "batch_first", batch_first)
-        dropout = check_real(name, "dropout", dropout, 0.0, 1.0)
-        variational_dropout = check_flag(name, "variational_dropout", variational_dropout)
+        batch_first = flag(name, "batch_first", batch_first)
+        dropout = in_range(name, "dropout", dropout, 0.0, 1.0, include_high=True)
+        variational_dropout = flag(name, "variational_dropout", variational_dropout)
         if dropout > 0 and num_layers == 1:
             warnings.warn(f"{type(self).__name__}: dropout={dropout} acts between stacked layers "
                           f"and never after the last one, so it does nothing with num_layers=1",
@@ -267,11 +268,11 @@ class _TorchLayout(_SequenceLayer):
                  bidirectional, variational_dropout, fused):
         super().__init__()
         name = type(self).__name__
-        input_size = check_int(name, "input_size", input_size, 1)
-        hidden_size = check_int(name, "hidden_size", hidden_size, 1)
-        num_layers = check_int(name, "num_layers", num_layers, 1)
-        bias = check_flag(name, "bias", bias)
-        bidirectional = check_flag(name, "bidirectional", bidirectional)
+        input_size = integer(name, "input_size", input_size, 1)
+        hidden_size = integer(name, "hidden_size", hidden_size, 1)
+        num_layers = integer(name, "num_layers", num_layers, 1)
+        bias = flag(name, "bias", bias)
+        bidirectional = flag(name, "bidirectional", bidirectional)
         self.input_size, self.hidden_size = input_size, hidden_size
         directions = 2 if bidirectional else 1
         self._directions = []
@@ -288,7 +289,7 @@ class _TorchLayout(_SequenceLayer):
             layer_input = layer[0].output_size * directions
             self._directions.append(tuple(layer))
         self._setup(num_layers, bidirectional, batch_first, dropout, variational_dropout)
-        self.fused = check_flag(type(self).__name__, "fused", fused)
+        self.fused = flag(type(self).__name__, "fused", fused)
 
     def _fused_kernel(self):
         return fused_kernels.kernel_maker(self._directions[0][0]) if self.fused else None
@@ -376,8 +377,8 @@ class LSTM(_TorchLayout):
                  dropout=0.0, bidirectional=False, proj_size=0, peephole=False, forget_gate=True,
                  forget_bias=0.0, variational_dropout=False, fused=True):
         # checked here too, so that the error names LSTM rather than the cell it builds
-        hidden_size = check_int("LSTM", "hidden_size", hidden_size, 1)
-        bias = check_flag("LSTM", "bias", bias)
+        hidden_size = integer("LSTM", "hidden_size", hidden_size, 1)
+        bias = flag("LSTM", "bias", bias)
         peephole, forget_gate, forget_bias, proj_size = check_lstm_options(
             "LSTM", hidden_size, bias, peephole, forget_gate, forget_bias, proj_size)
         super().__init__(lambda size: LSTMCell(size, hidden_size, bias, peephole, forget_gate,
@@ -410,7 +411,7 @@ class GRU(_TorchLayout):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, reset_after=True, variational_dropout=False,
                  fused=True):
-        reset_after = check_flag("GRU", "reset_after", reset_after)
+        reset_after = flag("GRU", "reset_after", reset_after)
         super().__init__(lambda size: GRUCell(size, hidden_size, bias, reset_after), input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          variational_dropout, fused)

@@ -1,5 +1,5 @@
 """Adagrad: per-coordinate learning rates from the sum of all past squared gradients."""
-from .checks import in_range
+from ..checks import in_range
 from .optimizer import Optimizer, buffer
 
 

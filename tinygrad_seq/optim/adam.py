@@ -1,5 +1,5 @@
 """Adam and AdamW: adaptive moment estimation, with L2 or decoupled weight decay."""
-from .checks import betas, flag, in_range
+from ..checks import betas, flag, in_range
 from .optimizer import Optimizer, buffer
 
 

@@ -7,7 +7,7 @@ import math
 
 from .. import backend
 from ..tensor import Tensor
-from .checks import in_range, real
+from ..checks import in_range, real
 
 # Added to the norm before dividing, as PyTorch does, so a norm of exactly max_norm is not scaled
 _NORM_EPS = 1e-6

@@ -13,7 +13,7 @@ the epoch, as ``torch.optim.lr_scheduler``'s closed forms.
 """
 import math
 
-from .checks import count, in_range, positive_int
+from ..checks import count, in_range, integer
 from .optimizer import Optimizer
 
 
@@ -115,7 +115,7 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, step_size=step_size, gamma=gamma)
 
     def _checked(self, hyper, owner):
-        return dict(step_size=positive_int(owner, "step_size", hyper["step_size"]),
+        return dict(step_size=integer(owner, "step_size", hyper["step_size"]),
                     gamma=in_range(owner, "gamma", hyper["gamma"]))
 
     def _lr_at(self, base_lr, epoch):
@@ -164,7 +164,7 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer, T_max=T_max, eta_min=eta_min)
 
     def _checked(self, hyper, owner):
-        return dict(T_max=positive_int(owner, "T_max", hyper["T_max"]),
+        return dict(T_max=integer(owner, "T_max", hyper["T_max"]),
                     eta_min=in_range(owner, "eta_min", hyper["eta_min"]))
 
     def _lr_at(self, base_lr, epoch):

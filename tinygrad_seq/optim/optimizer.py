@@ -20,7 +20,7 @@ import numbers
 from .. import autograd, backend
 from ..nn.module import Parameter
 from ..tensor import Tensor
-from .checks import count, plain
+from ..checks import count, plain
 
 
 class Optimizer:

@@ -1,5 +1,5 @@
 """RMSprop: the gradient divided by a running root mean square of recent gradients."""
-from .checks import flag, in_range
+from ..checks import flag, in_range
 from .optimizer import Optimizer, buffer
 
 

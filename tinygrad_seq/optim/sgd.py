@@ -1,5 +1,5 @@
 """SGD: stochastic gradient descent with optional (Nesterov) momentum and weight decay."""
-from .checks import flag, in_range
+from ..checks import flag, in_range
 from .optimizer import Optimizer
 
 

@@ -1,15 +1,20 @@
-"""Checks of hyperparameters and of plain data, shared by optimizers and schedules.
+"""Checks of arguments (layer sizes, flags, hyperparameters) and of plain data, shared by the
+layers, cells, optimizers and schedules.
 
-Each check returns the value normalised (a float, a bool, a tuple) or raises an error that
-names the owner, the argument and what was expected, so ``Adam(params, lr=-1)`` says
-``Adam: lr must be in [0, inf), got -1``.
+Each check returns the value normalised (a Python float, bool, int or tuple) or raises an error
+that names the owner, the argument, what was expected and what was given, so
+``Adam(params, lr=-1)`` says ``Adam: lr must be in [0, inf), got -1`` and
+``LSTM(3, 4, bidirectional="no")`` does not quietly build a bidirectional layer because "no"
+is truthy.
 
->>> from tinygrad_seq.optim.checks import in_range
+>>> from tinygrad_seq.checks import in_range
 >>> in_range("SGD", "momentum", 0.9)
 0.9
 """
 import math
 import numbers
+
+import numpy as np
 
 
 def real(owner, name, value):
@@ -31,20 +36,20 @@ def in_range(owner, name, value, low=0.0, high=math.inf, include_high=False):
 
 
 def flag(owner, name, value):
-    """``value`` as a bool; anything but True/False (1, "yes") is refused."""
-    if not isinstance(value, bool) and type(value).__name__ != "bool_":  # NumPy's bool scalar
+    """``value`` as a bool; only True or False (or NumPy's bool), not 0, 1, "no" or None."""
+    if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{owner}: {name} must be True or False, got {type(value).__name__} "
                         f"{value!r}")
     return bool(value)
 
 
-def positive_int(owner, name, value):
-    """``value`` as an int >= 1."""
+def integer(owner, name, value, minimum=1):
+    """``value`` as an int >= minimum; an int or a NumPy integer, never a bool or a float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{owner}: {name} must be an integer, got {type(value).__name__} "
                         f"{value!r}")
-    if value < 1:
-        raise ValueError(f"{owner}: {name} must be >= 1, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{owner}: {name} must be at least {minimum}, got {value!r}")
     return int(value)
 
 
