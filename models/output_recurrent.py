@@ -71,12 +71,12 @@ class OutputRecurrent(tg.nn.Module):
 class HiddenRecurrent(tg.nn.Module):
     """Pattern 1 of the same size: a tanh RNN with the same embedding, hidden size and head."""
 
-    def __init__(self, vocab_size, embedding_size=64, hidden_size=256):
+    def __init__(self, vocab_size, embedding_size=64, hidden_size=256, fused=True):
         super().__init__()
-        self.config = dict(model="hidden", vocab_size=vocab_size, embedding_size=embedding_size,
+        self.config = dict(model="hidden" if fused else "hidden-cells", vocab_size=vocab_size, embedding_size=embedding_size,
                            hidden_size=hidden_size)
         self.embedding = tg.nn.Embedding(vocab_size, embedding_size)
-        self.rnn = tg.nn.RNN(embedding_size, hidden_size)
+        self.rnn = tg.nn.RNN(embedding_size, hidden_size, fused=fused)
         self.head = tg.nn.Linear(hidden_size, vocab_size)
 
     def forward(self, chars, previous=None):
@@ -86,7 +86,8 @@ class HiddenRecurrent(tg.nn.Module):
         return self(chars)          # its recurrence does not depend on the outputs
 
 
-MODELS = {"output": OutputRecurrent, "hidden": HiddenRecurrent}
+MODELS = {"output": OutputRecurrent, "hidden": HiddenRecurrent,
+          "hidden-cells": lambda *a: HiddenRecurrent(*a, fused=False)}  # BPTT through the graph
 
 
 
@@ -163,7 +164,8 @@ def build_parser():
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     fit.add_argument("--model", choices=sorted(MODELS), default="output",
                      help="output: pattern 2, output-to-hidden recurrence (default); hidden: "
-                          "pattern 1, hidden-to-hidden")
+                          "pattern 1, hidden-to-hidden (tg's fused RNN kernel); hidden-cells: the "
+                          "same with the declared cells, BPTT through the graph step by step")
     fit.add_argument("--data", default="stdlib", help="as models.charlm: stdlib, shakespeare, "
                                                       "hello or a UTF-8 text file")
     fit.add_argument("--embedding-size", type=harness.positive_int, default=None)

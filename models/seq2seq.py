@@ -217,13 +217,14 @@ def check_sampled(k, vocabulary):
 # ---------------------------------------------------------------- the command line
 
 DEFAULTS = dict(cell="lstm", embedding_size=64, hidden_size=128, num_layers=1, attention="additive",
-                attention_size=None, batch_size=32, bucket_width=2, sampled_softmax=0,
+                attention_size=None, dropout=0.0, batch_size=32, bucket_width=2, sampled_softmax=0,
                 sample_ratio=0.0, reverse_source=False, eval_size=0, lr=2e-3, clip=5.0,
                 eval_every=500, eval_seconds=60.0, minutes=5.0)
 PRESETS = {
     "dates": dict(embedding_size=32, hidden_size=64, batch_size=64, eval_seconds=30.0,
                   minutes=10.0, lr=3e-3),
-    "fr": dict(embedding_size=64, hidden_size=64, batch_size=32, bucket_width=1, minutes=8.0),
+    "fr": dict(embedding_size=64, hidden_size=64, batch_size=32, bucket_width=1, dropout=0.3,
+               minutes=8.0),
 }
 SMOKE = dict(embedding_size=8, hidden_size=8, steps=3, eval_size=16, minutes=0.0, batch_size=8)
 
@@ -245,7 +246,7 @@ def train(args):
     tg.manual_seed(args.seed)
     model = Seq2Seq(len(corpus.source_vocab), len(corpus.target_vocab), args.embedding_size,
                     args.hidden_size, args.num_layers, args.cell, True, args.attention,
-                    args.attention_size).to(device)
+                    args.attention_size, args.dropout).to(device)
     parameters = sum(p.size for p in model.parameters())
     print(f"seq2seq on {corpus.name}: {len(corpus.train):,} training and {len(corpus.test):,} "
           f"held-out pairs; vocabularies {len(corpus.source_vocab)} -> {len(corpus.target_vocab)} "
@@ -392,6 +393,8 @@ def build_parser():
     model.add_argument("--attention", choices=ATTENTIONS, default=None,
                        help="none: the decoder sees the context vector alone (additive)")
     model.add_argument("--attention-size", type=harness.positive_int, default=None)
+    model.add_argument("--dropout", type=harness.probability, default=None,
+                       help="on the embeddings and the decoder's outputs (0; fr: 0.3)")
     batches = fit.add_argument_group("batches and loss")
     batches.add_argument("--batch-size", type=harness.positive_int, default=None)
     batches.add_argument("--bucket-width", type=harness.positive_int, default=None,

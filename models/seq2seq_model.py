@@ -71,12 +71,12 @@ class Seq2Seq(tg.nn.Module):
 
     def __init__(self, source_size, target_size, embedding_size=64, hidden_size=128,
                  num_layers=1, cell="lstm", bidirectional=True, attention="additive",
-                 attention_size=None):
+                 attention_size=None, dropout=0.0):
         super().__init__()
         self.config = dict(source_size=source_size, target_size=target_size,
                            embedding_size=embedding_size, hidden_size=hidden_size,
                            num_layers=num_layers, cell=cell, bidirectional=bidirectional,
-                           attention=attention, attention_size=attention_size)
+                           attention=attention, attention_size=attention_size, dropout=dropout)
         directions = 2 if bidirectional else 1
         size = self.size = hidden_size * directions  # encoder outputs = decoder state = context
         self.cell_kind, self.num_layers, self.directions = cell, num_layers, directions
@@ -90,6 +90,7 @@ class Seq2Seq(tg.nn.Module):
                                                                      attention_size or size)
         self.combine = tg.nn.Linear(2 * size, size)
         self.head = tg.nn.Linear(size, target_size)
+        self.drop = tg.nn.Dropout(dropout)   # on the embeddings and the decoder's outputs
 
     # ------------------------------------------------------------ encoder
 
@@ -98,8 +99,8 @@ class Seq2Seq(tg.nn.Module):
         source = np.asarray(source)
         lengths = np.asarray(lengths, dtype=np.int64)
         device = self.head.weight.device
-        out, state = self.encoder(self.source_embedding(tg.tensor(source, device=device)),
-                                  lengths=lengths)
+        embedded = self.drop(self.source_embedding(tg.tensor(source, device=device)))
+        out, state = self.encoder(embedded, lengths=lengths)
         h = state[0] if isinstance(state, tuple) else state        # (layers * dirs, B, Hd)
         top = [h[-self.directions + d] for d in range(self.directions)]
         context = top[0] if len(top) == 1 else tg.concatenate(top, axis=-1)
@@ -123,8 +124,8 @@ class Seq2Seq(tg.nn.Module):
     def embed_projection(self, tokens, fixed):
         """The embedding's share of the decoder cell's input projection, any leading axes."""
         device = self.head.weight.device
-        return F.linear(self.target_embedding(tg.tensor(np.asarray(tokens), device=device)),
-                        fixed["w_embed"])
+        embedded = self.target_embedding(tg.tensor(np.asarray(tokens), device=device))
+        return F.linear(self.drop(embedded), fixed["w_embed"])
 
     def step(self, embed_proj, state, context, fixed):
         """One decoder step: -> (output (B, H), state, context, attention weights or None)."""
@@ -139,7 +140,7 @@ class Seq2Seq(tg.nn.Module):
             context = fixed["c"]
         else:
             context, weights = self.attention.step(h, fixed["prepared"])
-        output = self.combine(tg.concatenate([h, context], axis=-1)).tanh()
+        output = self.drop(self.combine(tg.concatenate([h, context], axis=-1)).tanh())
         return output, state, context, weights
 
     # ------------------------------------------------------------ teacher forcing

@@ -250,7 +250,8 @@ def test_load_messages_through_the_pinned_fetch_path(tmp_path, monkeypatch):
     monkeypatch.setattr(fetch, "_installed_copy", lambda member: None)
     monkeypatch.setattr(fetch, "PIP", ("false",))   # a fetch would fail loudly
     data = FIXTURE.read_bytes()
-    for package, name in ((pins.DJANGO, "DJANGO_FR_MEMBERS"), (pins.SPHINX, "SPHINX_FR_MEMBERS")):
+    for package, name in ((pins.DJANGO, "DJANGO_FR_MEMBERS"), (pins.SPHINX, "SPHINX_FR_MEMBERS"),
+                          (pins.WAGTAIL, "WAGTAIL_FR_MEMBERS")):
         member = f"{package.name.lower()}/locale/fr/LC_MESSAGES/fixture.mo"
         folder = fetch.archive_dir(package)
         folder.mkdir(parents=True)
@@ -258,7 +259,7 @@ def test_load_messages_through_the_pinned_fetch_path(tmp_path, monkeypatch):
             z.writestr(member, data)
         monkeypatch.setattr(pins, name, {member: fetch.sha256_of(data)})
     train, test = catalogs.load_messages()
-    assert len(train) + len(test) == 7 and len(test) == 1   # deduplicated across the two
+    assert len(train) + len(test) == 7 and len(test) == 1   # deduplicated across the three
     assert not {e for e, _ in train} & {e for e, _ in test}
 
 

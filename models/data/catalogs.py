@@ -1,11 +1,12 @@
 """English -> French message pairs from real gettext catalogs shipped in wheels.
 
-The French ``.mo`` catalogs of Django 5.1.4 (core and contrib apps) and Sphinx 8.1.3, read
+The French ``.mo`` catalogs of Django 5.1.4 (core and contrib apps), Sphinx 8.1.3 and Wagtail
+6.3.1 (its apps), read
 through fetch.py (pinned, checksummed) and parsed with the standard library's ``gettext``. Kept:
 singular messages without a context, both sides non-empty, the English at most 12 words;
 deduplicated by English message (the first catalog in ``pins`` order wins). 10% of the messages
 are held out (shuffled by ``seed``); as the split is by distinct English message, no held-out
-message is trained on. With the pinned catalogs and ``seed=0`` that is 1,288 training and 143
+message is trained on. With the pinned catalogs and ``seed=0`` that is 2,612 training and 290
 held-out pairs (``python -m models.data.catalogs`` prints them).
 
 >>> train, test = load_messages()                      # doctest: +SKIP
@@ -53,7 +54,8 @@ def split_messages(pairs, holdout=0.1, seed=0):
 
 def _parse():
     pairs = []
-    for package, members in ((pins.DJANGO, pins.DJANGO_FR_MEMBERS), (pins.SPHINX, pins.SPHINX_FR_MEMBERS)):
+    for package, members in ((pins.DJANGO, pins.DJANGO_FR_MEMBERS), (pins.SPHINX, pins.SPHINX_FR_MEMBERS),
+                             (pins.WAGTAIL, pins.WAGTAIL_FR_MEMBERS)):
         found = read_members(package, members)
         for member in members:
             pairs.extend(catalog_pairs(found[member]))
@@ -65,7 +67,8 @@ def _parse():
 def load_messages(holdout=0.1, seed=0):
     """(train, test) lists of (English, French) message pairs."""
     key = "fr_catalogs-" + "".join(sha[:4] for sha in [*pins.DJANGO_FR_MEMBERS.values(),
-                                                       *pins.SPHINX_FR_MEMBERS.values()])
+                                                       *pins.SPHINX_FR_MEMBERS.values(),
+                                                       *pins.WAGTAIL_FR_MEMBERS.values()])
     arrays = cached_arrays(key, _parse)
     pairs = list(zip(arrays["english"].tolist(), arrays["french"].tolist()))
     return split_messages(pairs, holdout, seed)

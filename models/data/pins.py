@@ -113,3 +113,45 @@ SPHINX = Package("sphinx", "8.1.3", ("--only-binary=:all:",), archive_sha256=
 SPHINX_FR_MEMBERS = {
     "sphinx/locale/fr/LC_MESSAGES/sphinx.mo": "a3de414937e7cfb125377c6a6957e502dfab4b3b7e8a09714ba4d95b58b94669",
 }
+WAGTAIL = Package("wagtail", "6.3.1", ("--only-binary=:all:",), archive_sha256=
+                  "d7d4e4fcb5edb4a5d0aaff5de72eaf33a51e4fa26c2d3a57801c58c4da35b209")
+WAGTAIL_FR_MEMBERS = {
+    "wagtail/admin/locale/fr/LC_MESSAGES/django.mo":
+        "ac7f6ae893e7c7ee9a7cc531f9cfe6ca30937bffcf77961731e86b37a179ba68",
+    "wagtail/admin/locale/fr/LC_MESSAGES/djangojs.mo":
+        "2559330cb2af191938d332a39c2babd79e0a5533a080430a43d5df2a31427175",
+    "wagtail/contrib/forms/locale/fr/LC_MESSAGES/django.mo":
+        "620d0a1584700bc477e51e396f48922e89f445ab7d0477793fa84c27eaec132f",
+    "wagtail/contrib/redirects/locale/fr/LC_MESSAGES/django.mo":
+        "c0061ef12beafb5f366d989ce9556bf3cbc30760368e5dad3b441f4670431a40",
+    "wagtail/contrib/search_promotions/locale/fr/LC_MESSAGES/django.mo":
+        "22612159ad8f3c7e6f47ee6f93011946797f4440105a5f9f753dc02f7c92eea1",
+    "wagtail/contrib/settings/locale/fr/LC_MESSAGES/django.mo":
+        "3aeb4602eb653559fd759a6853a9b0872afd3d4afea619068494818536c56501",
+    "wagtail/contrib/simple_translation/locale/fr/LC_MESSAGES/django.mo":
+        "3cb2acbb3c2c86662ad340fe3475c95effbf2649a5151314a8ec7498f7b61f43",
+    "wagtail/contrib/styleguide/locale/fr/LC_MESSAGES/django.mo":
+        "165f8b34c10d194a9533fda37d9a88fc0ce45becc87fa725ae3c4d1c31cfbabd",
+    "wagtail/contrib/table_block/locale/fr/LC_MESSAGES/django.mo":
+        "c576084e83db73ed75c20eb183f77e6a48881ac61006654cfc94dfddd873b2fd",
+    "wagtail/contrib/typed_table_block/locale/fr/LC_MESSAGES/django.mo":
+        "13a0935560a45dbb2a4cf91333d92621486775f75b1a7cc85ae9f0e4a988cf26",
+    "wagtail/documents/locale/fr/LC_MESSAGES/django.mo":
+        "73947dd40c33e1a7716ee5d0f85172fd087d1f4a4daa166279cf8d48891af3cd",
+    "wagtail/embeds/locale/fr/LC_MESSAGES/django.mo":
+        "ffeec563ca1341299d155fecb41d72ffcd030f8737dd8b65318448e500f55bd5",
+    "wagtail/images/locale/fr/LC_MESSAGES/django.mo":
+        "2998d15f35620431d4d0559d8d9183a69b3b0812e5d27175005d1e9cccb4055e",
+    "wagtail/locale/fr/LC_MESSAGES/django.mo":
+        "09b2d02aca717b92d42d0e500bb48e4cc4c461dc99a7b113c96df0ae84e314e1",
+    "wagtail/locales/locale/fr/LC_MESSAGES/django.mo":
+        "319f2e81db65109ad4b2e883e998e3a881ec61bda8309cc3180ac5134fe7f3a4",
+    "wagtail/search/locale/fr/LC_MESSAGES/django.mo":
+        "eaa860fbb4d049f0532f8ba0149d886c672848f50ecca72cca598ed16a98d061",
+    "wagtail/sites/locale/fr/LC_MESSAGES/django.mo":
+        "c1a4a4cc9ebd88a0386b2ef10850c1b81bffc4ce630f1932b6cbcbe69a672c88",
+    "wagtail/snippets/locale/fr/LC_MESSAGES/django.mo":
+        "71e01d71f4f0ed927ac20ee6c545fdc1237921c7431f23c0ced54c6af6cae732",
+    "wagtail/users/locale/fr/LC_MESSAGES/django.mo":
+        "a3dae101268e83a727aca9048acd8e4369b6d5a845b69a2b1100cb7e3e4f4843",
+}
