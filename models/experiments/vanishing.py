@@ -120,7 +120,8 @@ def plot(results, path):
     for axis in axes:
         axis.set_xlabel("k (steps back from T)")
         axis.grid(alpha=0.3, which="both")
-        axis.legend(fontsize=7)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=7)
     axes[0].set_ylabel("‖∂L/∂h_{T−k}‖ / ‖∂L/∂h_T‖")
     axes[1].set_ylim(1e-30, 10)
     figure.tight_layout()
