@@ -151,6 +151,11 @@ def pyplot():
     return plt
 
 
+def load_json(path):
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)
+
+
 def save_json(path, value):
     with open(path, "w", encoding="utf-8") as file:
         json.dump(value, file, indent=1, default=float)

@@ -98,7 +98,12 @@ def main(argv=None):
               + (f"  (adding T=50 held-out MSE after training: {[round(v, 4) for v in vals]})"
                  if vals else ""), flush=True)
     common.save_json(os.path.join(out, f"{args.name}.json"), results)
-    plot(results, os.path.join(out, f"{args.name}.png"))
+    if set(args.variants) == {"trained"}:
+        reference = os.path.join(out, "vanishing.json")
+        plot_trained(results, os.path.join(out, f"{args.name}.png"),
+                     common.load_json(reference) if os.path.exists(reference) else {})
+    else:
+        plot(results, os.path.join(out, f"{args.name}.png"))
     return results
 
 
@@ -124,6 +129,31 @@ def plot(results, path):
             axis.legend(fontsize=7)
     axes[0].set_ylabel("‖∂L/∂h_{T−k}‖ / ‖∂L/∂h_T‖")
     axes[1].set_ylim(1e-30, 10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def plot_trained(results, path, reference):
+    """The trained nets' ratios beside the same cells at their default init (``reference``:
+    the results of a full run, when there is one)."""
+    plt = common.pyplot()
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    colors = {"tanh": "C0", "lstm": "C2", "gru": "C3", "lstm_fb1": "C4"}
+    for name, r in results.items():
+        kind = name.split()[0]
+        axis.semilogy(np.maximum(r["ratio"], 1e-30), color=colors[kind], label=name)
+        init = reference.get(f"{kind} default")
+        if init:
+            axis.semilogy(np.maximum(init["ratio"], 1e-30), ":", color=colors[kind], alpha=0.7,
+                          label=f"{kind} at default init")
+    axis.set_ylim(1e-16, 10)
+    axis.set_xlabel("k (steps back from T)")
+    axis.set_ylabel("‖∂L/∂h_{T−k}‖ / ‖∂L/∂h_T‖")
+    axis.set_title("after training on the adding problem (solid) and at init (dotted), T=100",
+                   fontsize=10)
+    axis.grid(alpha=0.3, which="both")
+    axis.legend(fontsize=7, ncol=2)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
