@@ -12,7 +12,7 @@ import pytest
 import tinygrad_seq as tg
 from models import harness, seq2seq
 from models.data import catalogs, fetch, pins
-from models.seq2seq_model import EOS, Seq2Seq, beam_search, greedy, loss_of
+from models.seq2seq_model import BOS, EOS, Seq2Seq, beam_search, greedy, loss_of
 
 pytest.importorskip("matplotlib", reason="the models extra (tqdm, matplotlib) is not installed")
 
@@ -81,22 +81,27 @@ def test_beam_of_one_is_greedy(attention, cell):
 
 
 def test_beam_search_finds_at_least_greedy_log_probability():
+    # Every row is compared, finished or not: an untrained model's greedy decoding never ends
+    # (it repeats a token), while the beam ends some rows at once. A hypothesis's score is the
+    # log-probability of its tokens, and of <eos> after them where it ended (fewer than
+    # max_length tokens); with alpha 0 that is what the beam ranks by.
+    max_length = 6
     net = model()
     with tg.no_grad():
-        g_out, _ = greedy(net, SOURCE, LENGTHS, 6)
-        b_out, _ = beam_search(net, SOURCE, LENGTHS, 6, beam=4, alpha=0.0)
+        g_out, _ = greedy(net, SOURCE, LENGTHS, max_length)
+        b_out, _ = beam_search(net, SOURCE, LENGTHS, max_length, beam=4, alpha=0.0)
 
     def logp(row, tokens):
         src, n = SOURCE[:, row:row + 1], LENGTHS[row:row + 1]
-        inputs = np.array([3] + tokens)[:, None]
-        targets = np.array(tokens + [EOS])[:, None]
+        finished = len(tokens) < max_length
+        inputs = np.array([BOS] + tokens[:len(tokens) - (not finished)])[:, None]
+        targets = np.array(tokens + [EOS] * finished)[:, None]
         with tg.no_grad():
             return -loss_of(net, {"source": src, "lengths": n, "inputs": inputs, "targets": targets,
                                   "weights": np.ones_like(targets, np.float32)}, reduction="sum").item()
-    for row in range(3):
-        finished = len(g_out[row]) < 6 and len(b_out[row]) < 6
-        if finished:
-            assert logp(row, b_out[row]) >= logp(row, g_out[row]) - 1e-4
+    assert len(g_out) == len(b_out) == len(LENGTHS) == 3          # every row is compared
+    for row in range(len(LENGTHS)):
+        assert logp(row, b_out[row]) >= logp(row, g_out[row]) - 1e-4, (row, g_out[row], b_out[row])
 
 
 @pytest.mark.parametrize("attention", ["additive", "dot", "general"])
