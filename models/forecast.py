@@ -217,7 +217,7 @@ def evaluate_on(model, series, device="cpu", predict=model_predict):
 # ---------------------------------------------------------------- training, for the harness
 
 
-class Task:
+class Task(harness.Task):
     name, unit = "forecast", "window"
 
     def __init__(self, model, series, args, device):
@@ -232,15 +232,6 @@ class Task:
 
     def evaluate(self):
         return evaluate_on(self.model, self.series, self.device)
-
-    def report(self, step):
-        return None
-
-    def state_dict(self):
-        return None
-
-    def load_state_dict(self, state):
-        pass
 
 # ---------------------------------------------------------------- the command line
 

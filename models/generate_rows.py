@@ -114,7 +114,7 @@ def generate(model, classes, rng=None, device="cpu"):
 # ---------------------------------------------------------------- training, for the harness
 
 
-class Task:
+class Task(harness.Task):
     name, unit = "generate_rows", "sample"
 
     def __init__(self, model, digits, args, device):
@@ -130,15 +130,6 @@ class Task:
 
     def evaluate(self):
         return evaluate_on(self.model, *self.digits.held, self.device)
-
-    def report(self, step):
-        return None
-
-    def state_dict(self):
-        return None
-
-    def load_state_dict(self, state):
-        pass
 
 
 def evaluate_on(model, images, labels, device="cpu", batch_size=500):

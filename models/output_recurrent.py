@@ -92,7 +92,7 @@ MODELS = {"output": OutputRecurrent, "hidden": HiddenRecurrent,
 
 
 
-class Task:
+class Task(harness.Task):
     name, unit = "output_recurrent", "char"
 
     def __init__(self, model, corpus, args, device):
@@ -120,15 +120,6 @@ class Task:
             count += targets.size
         return {"val_loss": forced / count, "val_bpc": forced / count * BITS_PER_NAT,
                 "val_free_bpc": free / count * BITS_PER_NAT, "accuracy": correct / count}
-
-    def report(self, step):
-        return None
-
-    def state_dict(self):
-        return None
-
-    def load_state_dict(self, state):
-        pass
 
 
 DEFAULTS = dict(embedding_size=64, hidden_size=256, bptt=100, batch_size=32, holdout=0.05,

@@ -160,7 +160,7 @@ def predict(model, sequences, device="cpu", batch_size=256):
 # ---------------------------------------------------------------- training, for the harness
 
 
-class Task:
+class Task(harness.Task):
     name, unit = "sentiment", "sample"
 
     def __init__(self, model, reviews, args, device):
@@ -179,15 +179,6 @@ class Task:
 
     def evaluate(self):
         return evaluate_on(self.model, self.reviews, self.device)
-
-    def report(self, step):
-        return None
-
-    def state_dict(self):
-        return None
-
-    def load_state_dict(self, state):
-        pass
 
 
 def evaluate_on(model, reviews, device="cpu", predict=predict):

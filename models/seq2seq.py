@@ -160,7 +160,7 @@ def evaluate_corpus(model, corpus, limit=0, beam=1, alpha=1.0):
 
 # ---------------------------------------------------------------- training, for the harness
 
-class Task:
+class Task(harness.Task):
     name, unit = "seq2seq", "token"
 
     def __init__(self, model, corpus, args, device):
@@ -199,12 +199,6 @@ class Task:
         shown = self.corpus.test_sources[0]
         return (f"  {detokenize(shown, self.corpus.kind)!r} -> "
                 f"{detokenize(self.corpus.target_vocab.decode(out), self.corpus.kind)!r}")
-
-    def state_dict(self):
-        return None
-
-    def load_state_dict(self, state):
-        pass
 
 
 def check_sampled(k, vocabulary):

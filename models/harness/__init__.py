@@ -6,5 +6,5 @@ and hands the task to ``fit``; everything else lives here once.
 from .options import (UsageError, add_train_options, add_device_option, resolve,
                       use_device, run_command, positive_float, positive_int,
                       non_negative_int, probability, MINUTES_ENV)
-from .loop import fit, step_random, EpochBatches, RunPaths
+from .loop import fit, step_random, EpochBatches, RunPaths, Task
 from . import checkpoint, metrics

@@ -1,6 +1,7 @@
 """The training loop every model hands its task to.
 
-A *task* is the model's side of training, duck-typed:
+A *task* is the model's side of training, duck-typed (subclass ``Task`` to take the defaults
+of the optional parts):
 
     name            the model's name, kept in checkpoints ("charlm")
     model           the Module, already on its device; device: that device
@@ -10,9 +11,9 @@ A *task* is the model's side of training, duck-typed:
     loss(step, rng) the training loss of step ``step`` (1, 2, ...) and how many units it covers;
                     ``rng`` is a NumPy Generator for the batch
     evaluate()      held-out metrics, a dict whose first entry is "val_loss"
-    report(step)    text printed after each evaluation (a sample), or None
-    state_dict() / load_state_dict(state)   what it carries from step to step (the recurrent
-                    state of truncated BPTT), or None
+    report(step)    optional: text printed after each evaluation (a sample), or None
+    state_dict() / load_state_dict(state)   optional: what it carries from step to step (the
+                    recurrent state of truncated BPTT), or None
     check()         optional: refuse options that do not fit the data (UsageError), called
                     after --resume's checks so that a wrong checkpoint is named first
 
@@ -46,6 +47,19 @@ def step_random(seed, step, stream=0):
     tg_seed, numpy_seed = np.random.SeedSequence([seed, step, stream]).generate_state(2)
     tg.manual_seed(int(tg_seed))
     return np.random.default_rng(int(numpy_seed))
+
+
+class Task:
+    """The defaults of a task's optional parts: no report, nothing carried between steps."""
+
+    def report(self, step):
+        return None
+
+    def state_dict(self):
+        return None
+
+    def load_state_dict(self, state):
+        pass
 
 
 class EpochBatches:
