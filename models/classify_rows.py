@@ -127,8 +127,11 @@ def epoch_of(labels, batch_size):
 # ---------------------------------------------------------------- training, for the harness
 
 
-class Task(harness.Task):
-    name, unit = "classify_rows", "sample"
+class DigitsTask(harness.Task):
+    """A task trained epoch after epoch on the training digits, ``batch(step)`` its images and
+    labels; this model's and models.generate_rows' (they differ in loss and evaluation)."""
+
+    unit = "sample"
 
     def __init__(self, model, digits, args, device):
         self.model, self.digits, self.args, self.device = model, digits, args, device
@@ -136,11 +139,18 @@ class Task(harness.Task):
         self.identity = dict(digits.identity, batch_size=args.batch_size)
         self.batches = harness.EpochBatches(args.seed, epoch_of(digits.train[1], args.batch_size))
 
-    def loss(self, step, rng):
+    def batch(self, step):
         index = self.batches(step)
-        images, labels = self.digits.train[0][index], self.digits.train[1][index]
+        return self.digits.train[0][index], self.digits.train[1][index]
+
+
+class Task(DigitsTask):
+    name = "classify_rows"
+
+    def loss(self, step, rng):
+        images, labels = self.batch(step)
         return loss_of(self.model, tg.tensor(images, device=self.device),
-                       tg.tensor(labels, device=self.device)), len(index)
+                       tg.tensor(labels, device=self.device)), len(labels)
 
     def evaluate(self):
         return evaluate_on(self.model, *self.digits.held, self.device)

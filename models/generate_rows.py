@@ -27,7 +27,7 @@ import numpy as np
 import tinygrad_seq as tg
 
 from models import harness
-from models.classify_rows import CLASSES, Digits, epoch_of
+from models.classify_rows import CLASSES, Digits, DigitsTask
 
 FORMS = ("first", "every")
 WHERE = {"first": "the first step only", "every": "every step"}
@@ -114,19 +114,12 @@ def generate(model, classes, rng=None, device="cpu"):
 # ---------------------------------------------------------------- training, for the harness
 
 
-class Task(harness.Task):
-    name, unit = "generate_rows", "sample"
-
-    def __init__(self, model, digits, args, device):
-        self.model, self.digits, self.args, self.device = model, digits, args, device
-        self.config = model.config
-        self.identity = dict(digits.identity, batch_size=args.batch_size)
-        self.batches = harness.EpochBatches(args.seed, epoch_of(digits.train[1], args.batch_size))
+class Task(DigitsTask):
+    name = "generate_rows"
 
     def loss(self, step, rng):
-        index = self.batches(step)
-        images, labels = self.digits.train[0][index], self.digits.train[1][index]
-        return loss_of(self.model, images, labels, self.device), len(index)
+        images, labels = self.batch(step)
+        return loss_of(self.model, images, labels, self.device), len(labels)
 
     def evaluate(self):
         return evaluate_on(self.model, *self.digits.held, self.device)
