@@ -55,8 +55,11 @@ def integer(owner, name, value, minimum=1):
 
 def count(owner, name, value):
     """``value`` as an int >= 0: an integer, an integral float (some formats store counts as
-    floats, as PyTorch does its step) or a one-element tensor or array of one."""
-    if hasattr(value, "item") and getattr(value, "size", None) == 1:
+    floats, as PyTorch does its step) or a one-element tensor or array of one, of any library
+    (PyTorch's Adam keeps ``step`` as a 0-d tensor, whose ``size`` is a method)."""
+    shape = getattr(value, "shape", None)
+    if hasattr(value, "item") and (getattr(value, "size", None) == 1 or (
+            isinstance(shape, tuple) and all(n == 1 for n in shape))):
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
             math.isfinite(value) and value == int(value) and value >= 0):

@@ -337,7 +337,7 @@ class Optimizer:
         for name, value in entry.items():
             try:
                 if name == "step":
-                    loaded[name] = count(where, name, _one_number(value))
+                    loaded[name] = count(where, name, value)
                     continue
                 if not hasattr(value, "shape"):
                     raise TypeError(f"{where}: {name!r} must be a tensor or an array, got "
@@ -378,16 +378,6 @@ def _check_extra(extra, where):
 def _snapshot(array, device):
     with backend.get_device(device).activate():  # CuPy copies onto the current device
         return Tensor._make(array.copy(), device, None, 0)
-
-
-def _one_number(value):
-    """A one-element tensor or array of any library (PyTorch's Adam keeps ``step`` as a 0-d
-    tensor, whose ``size`` is a method) as its number; anything else as it is, for ``count``
-    to judge."""
-    shape = getattr(value, "shape", None)
-    if hasattr(value, "item") and isinstance(shape, tuple) and all(n == 1 for n in shape):
-        return value.item()
-    return value
 
 
 def _as_index(key):
