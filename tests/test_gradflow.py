@@ -41,9 +41,11 @@ def test_grad_norms_equal_hand_written_bptt():
         rnn, tg.tensor(x, dtype=tg.float64), lambda out, h: 0.5 * ((head(out) - tg.tensor(y, dtype=tg.float64)) ** 2).sum())
     _, grads = _by_hand(rnn, head, x, y)
     expected = np.sqrt((grads ** 2).sum(axis=2))                 # (T, B)
-    np.testing.assert_allclose(flow.grad_norm_per_sequence[(0, 0)], expected, rtol=1e-10)
-    np.testing.assert_allclose(flow.grad_norm[(0, 0)], np.sqrt((expected ** 2).sum(1)), rtol=1e-10)
-    np.testing.assert_array_equal(flow.distance[(0, 0)], np.arange(6)[::-1])
+    assert flow.keys() == [("l0", 0)]
+    np.testing.assert_allclose(flow.grad_norm_per_sequence[("l0", 0)], expected, rtol=1e-10)
+    np.testing.assert_allclose(flow.grad_norm[("l0", 0)], np.sqrt((expected ** 2).sum(1)), rtol=1e-10)
+    np.testing.assert_array_equal(flow.distance[("l0", 0)], np.arange(6)[::-1])
+    assert flow.grad_norm[(0, 0)] is flow.grad_norm[("l0", 0)]    # the older key, unambiguous here
     ratio = flow.ratio()
     assert ratio[0] == 1 and ratio.shape == (6,)
 
@@ -65,8 +67,8 @@ def test_jacobian_probe_estimate_matches_the_product_of_jacobians():
                 J = np.diag(1 - hs[s][b] ** 2) @ W @ J
             per_seq.append((J ** 2).sum())
         exact.append(np.sqrt(np.mean(per_seq)))
-    np.testing.assert_allclose(flow.jacobian_norm[(0, 0)], exact, rtol=0.2)
-    assert flow.jacobian_norm[(0, 0)][-1] == pytest.approx(np.sqrt(3), rel=0.2)  # ‖I‖_F
+    np.testing.assert_allclose(flow.jacobian_norm[("l0", 0)], exact, rtol=0.2)
+    assert flow.jacobian_norm[("l0", 0)][-1] == pytest.approx(np.sqrt(3), rel=0.2)  # ‖I‖_F
 
 
 def test_layers_directions_and_restored_layer():
@@ -74,11 +76,11 @@ def test_layers_directions_and_restored_layer():
     lstm = tg.nn.LSTM(3, 4, num_layers=2, bidirectional=True)
     flow = tg.inspect.gradient_flow(lstm, tg.randn(7, 2, 3), lambda out, s: out[-1].sum(),
                                     probes=1, part=1)
-    assert sorted(flow.keys()) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert sorted(flow.keys()) == [("l0", 0), ("l0", 1), ("l1", 0), ("l1", 1)]
     # the last layer's reverse direction reaches out[-1] only through its first step, t = T − 1
-    g = flow.grad_norm[(1, 1)]
+    g = flow.grad_norm[("l1", 1)]
     assert g[-1] > 0 and np.all(g[:-1] == 0)
-    np.testing.assert_array_equal(flow.distance[(1, 1)], np.arange(7))
+    np.testing.assert_array_equal(flow.distance[("l1", 1)], np.arange(7))
     assert lstm.fused is True and all("step" not in c.__dict__ for l in lstm._directions for c in l)
 
 
@@ -86,10 +88,48 @@ def test_recurrent_stack_of_mixed_cells_and_fused_layer_gives_same_loss():
     tg.manual_seed(0)
     stack = tg.nn.Recurrent([tg.nn.GRUCell(3, 5), tg.nn.RNNCell(5, 4, nonlinearity="relu")])
     flow = tg.inspect.gradient_flow(stack, tg.randn(4, 2, 3), lambda out, s: (out ** 2).sum())
-    assert [k for k in flow.keys()] == [(0, 0), (1, 0)]
+    assert [k for k in flow.keys()] == [("l0", 0), ("l1", 0)]
     assert all(v.shape == (4,) for v in flow.grad_norm.values())
     plot = pytest.importorskip("matplotlib")
     assert plot is not None
+
+
+def _squares(out, state):
+    return (out ** 2).sum()
+
+
+class _TwoLayers(tg.nn.Module):
+    """Two separate sequence layers, one after the other."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = tg.nn.RNN(3, 4), tg.nn.RNN(4, 4)
+
+    def forward(self, x, state=None):
+        out, _ = self.a(x)
+        return self.b(out)
+
+
+def test_two_separate_sequence_layers_are_measured_apart():
+    tg.manual_seed(0)
+    model = _TwoLayers().to(dtype=tg.float64)
+    x = tg.randn(5, 2, 3, dtype=tg.float64)
+    flow = tg.inspect.gradient_flow(model, x, _squares)
+    assert flow.keys() == [("a.l0", 0), ("b.l0", 0)]
+    for key in flow.keys():
+        assert flow.grad_norm[key].shape == (5,) and flow.grad_norm_per_sequence[key].shape == (5, 2)
+        np.testing.assert_array_equal(flow.distance[key], np.arange(5)[::-1])
+    with pytest.raises(KeyError, match="ambiguous"):       # (0, 0) could be either layer
+        flow.grad_norm[(0, 0)]
+    with pytest.raises(ValueError, match="several"):
+        flow.ratio()
+    # each equals what the layer measured alone gives: b on a's output, a with b in its loss
+    with tg.no_grad():
+        hidden = model.a(x)[0].detach()
+    alone_b = tg.inspect.gradient_flow(model.b, hidden, _squares)
+    alone_a = tg.inspect.gradient_flow(model.a, x, lambda out, s: _squares(*model.b(out)))
+    np.testing.assert_allclose(flow.grad_norm[("b.l0", 0)], alone_b.grad_norm[("l0", 0)], rtol=1e-12)
+    np.testing.assert_allclose(flow.grad_norm[("a.l0", 0)], alone_a.grad_norm[("l0", 0)], rtol=1e-12)
 
 
 def test_layer_restored_after_an_error_and_plot(tmp_path):

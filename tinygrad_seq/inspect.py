@@ -5,7 +5,7 @@
 pass through the graph (the cells are not changed: each cell's ``step`` is wrapped for the
 duration of the call), and asks the graph for
 
-- ``‖∂L/∂h_t‖`` for every step t, per layer and direction (``tg.grad`` of the loss with respect
+- ``‖∂L/∂h_t‖`` for every step t, per cell and direction (``tg.grad`` of the loss with respect
   to the recorded state tensors: the total derivative, every path from h_t to L summed), and
 - ``‖∂h_T/∂h_t‖``, the norm of the Jacobian product from step t to the layer's last step T,
   estimated with random Gaussian probes v: E‖vᵀ ∂h_T/∂h_t‖² = ‖∂h_T/∂h_t‖²_F, so the root of the
@@ -16,9 +16,11 @@ duration of the call), and asks the graph for
 >>> rnn = tg.nn.RNN(3, 8)
 >>> flow = tg.inspect.gradient_flow(rnn, tg.randn(20, 4, 3), lambda out, h: (out[-1] ** 2).sum(),
 ...                                 probes=2)
->>> flow.grad_norm[(0, 0)].shape, flow.jacobian_norm[(0, 0)].shape
+>>> flow.keys()                 # (the layer's name in the model, direction)
+[('l0', 0)]
+>>> flow.grad_norm[("l0", 0)].shape, flow.jacobian_norm[("l0", 0)].shape
 ((20,), (20,))
->>> bool(flow.grad_norm[(0, 0)][0] < flow.grad_norm[(0, 0)][-1])   # vanishes going back
+>>> bool(flow.grad_norm[("l0", 0)][0] < flow.grad_norm[("l0", 0)][-1])   # vanishes going back
 True
 
 ``flow.plot(path)`` draws both against the distance T − t on a log axis.
@@ -120,8 +122,32 @@ def _parts(state):
     return tuple(state) if isinstance(state, (tuple, list)) else (state,)
 
 
+class _ByCell(dict):
+    """A dict keyed by (name, direction) that also answers the older (layer index, direction)
+    key, ``(0, 0)``, when exactly one of its keys has that layer index and direction."""
+
+    def __init__(self, values, layers):
+        super().__init__(values)
+        self._layers = layers              # key -> the layer index within its sequence layer
+
+    def __missing__(self, key):
+        if isinstance(key, tuple) and len(key) == 2 and all(isinstance(k, (int, np.integer)) for k in key):
+            matches = [k for k in self if self._layers.get(k) == key[0] and k[1] == key[1]]
+            if len(matches) == 1:
+                return self[matches[0]]
+            if matches:
+                raise KeyError(f"{key}: ambiguous, several sequence layers have a layer "
+                               f"{key[0]}: name one of {matches}")
+        raise KeyError(f"{key}: not measured; the keys are {list(self)}")
+
+
 class GradientFlow:
-    """What ``gradient_flow`` measured. Keys are (layer, direction) pairs.
+    """What ``gradient_flow`` measured. Keys are (name, direction) pairs, one per cell: the name
+    is the sequence layer's name in the model and its layer index (``"l0"`` for a layer given
+    directly, ``"encoder.l1"`` inside a model; a cell outside any sequence layer: its dotted
+    name), the direction 0 (forward) or 1 (reverse). So two sequence layers in one model are
+    measured apart. ``(layer index, direction)``, e.g. ``(0, 0)``, is still accepted where only
+    one sequence layer has that layer.
 
     - ``grad_norm[key]``: (T,) array, ‖∂L/∂h_t‖ (Frobenius over the batch) at step t;
     - ``grad_norm_per_sequence[key]``: (T, B), the same per sequence;
@@ -139,8 +165,14 @@ class GradientFlow:
     def keys(self):
         return list(self.grad_norm)
 
-    def ratio(self, key=(0, 0)):
-        """‖∂L/∂h_{T−k}‖ / ‖∂L/∂h_T‖ indexed by the distance k (0, 1, ..., T − 1)."""
+    def ratio(self, key=None):
+        """‖∂L/∂h_{T−k}‖ / ‖∂L/∂h_T‖ indexed by the distance k (0, 1, ..., T − 1); ``key`` may
+        be left out when only one cell was measured."""
+        if key is None:
+            if len(self.grad_norm) != 1:
+                raise ValueError(f"GradientFlow.ratio: several cells were measured; name one of "
+                                 f"{self.keys()}")
+            key = self.keys()[0]
         norms, distance = self.grad_norm[key], self.distance[key]
         by_k = norms[np.argsort(distance)]
         return by_k / by_k[0]
@@ -162,7 +194,7 @@ class GradientFlow:
             figure = axes[0].figure
         for key in self.keys():
             order = np.argsort(self.distance[key])
-            label = f"layer {key[0]}" + (" reverse" if key[1] else "")
+            label = f"{key[0]}" + (" reverse" if key[1] else "")
             axes[0].semilogy(self.distance[key][order], self.grad_norm[key][order], label=label)
             if self.jacobian_norm is not None:
                 axes[1].semilogy(self.distance[key][order], self.jacobian_norm[key][order],
@@ -188,8 +220,9 @@ def gradient_flow(layer, x, loss_fn, state=None, probes=0, part=0, seed=0, **lay
     every step's state; see ``GradientFlow``. ``probes``: the number of random probes of the
     Jacobian-product estimate (0: skip it; each probe is one more backward walk). ``part``: the
     state tensor to look at (0: h; 1: an LSTM's c). ``layer`` may be any Module whose sequence
-    layers are the ones to look at: every recorded cell step of every (layer, direction) is
-    measured, so with several sequence layers inside, give ``loss_fn`` the whole forward."""
+    layers are the ones to look at: every recorded cell step of every cell (each layer and
+    direction of each sequence layer, keyed by its name) is measured, so with several sequence
+    layers inside, give ``loss_fn`` the whole forward."""
     rng = np.random.default_rng(seed)
     with record_steps(layer) as records:
         out, final = layer(x, state, **layer_kwargs)
@@ -199,11 +232,13 @@ def gradient_flow(layer, x, loss_fn, state=None, probes=0, part=0, seed=0, **lay
     if not records:
         raise ValueError(f"gradient_flow: no cell steps were recorded in {type(layer).__name__}: "
                          f"it needs cells that keep the cell contract (tg.nn.cells)")
-    groups = {}
-    for r in records:
-        key = (r.layer if r.layer is not None else 0, r.direction if r.direction is not None else 0)
-        if r.layer is None:  # a cell outside any sequence layer: one key per cell name
+    groups, layers = {}, {}
+    for r in records:       # one key per cell: its name (the reverse one's without "_reverse")
+        if r.layer is None:  # a cell outside any sequence layer
             key = (r.name, 0)
+        else:
+            key = (r.name[:-len("_reverse")] if r.direction else r.name, r.direction)
+            layers[key] = r.layer
         groups.setdefault(key, []).append(r)
     keys = list(groups)
     tensors = [_parts(r.state)[part] for k in keys for r in groups[k]]
@@ -236,7 +271,8 @@ def gradient_flow(layer, x, loss_fn, state=None, probes=0, part=0, seed=0, **lay
             batch = last.shape[0] if last.ndim > 1 else 1
             estimate = np.sqrt(total / probes / batch)
             jac[k] = estimate[::-1].copy() if reverse else estimate
-    return GradientFlow(norms, per_seq, jac, distance, part)
+    norms, per_seq, distance = (_ByCell(d, layers) for d in (norms, per_seq, distance))
+    return GradientFlow(norms, per_seq, None if jac is None else _ByCell(jac, layers), distance, part)
 
 
 def _per_sequence(g, like):
