@@ -9,6 +9,7 @@ import pytest
 
 import tinygrad_seq as tg
 from models import harness
+from models.harness import metrics
 
 pytest.importorskip("tqdm", reason="the models extra (tqdm, matplotlib) is not installed")
 pytest.importorskip("matplotlib", reason="the models extra (tqdm, matplotlib) is not installed")
@@ -107,6 +108,48 @@ def test_a_crashed_runs_extra_log_lines_are_dropped_on_resume(tmp_path):
         file.write(json.dumps({"kind": "train", "step": 5, "seconds": 1.0, "loss": 9.0}) + "\n")
     harness.fit(ToyTask(), options("--steps", "6", "--resume"), out)
     assert [step for step, _ in train_losses(out)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_killed_runs_half_written_last_log_line_is_dropped_on_resume(tmp_path):
+    out = str(tmp_path)
+    harness.fit(ToyTask(), options("--steps", "4"), out)
+    with open(os.path.join(out, "metrics.jsonl"), "a") as file:  # killed in the middle of a write
+        file.write(json.dumps({"kind": "train", "step": 5, "seconds": 1.0, "loss": 9.0}) + "\n")
+        file.write('{"kind": "train", "step": 6, "sec')
+    harness.fit(ToyTask(), options("--steps", "6", "--resume"), out)
+    assert [step for step, _ in train_losses(out)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_metrics_read_drops_only_an_unparsable_last_line(tmp_path):
+    good = [{"kind": "train", "step": 1, "loss": 1.0}, {"kind": "train", "step": 2, "loss": 0.5}]
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in good) + '{"kind": "tr')
+    assert metrics.read(str(path)) == good
+    path.write_text("".join(json.dumps(r) + "\n" for r in good) + "\n")  # blank lines are no line
+    assert metrics.read(str(path)) == good
+    path.write_text(json.dumps(good[0]) + "\n" + '{"kind": "tr\n' + json.dumps(good[1]) + "\n")
+    with pytest.raises(ValueError, match="line 2 is not JSON"):
+        metrics.read(str(path))
+
+
+@pytest.mark.parametrize("draw", ["curves", "images"])
+def test_a_failed_plot_leaves_no_temporary_file(tmp_path, monkeypatch, draw):
+    import matplotlib.figure
+
+    def savefig(figure, name, **options):
+        with open(name, "wb") as file:
+            file.write(b"\x89PNG half")
+        raise OSError("disk full")
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
+    log = tmp_path / "metrics.jsonl"
+    log.write_text(json.dumps({"kind": "train", "step": 1, "seconds": 0.1, "loss": 1.0}) + "\n")
+    out = str(tmp_path / "plot.png")
+    with pytest.raises(OSError, match="disk full"):
+        if draw == "curves":
+            metrics.plot([str(log)], out)
+        else:
+            metrics.plot_images(np.zeros((2, 3, 3)), out)
+    assert sorted(os.listdir(tmp_path)) == ["metrics.jsonl"]
 
 
 def test_the_progress_bar_and_the_time_budget(tmp_path, capsys):

@@ -41,8 +41,20 @@ class MetricsLog:
 
 
 def read(path):
+    """The records of a log. A last line that is not JSON is dropped: a run killed while writing
+    it leaves it half-written. Any other line that is not JSON is an error (ValueError)."""
     with open(path, encoding="utf-8") as file:
-        return [json.loads(line) for line in file if line.strip()]
+        lines = [(number, line) for number, line in enumerate(file, 1) if line.strip()]
+    records = []
+    for index, (number, line) in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if index == len(lines) - 1:
+                break
+            raise ValueError(f"{path}: line {number} is not JSON ({e}); only the last line "
+                             f"may be half-written") from e
+    return records
 
 
 def load_average():
@@ -90,11 +102,7 @@ def plot(paths, out, labels=None, ylabel="loss (nats per character)"):
         axis.set_ylabel(ylabel)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
-    figure.tight_layout()
-    temporary = f"{out}.tmp.png"
-    figure.savefig(temporary, dpi=100)
-    plt.close(figure)
-    os.replace(temporary, out)  # a reader never sees half a PNG
+    save_figure(figure, out)
 
 
 # ---------------------------------------------------------------- classifiers and images
@@ -164,9 +172,17 @@ def plot_images(images, out, captions=None, columns=10, title=""):
 
 
 def save_figure(figure, out):
+    """Saves ``figure`` to ``out`` (PNG) through a temporary file, so that a reader never sees
+    half a PNG, and closes it; a failed save leaves neither ``out`` changed nor the temporary."""
     import matplotlib.pyplot as plt
-    figure.tight_layout()
     temporary = f"{out}.tmp.png"
-    figure.savefig(temporary, dpi=100)
-    plt.close(figure)
-    os.replace(temporary, out)
+    try:
+        figure.tight_layout()
+        figure.savefig(temporary, dpi=100)
+        os.replace(temporary, out)
+    finally:
+        plt.close(figure)
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
