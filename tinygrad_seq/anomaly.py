@@ -101,11 +101,13 @@ def _user_frames(stack):
             and not os.path.abspath(f.filename).startswith(_PACKAGE)]
 
 
-def _bad(array):
-    """'nan', 'inf' or None for a float array (other kinds cannot hold either)."""
+def _bad(array, xp):
+    """'nan', 'inf' or None for a float array (other kinds cannot hold either). ``xp``: the
+    array module of the op's device (``ctx.xp``), never guessed from the array's type."""
     if array is None or not hasattr(array, "dtype") or array.dtype.kind not in "fc":
         return None
-    xp = np if isinstance(array, (np.ndarray, np.generic)) else __import__("cupy")
+    if isinstance(array, np.generic):  # a scalar a forward returned, as autograd then converts it
+        array = xp.asarray(array)
     if bool(xp.isfinite(array).all()):
         return None
     return "nan" if bool(xp.isnan(array).any()) else "inf"
@@ -147,10 +149,10 @@ class _Hooks:
         ctx._anomaly_trace, ctx._anomaly_inside = trace, stack
         outs = out if type(out) is tuple else (out,)
         for i, o in enumerate(outs):
-            kind = _bad(o)
+            kind = _bad(o, ctx.xp)
             if kind is None:
                 continue
-            inputs_bad = [j for j, a in enumerate(arrays) if _bad(a) is not None]
+            inputs_bad = [j for j, a in enumerate(arrays) if _bad(a, ctx.xp) is not None]
             shapes = [_shape(a) for a in arrays]
             out_shapes = [_shape(a) for a in outs]
             origin = (f"its inputs {inputs_bad} already held NaN/inf (they came from outside the "
@@ -165,10 +167,10 @@ class _Hooks:
         if _mode.depth == 0:
             return
         for i, g in enumerate(in_grads):
-            kind = _bad(g)
+            kind = _bad(g, node.xp)
             if kind is None:
                 continue
-            upstream_bad = [j for j, a in enumerate(out_grads) if _bad(a) is not None]
+            upstream_bad = [j for j, a in enumerate(out_grads) if _bad(a, node.xp) is not None]
             trace = getattr(node, "_anomaly_trace", [])
             shapes = [_shape(a) for a in in_grads]
             out_shapes = [_shape(a) for a in out_grads]
