@@ -5,6 +5,7 @@ import argparse
 import json
 import math
 import os
+import tempfile
 import time
 
 import numpy as np
@@ -128,18 +129,22 @@ def parser(description):
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--smoke", action="store_true", help="a seconds-long run that checks the code path")
     p.add_argument("--out", default=None, help="where to write the plot and logs "
-                   "(default docs/experiments, or a temporary folder with --smoke)")
+                   "(default docs/experiments, or with --smoke a new temporary folder, printed)")
     p.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
     p.add_argument("--seed", type=int, default=0)
     return p
 
 
 def setup(args, name):
-    """Threads, the output folder; returns the folder."""
+    """Threads, the output folder; returns the folder: ``--out``, else docs/experiments, or for
+    a --smoke run a new temporary folder (a smoke run's numbers are no results to keep)."""
     tg.set_num_threads(args.threads)
     out = args.out
-    if out is None:
-        out = os.path.join("runs", "experiments-smoke") if args.smoke else DOCS_PLOTS
+    if out is None and args.smoke:
+        out = tempfile.mkdtemp(prefix=f"{name}-smoke-")
+        print(f"--smoke: writing to {out}", flush=True)
+    elif out is None:
+        out = DOCS_PLOTS
     os.makedirs(out, exist_ok=True)
     return out
 
