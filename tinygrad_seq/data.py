@@ -308,9 +308,10 @@ class Vocab:
         """Read a vocabulary that ``save`` wrote; any other file is refused with a ValueError.
 
         >>> import os, tempfile
-        >>> path = os.path.join(tempfile.mkdtemp(), "vocab.json")
-        >>> Vocab(["héllo", "wörld"]).save(path)
-        >>> Vocab.load(path) == Vocab(["héllo", "wörld"])
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = os.path.join(folder, "vocab.json")
+        ...     Vocab(["héllo", "wörld"]).save(path)
+        ...     print(Vocab.load(path) == Vocab(["héllo", "wörld"]))
         True
         """
         try:

@@ -82,10 +82,11 @@ def save(obj, path):
 
     >>> import os, tempfile
     >>> import tinygrad_seq as tg
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
     >>> model = tg.nn.Linear(3, 2)
-    >>> tg.save({"model": model.state_dict(), "epoch": 4}, path)
-    >>> checkpoint = tg.load(path)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "model.safetensors")
+    ...     tg.save({"model": model.state_dict(), "epoch": 4}, path)
+    ...     checkpoint = tg.load(path)
     >>> checkpoint["epoch"], list(checkpoint["model"])
     (4, ['weight', 'bias'])
     """
@@ -231,9 +232,10 @@ def load(path, device="cpu"):
 
     >>> import os, tempfile
     >>> import tinygrad_seq as tg
-    >>> path = os.path.join(tempfile.mkdtemp(), "state.safetensors")
-    >>> tg.save({"betas": (0.9, 0.999), "step": tg.tensor([3])}, path)
-    >>> state = tg.load(path)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "state.safetensors")
+    ...     tg.save({"betas": (0.9, 0.999), "step": tg.tensor([3])}, path)
+    ...     state = tg.load(path)
     >>> state["betas"], state["step"].tolist(), state["step"].device
     ((0.9, 0.999), [3], 'cpu')
     """

@@ -15,8 +15,9 @@ as ``.npz`` (``allow_pickle=False``), so later loads touch neither pip nor the a
 The cache is ``$TINYGRAD_SEQ_DATA``, by default ``~/.cache/tinygrad_seq``:
 
 >>> import os, tempfile
->>> os.environ["TINYGRAD_SEQ_DATA"] = tempfile.mkdtemp()
->>> cache_dir() == pathlib.Path(os.environ.pop("TINYGRAD_SEQ_DATA"))
+>>> with tempfile.TemporaryDirectory() as folder:
+...     os.environ["TINYGRAD_SEQ_DATA"] = folder
+...     print(cache_dir() == pathlib.Path(os.environ.pop("TINYGRAD_SEQ_DATA")))
 True
 """
 import hashlib
@@ -119,12 +120,14 @@ def cached_arrays(key, build):
     Keys should carry the pinned hash of what was parsed, so a new pin never reads an old parse.
 
     >>> import os, tempfile
-    >>> os.environ["TINYGRAD_SEQ_DATA"] = tempfile.mkdtemp()
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> os.environ["TINYGRAD_SEQ_DATA"] = folder.name
     >>> cached_arrays("squares-v1", lambda: {"x": np.arange(4) ** 2})["x"].tolist()
     [0, 1, 4, 9]
     >>> cached_arrays("squares-v1", lambda: 1 / 0)["x"].tolist()    # a hit does not build
     [0, 1, 4, 9]
     >>> del os.environ["TINYGRAD_SEQ_DATA"]
+    >>> folder.cleanup()
     """
     path = cache_dir() / "arrays" / f"{key}.npz"
     if path.exists():
