@@ -140,14 +140,24 @@ def time_batch(step, number):
     return time.perf_counter() - start
 
 
-def calibrate(step, batch_s, pause=PAUSE_S, min_probe_s=0.05):
+def calibrate(step, batch_s, pause=PAUSE_S, min_probe_s=0.05, max_load=None, retries=2,
+              quiet_s=0):
     """Iterations of ``step`` that take about ``batch_s``, from this step's own timing (after a
-    warm-up call): probe with 1, 2, 4, ... iterations until a probe lasts ``min_probe_s``."""
+    warm-up call): probe with 1, 2, 4, ... iterations until a probe lasts ``min_probe_s``. A
+    probe beside more than ``max_load`` cores of other load is made again (as in
+    ``interleaved``): a batch sized under load is too short, and a short batch after a pause
+    is slow."""
     step()
-    number = 1
+    number, again = 1, 0
     while True:
         settle(pause)
+        meter = LoadMeter()
         elapsed = time_batch(step, number)
+        if max_load is not None and again < retries and load_is_high(meter.read(), max_load):
+            again += 1
+            if quiet_s > 0:
+                wait_for_quiet(max_load, window_s=1.0, timeout_s=quiet_s)
+            continue
         if elapsed >= min_probe_s or elapsed >= batch_s:
             return max(1, round(batch_s * number / elapsed))
         number *= 2
@@ -182,7 +192,9 @@ def interleaved(steps, repeat, batch_s, pause=PAUSE_S, max_load=None, retries=2,
     during which other processes used more cores than that is timed again (``retries`` times at
     most; the last try is kept whatever the load), after waiting up to ``quiet_s`` seconds for
     the load to drop."""
-    timings = {name: Timing(calibrate(step, batch_s, pause)) for name, step in steps.items()}
+    timings = {name: Timing(calibrate(step, batch_s, pause, max_load=max_load, retries=retries,
+                                      quiet_s=quiet_s))
+               for name, step in steps.items()}
     names = list(steps)
     for r in range(repeat):
         shift = r % len(names)
