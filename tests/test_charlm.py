@@ -3,6 +3,7 @@ exactly, samples, and refuses bad input with an error that names what was wrong.
 import json
 import os
 
+import numpy as np
 import pytest
 
 import tinygrad_seq as tg
@@ -171,3 +172,44 @@ def test_a_corrupted_or_half_written_checkpoint(trained, text_file, capsys):
           checkpoint, "damaged or half-written")
     os.remove(checkpoint)
     fails(capsys, ["eval", "--checkpoint", checkpoint], "no checkpoint at", checkpoint)
+
+
+def test_training_steps_equal_the_torch_twin_given_the_same_weights():
+    """The twin of benchmarks/charlm_torch.py, started from the tg model's initial weights, takes
+    the same training steps (Adam, clipping) on the same batches: a gap between the two engines'
+    curves is the initial draw or speed, not the maths."""
+    torch = pytest.importorskip("torch")
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+    from charlm_torch import TorchCharLM, cross_entropy
+
+    tg.manual_seed(0)
+    model = charlm.CharLM(vocab_size=11, embedding_size=6, hidden_size=16, num_layers=2)
+    twin = TorchCharLM(11, 6, 16, 2).double()
+    twin.load_state_dict({k: torch.from_numpy(v.numpy().astype("float64"))
+                          for k, v in model.state_dict().items()})
+    model.to(dtype="float64")
+    params = list(model.parameters())
+    opt, twin_opt = tg.optim.Adam(params, lr=2e-2), torch.optim.Adam(twin.parameters(), lr=2e-2)
+    rng = np.random.default_rng(0)
+    text = np.arange(300) % 11          # a learnable, repeating text
+    losses, twin_losses = [], []
+    for _ in range(12):
+        starts = rng.integers(0, len(text) - 21, 4)
+        x = np.stack([text[s:s + 20] for s in starts], 1)
+        y = np.stack([text[s + 1:s + 21] for s in starts], 1)
+        loss = charlm.loss_of(model, tg.tensor(x), tg.tensor(y))
+        loss = loss[0] if isinstance(loss, tuple) else loss
+        opt.zero_grad()
+        loss.backward()
+        tg.optim.clip_grad_norm_(params, 0.5)
+        opt.step()
+        twin_loss = cross_entropy(twin(torch.from_numpy(x))[0], torch.from_numpy(y))
+        twin_opt.zero_grad()
+        twin_loss.backward()
+        torch.nn.utils.clip_grad_norm_(twin.parameters(), 0.5)
+        twin_opt.step()
+        losses.append(loss.item())
+        twin_losses.append(twin_loss.item())
+    np.testing.assert_allclose(losses, twin_losses, rtol=1e-9)
+    assert losses[-1] < losses[0] - 0.3   # it learnt, so the steps compared were real updates
