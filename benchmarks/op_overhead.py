@@ -159,20 +159,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15,
                         help="timed batches per engine (default 15; at least 7)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="threads of NumPy's pools and of PyTorch alike (default 1)")
-    parser.add_argument("--batch-seconds", type=float, default=0.2,
-                        help="length of one timed batch; each engine's iterations from its speed")
-    parser.add_argument("--pause", type=float, default=timing.PAUSE_S,
-                        help="settle pause before each timed batch, seconds")
-    parser.add_argument("--max-load", type=float, default=timing.LOAD_WARN_CORES,
-                        help="warn (and time a batch again) above this many cores of other load")
-    parser.add_argument("--retries", type=int, default=2,
-                        help="times a batch is timed again when the load exceeded --max-load")
-    parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
-                        help="before each case and before timing a loaded batch again, wait up "
-                             "to this long for the load to drop below --max-load")
-    parser.add_argument("--json", metavar="PATH", help="also write the numbers to this JSON file")
+    timing.add_options(parser, threads=1, batch_seconds=0.2)
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.batch_seconds <= 0:
         parser.error("--repeat must be at least 1 and --batch-seconds positive")

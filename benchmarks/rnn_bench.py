@@ -336,22 +336,9 @@ def main():
     parser.add_argument("--memory", choices=sorted(CONFIGS), action="append",
                         help=f"measure the memory of this config (default {MEMORY_CONFIGS})")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory runs")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="threads of NumPy's BLAS and of PyTorch alike (default: cores)")
     parser.add_argument("--tg-variant", choices=["fused", "declared"],
                         help="pass fused=True/False to tg's layers, if they take it")
-    parser.add_argument("--batch-seconds", type=float, default=0.3,
-                        help="length of one timed batch; each engine's iterations from its speed")
-    parser.add_argument("--pause", type=float, default=timing.PAUSE_S,
-                        help="settle pause before each timed batch, seconds")
-    parser.add_argument("--max-load", type=float, default=timing.LOAD_WARN_CORES,
-                        help="warn when other processes used more cores than this")
-    parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
-                        help="before each config and before timing a loaded batch again, wait "
-                             "up to this long for the load to drop below --max-load")
-    parser.add_argument("--retries", type=int, default=2,
-                        help="times a batch is timed again when the load exceeded --max-load")
-    parser.add_argument("--json", help="also write the results to this file")
+    timing.add_options(parser, threads=os.cpu_count(), batch_seconds=0.3)
     parser.add_argument("--memory-child", nargs=2, metavar=("ENGINE", "CONFIG"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -218,6 +218,25 @@ def interleaved(steps, repeat, batch_s, pause=PAUSE_S, max_load=None, retries=2,
 
 # ---------------------------------------------------------------- the machine
 
+def add_options(parser, threads, batch_seconds):
+    """The timing options every benchmark takes, with its own defaults for the thread count and
+    the length of a timed batch."""
+    parser.add_argument("--threads", type=int, default=threads,
+                        help=f"threads of NumPy's pools and of PyTorch alike (default {threads})")
+    parser.add_argument("--batch-seconds", type=float, default=batch_seconds,
+                        help="length of one timed batch; each engine's iterations from its speed")
+    parser.add_argument("--pause", type=float, default=PAUSE_S,
+                        help="settle pause before each timed batch, seconds")
+    parser.add_argument("--max-load", type=float, default=LOAD_WARN_CORES,
+                        help="warn (and time a batch again) above this many cores of other load")
+    parser.add_argument("--retries", type=int, default=2,
+                        help="times a batch is timed again when the load exceeded --max-load")
+    parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
+                        help="before each case and before timing a loaded batch again, wait up "
+                             "to this long for the load to drop below --max-load")
+    parser.add_argument("--json", metavar="PATH", help="also write the numbers to this JSON file")
+
+
 def cpu_model():
     try:
         with open("/proc/cpuinfo") as f:
