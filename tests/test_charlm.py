@@ -174,11 +174,10 @@ def test_a_corrupted_or_half_written_checkpoint(trained, text_file, capsys):
     fails(capsys, ["eval", "--checkpoint", checkpoint], "no checkpoint at", checkpoint)
 
 
-def test_training_steps_equal_the_torch_twin_given_the_same_weights():
+def test_training_steps_equal_the_torch_twin_given_the_same_weights(torch):
     """The twin of benchmarks/charlm_torch.py, started from the tg model's initial weights, takes
     the same training steps (Adam, clipping) on the same batches: a gap between the two engines'
     curves is the initial draw or speed, not the maths."""
-    torch = pytest.importorskip("torch")
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
     from charlm_torch import TorchCharLM, cross_entropy

@@ -148,8 +148,7 @@ def test_schedule_follows_its_closed_form_and_drives_the_optimizer(name):
 
 
 @pytest.mark.parametrize("name", list(SCHEDULES))
-def test_schedule_matches_torch(name):
-    torch = pytest.importorskip("torch")
+def test_schedule_matches_torch(name, torch):
     torch_opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.3)
     torch_schedule = getattr(torch.optim.lr_scheduler, name)(torch_opt, **SCHEDULES[name])
     opt = SGD([Parameter(tg.zeros(1))], lr=0.3)

@@ -43,8 +43,7 @@ def test_padding_fills_exactly_the_tail(sequences, batch_first, padding_value):
         assert np.all(by_batch[row, length:] == padding_value)
 
 
-def test_pad_matches_torch_pad_sequence():
-    torch = pytest.importorskip("torch")
+def test_pad_matches_torch_pad_sequence(torch):
     sequences = [np.arange(6.0).reshape(3, 2), np.ones((1, 2)), np.zeros((2, 2))]
     for batch_first in (False, True):
         ours, _ = pad_sequences(sequences, padding_value=-1.0, batch_first=batch_first)

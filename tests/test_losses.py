@@ -218,8 +218,7 @@ def test_errors_name_what_was_wrong(call, error, words):
 # ---------------------------------------------------------------- PyTorch
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_matches_pytorch(reduction):
-    torch = pytest.importorskip("torch")
+def test_matches_pytorch(reduction, torch):
     tF = torch.nn.functional
     rng = np.random.default_rng(4)
     logits = rng.standard_normal((6, 3, 5))                      # (T, B, C)

@@ -158,10 +158,9 @@ def test_dim_next_to_a_positional_axis_is_an_error():
 
 # ---------------------------------------------------------------- sort, topk, cumsum, masked_fill
 
-def test_sort_and_topk_keep_ties_in_index_order_as_torch_stable_sort(device):
+def test_sort_and_topk_keep_ties_in_index_order_as_torch_stable_sort(device, torch):
     """Stable, in both directions: what torch.sort(stable=True) does (its topk promises nothing
     for ties; ours is the stable sort's first k)."""
-    torch = pytest.importorskip("torch")
     values = [[1.0, 2.0, 2.0, 1.0, 3.0, 2.0], [0.0, 0.0, 0.0, -1.0, 0.0, -1.0]]
     x = tg.tensor(values, device=device)
     for descending in (False, True):
@@ -174,8 +173,7 @@ def test_sort_and_topk_keep_ties_in_index_order_as_torch_stable_sort(device):
         assert top[1].tolist() == expected.indices[:, :4].tolist()
 
 
-def test_sort_puts_nan_where_torch_does(device):
-    torch = pytest.importorskip("torch")
+def test_sort_puts_nan_where_torch_does(device, torch):
     values = [1.0, float("nan"), 2.0, float("nan"), -1.0]
     for descending in (False, True):
         expected = torch.sort(torch.tensor(values), descending=descending, stable=True)

@@ -185,8 +185,7 @@ def test_every_option_changes_the_trajectory(cls, kwargs):
 
 @pytest.mark.parametrize("cls, kwargs", CASES, ids=CASE_IDS)
 @pytest.mark.parametrize("seed", [0, 1])
-def test_matches_torch_optim(cls, kwargs, seed):
-    torch = pytest.importorskip("torch")
+def test_matches_torch_optim(cls, kwargs, seed, torch):
     initial, grad_fn = problem(seed, dtype=np.float32)
     params = [torch.tensor(a, requires_grad=True) for a in initial]
     opt = getattr(torch.optim, cls.__name__)(params, **kwargs)
@@ -523,8 +522,8 @@ _CONVERSIONS = {"torch": lambda v: v, "numpy": lambda v: v.numpy(),
 
 
 @pytest.mark.parametrize("conversion", list(_CONVERSIONS))
-def test_a_torch_adam_state_dict_loads_and_the_next_step_matches_torch(conversion, tmp_path):
-    torch = pytest.importorskip("torch")
+def test_a_torch_adam_state_dict_loads_and_the_next_step_matches_torch(conversion, tmp_path,
+                                                                        torch):
     initial, grad_fn = problem(5, dtype=np.float32)
     torch_params, torch_opt = _torch_adam_after(torch, range(3), initial, grad_fn, lr=0.05,
                                                 weight_decay=0.01)
@@ -548,8 +547,7 @@ def test_a_torch_adam_state_dict_loads_and_the_next_step_matches_torch(conversio
         np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-6, atol=1e-6)
 
 
-def test_a_torch_state_dict_that_maximizes_is_refused():
-    torch = pytest.importorskip("torch")
+def test_a_torch_state_dict_that_maximizes_is_refused(torch):
     initial, grad_fn = problem(5, dtype=np.float32)
     _, torch_opt = _torch_adam_after(torch, range(1), initial, grad_fn, maximize=True)
     opt = Adam([parameter(a, np.float32) for a in initial])

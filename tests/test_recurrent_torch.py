@@ -11,6 +11,7 @@ from recurrent_cases import (TORCH_KINDS, as_state, elements_for, examples, laye
                              state_parts)
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
 
 CLOSE = dict(rtol=1e-5, atol=1e-5)
 TORCH_LAYERS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}

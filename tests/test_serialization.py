@@ -234,8 +234,7 @@ def _same_outputs(tg_lstm, torch_lstm, torch):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_a_torch_state_dict_saved_by_safetensors_loads_into_tg(tmp_path):
-    torch = pytest.importorskip("torch")
+def test_a_torch_state_dict_saved_by_safetensors_loads_into_tg(tmp_path, torch):
     safetensors_torch = pytest.importorskip("safetensors.torch")
     tg_lstm, torch_lstm = _lstm_pair(torch)
     safetensors_torch.save_file(torch_lstm.state_dict(), tmp_path / "torch.safetensors")
@@ -243,8 +242,7 @@ def test_a_torch_state_dict_saved_by_safetensors_loads_into_tg(tmp_path):
     _same_outputs(tg_lstm, torch_lstm, torch)
 
 
-def test_a_tg_state_dict_loads_into_torch_with_safetensors(tmp_path):
-    torch = pytest.importorskip("torch")
+def test_a_tg_state_dict_loads_into_torch_with_safetensors(tmp_path, torch):
     safetensors_torch = pytest.importorskip("safetensors.torch")
     tg_lstm, torch_lstm = _lstm_pair(torch)
     tg.save(tg_lstm.state_dict(), tmp_path / "tg.safetensors")

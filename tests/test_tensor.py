@@ -117,9 +117,8 @@ def test_conversions_that_keep_their_values_or_truncate_as_torch(device):
     ([-2147483648.5], "int32"), ([1e19], "int64"), ([float("nan")], "int64"),
     ([float("inf")], "int32"), ([True, False], "int32"), ([1e300], "float32"), ([2**70], "float32"),
 ])
-def test_conversions_raise_where_torch_raises(data, dtype):
+def test_conversions_raise_where_torch_raises(data, dtype, torch):
     """(Not for uint8, where PyTorch wraps -1 to 255 and we raise.)"""
-    torch = pytest.importorskip("torch")
     try:
         expected = torch.tensor(data, dtype=getattr(torch, dtype)).tolist()
     except (RuntimeError, OverflowError, ValueError):
