@@ -22,6 +22,18 @@ def elements_for(kind):
     return lattice(offset=0.125, min_value=-2.0, max_value=2.0) if kind == "rnn_relu" else floats()
 
 
+def rounding_terms(input_size, hidden_size, steps, num_layers=1, bidirectional=False, batch=1):
+    """How many rounded float32 operations feed one element of a sequence layer's results and
+    gradients, the ``terms`` of tinygrad_seq.testing.assert_close: each step of each layer sums
+    its input's and its state's products, the backward walk takes the same way back, and a
+    weight's gradient sums over every step of every sequence. Two float32 computations of
+    these (another BLAS kernel, another batch shape, PyTorch) differ by rounding within that."""
+    directions = 2 if bidirectional else 1
+    one_way = sum(steps * ((input_size if layer == 0 else directions * hidden_size) + hidden_size)
+                  for layer in range(num_layers))
+    return 2 * one_way + steps * batch
+
+
 # ---------------------------------------------------------------- a cell written by a user
 
 class MinimalGatedUnit(tg.nn.RecurrentCell):

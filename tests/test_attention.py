@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import tinygrad_seq as tg
-from tinygrad_seq.testing import gradcheck, gradcheck_module
+from tinygrad_seq.testing import assert_close, gradcheck, gradcheck_module
 from strict import strict
 
 F = tg.nn.functional
@@ -63,7 +63,8 @@ def test_masked_softmax_gradient_is_finite_and_zero_where_masked():
 
 def test_masked_softmax_without_mask_and_along_other_axes():
     scores = tg.randn(3, 4)
-    np.testing.assert_allclose(F.masked_softmax(scores, None).numpy(), scores.softmax(-1).numpy())
+    # no mask is plain softmax: the same float32 exponentials and sums of 4 terms
+    assert_close(F.masked_softmax(scores, None).numpy(), scores.softmax(-1).numpy(), terms=4)
     mask = np.random.default_rng(1).random((3, 4)) < 0.5
     along_0 = F.masked_softmax(scores, tg.tensor(mask), axis=0).numpy()
     np.testing.assert_allclose(along_0, ref_masked_softmax(scores.numpy().T, mask.T).T, rtol=1e-6)
@@ -129,7 +130,8 @@ def test_weights_and_context_match_the_reference(kind):
     np.testing.assert_allclose(context.numpy(), expected @ values, rtol=1e-12, atol=1e-14)
     w = weights.numpy()
     assert (w[~np.broadcast_to(mask[:, None, :], w.shape)] == 0).all()
-    np.testing.assert_allclose(w.sum(-1), np.broadcast_to(mask.any(-1)[:, None], w.shape[:2]))
+    np.testing.assert_allclose(w.sum(-1), np.broadcast_to(mask.any(-1)[:, None], w.shape[:2]),
+                               rtol=1e-12)
 
 
 @pytest.mark.parametrize("kind", LAYERS)
@@ -176,15 +178,44 @@ def test_padding_with_masked_keys_changes_nothing(kind, extra, seed):
 
 
 @pytest.mark.parametrize("kind", LAYERS)
-def test_runs_on_every_device(kind, device):
+def test_float32_on_every_device_equals_a_float64_reference(kind, device):
+    """The float32 layer on ``device``: its outputs against the NumPy reference in float64, its
+    gradients against the same weights in float64 on the CPU (held to finite differences above)."""
     layer = LAYERS[kind][1]()
-    query, keys, values, mask = batch(kind)
-    on_cpu = layer(*[tg.tensor(a) for a in (query, keys, values, mask)])
-    layer.to(device)
-    on_device = layer(*[tg.tensor(a, device=device) for a in (query, keys, values, mask)])
-    for a, b in zip(on_cpu, on_device):
-        assert b.device == tg.tensor(0, device=device).device and b.dtype == np.float32
-        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6)
+    reference = LAYERS[kind][1]()
+    reference.load_state_dict(layer.state_dict())
+    reference.double()  # the same float32 weights, worked in float64 on the CPU
+    arrays = batch(kind)
+    query, keys, values, mask = [a.astype(np.float32) if a.dtype.kind == "f" else a for a in arrays]
+    rng = np.random.default_rng(1)
+    upstream = [rng.standard_normal((3, 2, VALUE_SIZE)), rng.standard_normal((3, 2, 7))]
+
+    def run(module, where, dtype):
+        inputs = [tg.tensor(a, dtype=dtype if a.dtype.kind == "f" else None, device=where,
+                            requires_grad=a.dtype.kind == "f") for a in (query, keys, values, mask)]
+        outputs = module(*inputs)
+        sum((out * tg.tensor(g, dtype=dtype, device=where)).sum()
+            for out, g in zip(outputs, upstream)).backward()
+        grads = [t.grad for t in inputs[:3]] + [p.grad for p in module.parameters()]
+        return outputs, grads
+
+    outputs, grads = run(layer.to(device), device, "float32")
+    _, expected_grads = run(reference, "cpu", "float64")
+    scores = ref_scores(kind, reference, *[a.astype(np.float64) for a in (query, keys)])
+    weights = ref_masked_softmax(scores, mask[:, None, :])
+    # the longest chain of rounded operations: the projections (query and key sizes), the score
+    # (6 terms for the additive one), the softmax over the 7 keys and the weighted sum over
+    # them; rounding a score of size |s| moves its weight by about |s| times as much
+    check = dict(terms=LAYERS[kind][0] + KEY_SIZE + 6 + 7 + 7,
+                 scale=max(1.0, float(np.abs(scores).max())))
+    for name, got, want in [("context", outputs[0], weights @ values),
+                            ("weights", outputs[1], weights)]:
+        assert got.device == tg.tensor(0, device=device).device and got.dtype == np.float32
+        assert_close(got.numpy(), want, err_msg=name, **check)
+    assert len(grads) == len(expected_grads)
+    for number, (got, want) in enumerate(zip(grads, expected_grads)):
+        assert got.device == tg.tensor(0, device=device).device and got.dtype == np.float32
+        assert_close(got.numpy(), want.numpy(), err_msg=f"gradient {number}", **check)
 
 
 @pytest.mark.parametrize("kind, call, words", [

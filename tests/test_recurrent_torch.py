@@ -5,15 +5,14 @@ import pytest
 from hypothesis import given, strategies as st
 
 import tinygrad_seq as tg
-from tinygrad_seq.testing import arrays, sequences
+from tinygrad_seq.testing import arrays, assert_close, sequences
 
 from recurrent_cases import (TORCH_KINDS, as_state, elements_for, examples, layer_configs,
-                             state_parts)
+                             rounding_terms, state_parts)
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 
-CLOSE = dict(rtol=1e-5, atol=1e-5)
 TORCH_LAYERS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 
 
@@ -36,10 +35,6 @@ def tg_loss(outputs, upstream):
         term = (o * tg.tensor(u)).sum()
         total = term if total is None else total + term
     return total
-
-
-def assert_close(got, expected, what):
-    np.testing.assert_allclose(got, expected, err_msg=what, **CLOSE)
 
 
 @pytest.mark.parametrize("kind", TORCH_KINDS)
@@ -92,16 +87,20 @@ def test_layer_matches_torch(kind, data):
     results = [out] + list(state_parts(final))
     tg_loss(results, upstream).backward()
 
+    # float32 on both sides, summed by two BLAS libraries in their own orders
+    terms = rounding_terms(batch.x.shape[2], config.hidden_size, steps,
+                           config.options["num_layers"], config.bidirectional, batch=size)
     for got, expected, what in zip(results, results_torch, ["output", "h_n", "c_n"]):
-        assert_close(got.numpy(), expected.detach().numpy(), what)
-    assert_close(x_tg.grad.numpy(), x_torch.grad.numpy(), "input gradient")
+        assert_close(got.numpy(), expected.detach().numpy(), terms=terms, err_msg=what)
+    assert_close(x_tg.grad.numpy(), x_torch.grad.numpy(), terms=terms, err_msg="input gradient")
     for k, (got, expected) in enumerate(zip(state_tg or [], state_torch or [])):
-        assert_close(got.grad.numpy(), expected.grad.numpy(), f"state[{k}] gradient")
+        assert_close(got.grad.numpy(), expected.grad.numpy(), terms=terms,
+                     err_msg=f"state[{k}] gradient")
     torch_grads = {name: p.grad.numpy() for name, p in reference.named_parameters()}
     tg_grads = {name: p.grad.numpy() for name, p in layer.named_parameters()}
     assert sorted(tg_grads) == sorted(torch_grads)
     for name, expected in torch_grads.items():
-        assert_close(tg_grads[name], expected, f"gradient of {name}")
+        assert_close(tg_grads[name], expected, terms=terms, err_msg=f"gradient of {name}")
 
 
 CELL_PAIRS = {
@@ -151,12 +150,15 @@ def test_cell_matches_torch(kind, input_size, hidden_size, batch, bias, seed, da
     np.testing.assert_array_equal(out.numpy(), results[0].numpy())
     tg_loss(results, upstream).backward()
 
+    terms = rounding_terms(input_size, hidden_size, steps=2, batch=batch)   # float32, two BLAS
     for got, expected in zip(results, results_torch):
-        assert_close(got.numpy(), expected.detach().numpy(), "state")
+        assert_close(got.numpy(), expected.detach().numpy(), terms=terms, err_msg="state")
     for got, expected in zip(x_tg + state_tg, x_torch + state_torch):
-        assert_close(got.grad.numpy(), expected.grad.numpy(), "input or state gradient")
+        assert_close(got.grad.numpy(), expected.grad.numpy(), terms=terms,
+                     err_msg="input or state gradient")
     for name, p in reference.named_parameters():
-        assert_close(getattr(cell, name).grad.numpy(), p.grad.numpy(), f"gradient of {name}")
+        assert_close(getattr(cell, name).grad.numpy(), p.grad.numpy(), terms=terms,
+                     err_msg=f"gradient of {name}")
 
 
 @pytest.mark.parametrize("kind", sorted(CELL_PAIRS))
@@ -201,13 +203,16 @@ def test_cell_called_directly_matches_torch(kind, unbatched, give_hx, input_size
     tg_loss(results, upstream).backward()
 
     assert len(results) == len(results_torch)
+    terms = rounding_terms(input_size, hidden_size, steps=2, batch=batch)   # float32, two BLAS
     for got, expected in zip(results, results_torch):
         assert got.shape == tuple(expected.shape)
-        assert_close(got.numpy(), expected.detach().numpy(), "state")
+        assert_close(got.numpy(), expected.detach().numpy(), terms=terms, err_msg="state")
     for got, expected in zip(x_tg + state_tg, x_torch + state_torch):
-        assert_close(got.grad.numpy(), expected.grad.numpy(), "input or state gradient")
+        assert_close(got.grad.numpy(), expected.grad.numpy(), terms=terms,
+                     err_msg="input or state gradient")
     for name, p in reference.named_parameters():
-        assert_close(getattr(cell, name).grad.numpy(), p.grad.numpy(), f"gradient of {name}")
+        assert_close(getattr(cell, name).grad.numpy(), p.grad.numpy(), terms=terms,
+                     err_msg=f"gradient of {name}")
 
 
 @pytest.mark.parametrize("make_torch, make_tg", [
