@@ -1,8 +1,11 @@
 """The fused RNN/LSTM/GRU kernels (tg.nn.fused) against the declared cells they replace: equal
-outputs, final states and every gradient over drawn configurations; finite differences; one
-node; the graph released after backward; memory that stays what BPTT needs."""
+outputs, final states and every gradient over drawn configurations, sequences long enough to
+cross the BPTT's gradient flushes, losses with and without the output, NaN in the padding, and
+float32; finite differences; one node; the graph released after backward; memory that stays
+what BPTT needs."""
 import gc
 import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
@@ -10,29 +13,39 @@ from hypothesis import given, strategies as st
 
 import tinygrad_seq as tg
 from tinygrad_seq.nn.fused import FusedRecurrent
-from tinygrad_seq.testing import gradcheck_module
+from tinygrad_seq.testing import assert_close, gradcheck_module
 
-from recurrent_cases import random_state, upstream_like, weighted_sum
+from recurrent_cases import random_state, rounding_terms, upstream_like, weighted_sum
 
 TIGHT = dict(rtol=1e-10, atol=1e-12)   # float64: the same sums, grouped another way
 
-# kind -> (layer class, options of that kind)
+# The fused BPTT copies its staged gate gradients out every 16 steps (walk.ByTime): lengths on
+# each side of one and of two copies.
+FLUSH_STEPS = (15, 16, 17, 31, 32, 33, 40)
+
+# kind -> (layer class, options of that kind); the property test draws proj_size and
+# forget_bias instead
 KINDS = {
     "rnn_tanh": (tg.nn.RNN, dict(nonlinearity="tanh")),
     "rnn_relu": (tg.nn.RNN, dict(nonlinearity="relu")),
     "lstm": (tg.nn.LSTM, {}),
-    "lstm_proj": (tg.nn.LSTM, dict(proj_size=2)),
-    "lstm_forget_bias": (tg.nn.LSTM, dict(forget_bias=1.0)),
+    "lstm_proj": (tg.nn.LSTM, dict(proj_size=3)),
+    "lstm_forget_bias": (tg.nn.LSTM, dict(forget_bias=2.5)),
     "gru": (tg.nn.GRU, {}),
     "gru_reset_before": (tg.nn.GRU, dict(reset_after=False)),
 }
 
+# what the loss sees: the output, the final states, or the top layer's last hidden state alone
+# (a many-to-one model: the output gets no gradient, a branch of its own in the fused BPTT)
+LOSSES = ("output", "output and states", "states", "top hidden state")
+
 
 def build(kind, input_size, hidden_size, **options):
     layer_class, own = KINDS[kind]
-    if not options.get("bias", True):
-        own = {k: v for k, v in own.items() if k != "forget_bias"}
-    return layer_class(input_size, hidden_size, **own, **options).double()
+    own = {**own, **options}
+    if not own.get("bias", True):
+        own.pop("forget_bias", None)
+    return layer_class(input_size, hidden_size, **own).double()
 
 
 def nodes_of(out):
@@ -40,9 +53,21 @@ def nodes_of(out):
     return type(out._ctx)
 
 
-def run(layer, x, state, lengths, upstream_seed, seed, use_state_outputs=True):
-    """Outputs, final states and the gradients of a weighted sum of them with respect to x,
-    the initial state and every parameter (None where there is none), as NumPy arrays."""
+def loss_terms(layer, out, finals, loss_on):
+    """The tensors the loss of ``loss_on`` (one of ``LOSSES``) sums."""
+    if loss_on == "output":
+        return [out]
+    if loss_on == "output and states":
+        return [out, *finals]
+    if loss_on == "states":
+        return list(finals)
+    top = 2 if layer.bidirectional else 1
+    return [finals[0][-top:]]
+
+
+def run(layer, x, state, lengths, upstream_seed, seed, loss_on="output and states"):
+    """Outputs, final states and the gradients of a weighted sum of ``loss_on`` with respect to
+    x, the initial state and every parameter (None where there is none), as NumPy arrays."""
     x = x.detach().requires_grad_()
     state_parts = () if state is None else (state if isinstance(state, tuple) else (state,))
     state_parts = tuple(s.detach().requires_grad_() for s in state_parts)
@@ -50,7 +75,7 @@ def run(layer, x, state, lengths, upstream_seed, seed, use_state_outputs=True):
     tg.manual_seed(seed)
     out, final = layer(x, given, lengths=lengths)
     finals = final if isinstance(final, tuple) else (final,)
-    used = [out] + (list(finals) if use_state_outputs else [])
+    used = loss_terms(layer, out, finals, loss_on)
     loss = weighted_sum(used, upstream_like(used, np.random.default_rng(upstream_seed)))
     leaves = [x, *state_parts, *layer.parameters()]
     grads = tg.grad(loss, leaves, allow_unused=True)
@@ -58,41 +83,79 @@ def run(layer, x, state, lengths, upstream_seed, seed, use_state_outputs=True):
         None if g is None else g.numpy() for g in grads]
 
 
-def assert_same(fused, declared):
+def assert_same(fused, declared, compare=lambda a, b, what: np.testing.assert_allclose(
+        a, b, **TIGHT, err_msg=what)):
+    """The fused run's values and gradients equal the declared run's (``compare``, float64 to
+    rounding by default) and are finite: NaN on both sides would compare equal."""
     (fused_node, fused_values, fused_grads), (declared_node, declared_values, declared_grads) = \
         fused, declared
     assert fused_node is FusedRecurrent and declared_node is not FusedRecurrent
-    for a, b in zip(fused_values, declared_values):
-        np.testing.assert_allclose(a, b, **TIGHT)
+    for k, (a, b) in enumerate(zip(fused_values, declared_values)):
+        assert_finite(a, f"fused value {k}")
+        assert_finite(b, f"declared value {k}")
+        compare(a, b, f"value {k}")
     for k, (a, b) in enumerate(zip(fused_grads, declared_grads)):
         if a is None or b is None:
             assert a is None and b is None or not np.any(a if a is not None else b), k
         else:
-            np.testing.assert_allclose(a, b, **TIGHT, err_msg=f"gradient {k}")
+            assert_finite(a, f"fused gradient {k}")
+            assert_finite(b, f"declared gradient {k}")
+            compare(a, b, f"gradient {k}")
+
+
+def assert_finite(a, what):
+    """No NaN or infinity in ``a`` (``assert_allclose`` takes NaN on both sides as equal)."""
+    bad = ~np.isfinite(a)
+    if bad.any():
+        raise AssertionError(f"{what}: {bad.sum()} of {bad.size} elements are not finite")
+
+
+def padded(steps, lengths):
+    """(T, B) bool: the positions at or past each sequence's length."""
+    return np.arange(steps)[:, None] >= np.asarray(lengths)[None, :]
+
+
+def kind_seed(kind, drawn):
+    """A seed of its own for every kind: each kind's examples differ, even where hypothesis
+    draws the same choices for two kinds."""
+    return zlib.crc32(f"{kind} {drawn}".encode())
 
 
 @st.composite
 def configurations(draw, kind):
-    """A layer of ``kind`` and what it runs on: 1-3 layers, either direction, batch_first,
-    bias or none, dropout between layers (plain or variational, train or eval mode), lengths
-    (unsorted, 0 and T included, or none), a given initial state or none."""
-    steps, batch = draw(st.integers(1, 5)), draw(st.integers(1, 4))
+    """A layer of ``kind`` (hidden size 8-10; proj_size 3-5, forget_bias drawn) and what it
+    runs on: 1-40 steps, half the time one of ``FLUSH_STEPS``, so that the ci profile's few
+    examples reach the flushes too;
+    1-3 layers, either direction, batch_first, bias or none, dropout between layers (plain or
+    variational, train or eval mode), lengths (unsorted, 0 and T included, or none) with NaN or
+    values in the padding, a given initial state or none, and what the loss sees."""
+    steps = draw(st.sampled_from(FLUSH_STEPS)
+                 | st.integers(1, 40).filter(lambda t: t not in FLUSH_STEPS))
+    batch = draw(st.integers(1, 4))
     num_layers = draw(st.integers(1, 3))
     options = dict(num_layers=num_layers, bidirectional=draw(st.booleans()),
-                   batch_first=draw(st.booleans()), bias=draw(st.booleans()))
+                   batch_first=draw(st.booleans()),
+                   # forget_bias offsets the forget gate's bias: it needs one
+                   bias=kind == "lstm_forget_bias" or draw(st.booleans()))
     if num_layers > 1:
         options["dropout"] = draw(st.sampled_from([0.0, 0.3, 0.6]))
         options["variational_dropout"] = draw(st.booleans())
-    input_size, hidden = draw(st.integers(1, 3)), draw(st.integers(3, 4))
-    tg.manual_seed(draw(st.integers(0, 2**16)))
+    input_size, hidden = draw(st.integers(1, 3)), draw(st.integers(8, 10))
+    if kind == "lstm_proj":
+        options["proj_size"] = draw(st.integers(3, 5))
+    if kind == "lstm_forget_bias":
+        options["forget_bias"] = draw(st.sampled_from([2.0, -1.5, 0.5, 4.0]))
+    tg.manual_seed(kind_seed(kind, draw(st.integers(0, 2**16))))
     layer = build(kind, input_size, hidden, **options)
     layer.train(draw(st.booleans()))
-    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
-    shape = (batch, steps, input_size) if options["batch_first"] else (steps, batch, input_size)
-    x = tg.tensor(rng.uniform(-2, 2, shape), dtype="float64")
+    rng = np.random.default_rng(kind_seed(kind, draw(st.integers(0, 2**16))))
+    x = rng.uniform(-2, 2, (steps, batch, input_size))
     lengths = draw(st.none() | st.lists(st.integers(0, steps), min_size=batch, max_size=batch))
+    if lengths is not None and draw(st.booleans()):
+        x[padded(steps, lengths)] = np.nan
+    x = tg.tensor(x.swapaxes(0, 1) if options["batch_first"] else x, dtype="float64")
     state = random_state(layer, batch, rng) if draw(st.booleans()) else None
-    return layer, x, state, lengths, draw(st.booleans())
+    return layer, x, state, lengths, draw(st.sampled_from(LOSSES))
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -100,11 +163,11 @@ def configurations(draw, kind):
 def test_fused_equals_declared(kind, data):
     """Outputs, final states and every gradient (input, initial state, all parameters) of the
     fused node equal those of the declared cells, run with the same parameters and seed (so
-    the same dropout masks), to float64 rounding."""
-    layer, x, state, lengths, use_state_outputs = data.draw(configurations(kind))
-    fused = run(layer, x, state, lengths, 1, seed=5, use_state_outputs=use_state_outputs)
+    the same dropout masks), to float64 rounding, and are finite with NaN in the padding."""
+    layer, x, state, lengths, loss_on = data.draw(configurations(kind))
+    fused = run(layer, x, state, lengths, 1, seed=5, loss_on=loss_on)
     layer.fused = False
-    declared = run(layer, x, state, lengths, 1, seed=5, use_state_outputs=use_state_outputs)
+    declared = run(layer, x, state, lengths, 1, seed=5, loss_on=loss_on)
     assert_same(fused, declared)
 
 
@@ -147,19 +210,90 @@ def test_frozen_weights_and_an_input_without_grad():
         np.testing.assert_allclose(a, b, **TIGHT)
 
 
-def test_float32_is_close_to_the_declared_path():
-    tg.manual_seed(1)
-    for layer in (tg.nn.LSTM(4, 8, num_layers=2, proj_size=3), tg.nn.GRU(4, 8, bidirectional=True),
-                  tg.nn.RNN(4, 8, nonlinearity="relu")):
-        x = tg.randn(6, 3, 4, requires_grad=True)
-        out = layer(x, lengths=[6, 2, 4])[0]
-        (gx,) = tg.grad((out * out).sum(), [x])
-        layer.fused = False
-        out_declared = layer(x, lengths=[6, 2, 4])[0]
-        (gx_declared,) = tg.grad((out_declared * out_declared).sum(), [x])
-        assert out.dtype == gx.dtype == np.float32
-        np.testing.assert_allclose(out.numpy(), out_declared.numpy(), rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(gx.numpy(), gx_declared.numpy(), rtol=1e-4, atol=1e-5)
+def long_case(kind, steps, **options):
+    """Two bidirectional layers (hidden 8) over ``steps`` steps of 4 sequences of 3 features,
+    lengths [T, 17, 16, 0] (unsorted, cut at T: sequences that end on each side of the first
+    flush, and one that never starts), NaN in the padding, a given state."""
+    tg.manual_seed(steps)
+    layer = build(kind, 3, 8, num_layers=2, bidirectional=True, **options)
+    rng = np.random.default_rng(steps)
+    lengths = [steps, min(steps, 17), min(steps, 16), 0]
+    x = rng.uniform(-2, 2, (steps, 4, 3))
+    x[padded(steps, lengths)] = np.nan
+    return layer, x, random_state(layer, 4, rng), lengths
+
+
+@pytest.mark.parametrize("steps", FLUSH_STEPS)
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_fused_equals_declared_across_gradient_flushes(kind, steps):
+    """Sequences of 15-40 steps, on each side of the BPTT's copies of its staged gradients,
+    with dropout in train mode: every value and gradient equals the declared path's."""
+    layer, x, state, lengths = long_case(kind, steps, dropout=0.3)
+    x = tg.tensor(x, dtype="float64")
+    fused = run(layer, x, state, lengths, steps, seed=7)
+    layer.fused = False
+    assert_same(fused, run(layer, x, state, lengths, steps, seed=7))
+
+
+@pytest.mark.parametrize("loss_on", ["states", "top hidden state"])
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_loss_on_the_final_states_alone(kind, loss_on):
+    """No gradient reaches the output (a many-to-one model): 40 steps, every gradient equals
+    the declared path's."""
+    layer, x, state, lengths = long_case(kind, 40)
+    x = tg.tensor(x, dtype="float64")
+    fused = run(layer, x, state, lengths, 3, seed=1, loss_on=loss_on)
+    layer.fused = False
+    assert_same(fused, run(layer, x, state, lengths, 3, seed=1, loss_on=loss_on))
+
+
+@pytest.mark.parametrize("path", ["fused", "declared"])
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_nan_in_the_padding_changes_nothing(kind, path):
+    """The positions at or past a sequence's length are never read: NaN there gives what
+    values there give (the padding is selected away; multiplied by zero, 0 * NaN would be NaN)
+    and the gradient there is exactly zero, on both paths."""
+    layer, x, state, lengths = long_case(kind, 20, dropout=0.3)
+    layer.fused = path == "fused"
+    runs = []
+    for fill in (np.nan, 0.5):
+        x[padded(20, lengths)] = fill
+        runs.append(run(layer, tg.tensor(x, dtype="float64"), state, lengths, 2, seed=4))
+    (node, nan_values, nan_grads), (_, values, grads) = runs
+    assert (node is FusedRecurrent) == layer.fused
+    for k, (a, b) in enumerate(zip(nan_values + nan_grads, values + grads)):
+        assert_finite(a, f"{path}: value or gradient {k}")
+        np.testing.assert_array_equal(a, b, err_msg=f"{path}: value or gradient {k}")
+    assert not nan_grads[0][padded(20, lengths)].any()
+
+
+def cast(state, dtype):
+    """A layer's state (a tensor or a tuple of them) converted to ``dtype``."""
+    parts = tuple(part.astype(dtype) for part in (state if isinstance(state, tuple) else (state,)))
+    return parts if len(parts) > 1 else parts[0]
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_float32_equals_float64_on_both_paths(kind):
+    """40 steps in float32, on each path: outputs, final states and every gradient (input,
+    initial state, all parameters) equal the float64 declared run from the same values (the
+    weights are drawn in float32), to float32 rounding over the chain of steps."""
+    layer, x, state, lengths = long_case(kind, 40)
+    x32, state32 = tg.tensor(x, dtype="float32"), cast(state, "float32")
+    layer.fused = False
+    expected = run(layer, x32.double(), cast(state32, "float64"), lengths, 8, seed=2)
+    terms = rounding_terms(3, layer.hidden_size, 40, num_layers=2, bidirectional=True, batch=4)
+    layer.float()
+    for fused in (True, False):
+        layer.fused = fused
+        node, values, grads = run(layer, x32, state32, lengths, 8, seed=2)
+        assert (node is FusedRecurrent) == fused
+        path = "fused" if fused else "declared"
+        for k, (a, b) in enumerate(zip(values + grads, expected[1] + expected[2])):
+            what = f"{path}: {'value' if k < len(values) else 'gradient'} {k}"
+            assert a.dtype == np.float32, what
+            assert_finite(a, what)
+            assert_close(a, b, terms=terms, err_msg=what)
 
 
 # ---------------------------------------------------------------- which path runs
@@ -201,7 +335,7 @@ def test_fused_layer_gradcheck(kind):
     masks stay fixed), lengths [4, 0, 2], a given state: every gradient against central
     differences in float64."""
     tg.manual_seed(2)
-    layer = build(kind, 2, 3, num_layers=2, bidirectional=True, dropout=0.3)
+    layer = build(kind, 2, 4, num_layers=2, bidirectional=True, dropout=0.3)
     rng = np.random.default_rng(4)
     x = tg.tensor(rng.uniform(-1, 1, (4, 3, 2)), dtype="float64")
     state = random_state(layer, 3, rng)

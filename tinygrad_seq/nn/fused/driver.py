@@ -44,6 +44,11 @@ class FusedRecurrent(Function):
         given = arrays[:plan.state_parts] if plan.given_state else None
         params = arrays[plan.state_parts if plan.given_state else 0:]
         per_cell = len(plan.names)
+        if scale is not None:
+            # the padding is selected away, never read: the steps' masks multiply, and a NaN
+            # there would reach the weight gradients through dW_ih = dG x^T (0 * NaN is NaN)
+            running = scale.transpose(2, 0, 1) if plan.batch_first else scale.transpose(0, 2, 1)
+            x = xp.where(running != 0, x, xp.zeros((), x.dtype))
         layer_input = x.transpose(1, 2, 0) if plan.batch_first else x.transpose(0, 2, 1)
         steps, _, batch = layer_input.shape
         walks = [Walk(steps, masks, reverse=d == 1) for d in range(plan.directions)]

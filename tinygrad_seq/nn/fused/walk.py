@@ -14,7 +14,8 @@ the layer's output before masking) are both contiguous slices of that buffer.
 With ``lengths``, a step where some sequence has ended carries that sequence's state unchanged
 (``stop`` columns copy the previous state) and zeroes its output (``scale``), exactly as the
 declared ``_run`` does with ``where`` and a multiplication; such steps are the only ones with a
-mask, so full batches pay nothing for it.
+mask, so full batches pay nothing for it. The input's padding is set to zero by selection before
+the first layer (``driver.py``), so a NaN there never meets those products (0 * NaN is NaN).
 """
 
 
