@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import tinygrad_seq as tg
+from tinygrad_seq.testing import assert_close
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 dist = tg.distributed
@@ -152,6 +153,13 @@ def _mpi_missing():
     return None
 
 
+def _job(n, *argv, timeout=180, env=None):
+    """Run ``argv`` (after python) on n processes; (exit status, output, seconds)."""
+    command = [_mpiexec(), "-n", str(n), sys.executable, *argv]
+    began = time.monotonic()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": ROOT, **(env or {})})
+    return done.returncode, done.stdout + done.stderr, time.monotonic() - began
 
 
 @pytest.fixture
@@ -159,33 +167,76 @@ def mpi():
     reason = _mpi_missing()
     if reason:
         pytest.skip(reason)
-
-    def run(n, *argv, timeout=180, env=None):
-        """Run ``argv`` (after python) on n processes; (exit status, output, seconds)."""
-        command = [_mpiexec(), "-n", str(n), sys.executable, *argv]
-        began = time.monotonic()
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, "PYTHONPATH": ROOT, **(env or {})})
-        return done.returncode, done.stdout + done.stderr, time.monotonic() - began
-    return run
+    return _job
 
 
 SCRIPT = os.path.abspath(__file__)
 
 
-def test_two_processes_with_half_the_batch_equal_one_process_with_all_of_it(mpi, tmp_path):
-    alone, together = str(tmp_path / "alone.npz"), str(tmp_path / "together.npz")
-    code, output, _ = mpi(1, SCRIPT, "train", alone)
+def _job_result(mpi, n, mode, out, averager="right"):
+    code, output, _ = mpi(n, SCRIPT, mode, out, averager)
     assert code == 0, output
-    code, output, _ = mpi(2, SCRIPT, "train", together)
-    assert code == 0, output
-    a, b = np.load(alone), np.load(together)
-    assert a["steps"] == b["steps"] == 6
-    assert int(b["calls"]) == 6 * int(b["buckets"]) and int(b["buckets"]) < int(b["params"])
-    for name in a.files:
-        if name.startswith("p_"):
-            assert not np.array_equal(a[name], b["start_" + name[2:]])  # it did train
-            np.testing.assert_allclose(b[name], a[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    return [np.load(f"{out}.{rank}.npz") for rank in range(n)]
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+    """``mode`` -> the result of one process with the whole batch (each job run once)."""
+    reason = _mpi_missing()
+    if reason:
+        pytest.skip(reason)
+    results = {}
+
+    def result(mode):
+        if mode not in results:
+            out = str(tmp_path_factory.mktemp("one_process") / mode)
+            code, output, _ = _job(1, SCRIPT, mode, out, "right")
+            assert code == 0, output
+            results[mode] = np.load(f"{out}.0.npz")
+        return results[mode]
+    return result
+
+
+def check_equal_to_one_process(mode, alone, ranks):
+    """Raise AssertionError unless every rank of the two-process run ended where one process
+    with the whole batch did: the same averaged gradients (``gradients``) or the same weights
+    after 6 steps (``train``), to float64 rounding."""
+    terms = 8 * 5 * (3 + 8) * int(alone["steps"])  # rows x time steps x a product's inputs
+    for rank in ranks:  # every replica, not only the one that saves
+        for name in alone.files:
+            if name.startswith("p_"):
+                assert_close(rank[name], alone[name], terms=terms, dtype=np.float64,
+                             err_msg=f"{mode}: {name} on rank {int(rank['rank'])}")
+
+
+@pytest.mark.parametrize("mode", ["gradients", "train"])
+def test_two_processes_with_half_the_batch_equal_one_process_with_all_of_it(mpi, one_process,
+                                                                              tmp_path, mode):
+    alone = one_process(mode)
+    ranks = _job_result(mpi, 2, mode, str(tmp_path / mode))
+    steps = 1 if mode == "gradients" else 6
+    assert all(int(r["steps"]) == steps for r in [alone, *ranks])
+    calls, buckets = int(ranks[0]["calls"]), int(ranks[0]["buckets"])
+    assert calls == steps * buckets and 1 < buckets < int(ranks[0]["params"])
+    for name in alone.files:  # a comparison of something: every gradient there, every weight moved
+        if name.startswith("p_") and mode == "gradients":
+            assert np.abs(alone[name]).max() > 0, name
+        elif name.startswith("p_"):
+            assert not np.allclose(alone[name], alone["start_" + name[2:]], rtol=1e-3, atol=0), name
+    check_equal_to_one_process(mode, alone, ranks)
+
+
+@pytest.mark.parametrize("mode, averager", [
+    ("gradients", "sum"),   # adds the ranks' gradients up and never divides
+    ("gradients", "none"),  # never communicates: each rank keeps its own half's gradient
+    ("train", "sum"),
+])
+def test_the_equivalence_check_fails_on_a_wrong_averager(mpi, one_process, tmp_path, mode,
+                                                        averager):
+    alone = one_process(mode)
+    ranks = _job_result(mpi, 2, mode, str(tmp_path / mode), averager)
+    with pytest.raises(AssertionError, match="Not equal to tolerance"):
+        check_equal_to_one_process(mode, alone, ranks)
 
 
 def _charlm(mpi, n, out, *flags):
@@ -228,14 +279,16 @@ def test_a_batch_that_does_not_split_is_refused_on_every_rank(mpi, tmp_path):
     assert not os.path.exists(tmp_path / "x")
 
 
-@pytest.mark.parametrize("mode, expected", [
-    ("die", "KILLED|Killed|signal 9|EXIT CODE: 9"),  # mpiexec ends the job
-    ("raise", "uncaught RuntimeError"),              # our excepthook aborts it
-    ("hang", "waited more than 3 s"),                # the watchdog on the allreduce
+@pytest.mark.parametrize("mode, expected, watchdog", [
+    ("die", "KILLED|Killed|signal 9|EXIT CODE: 9", 30),  # mpiexec ends the job
+    ("raise", "uncaught RuntimeError", 30),              # our excepthook aborts it
+    ("hang", "waited more than 3 s", 3),                 # the watchdog on the allreduce
 ])
-def test_one_rank_failing_ends_the_whole_job_with_a_clear_error(mpi, mode, expected):
+def test_one_rank_failing_ends_the_whole_job_with_a_clear_error(mpi, mode, expected, watchdog):
+    # only the hang needs the watchdog; for the others a short one would race them on a loaded
+    # machine (the healthy rank gives up waiting before the failing one is scheduled to fail)
     code, output, seconds = mpi(2, SCRIPT, mode, timeout=120,
-                                env={dist.TIMEOUT_ENV: "3"})
+                                env={dist.TIMEOUT_ENV: str(watchdog)})
     assert code != 0, output
     assert seconds < 60, f"the job took {seconds:.0f} s to end"
     import re
@@ -244,31 +297,51 @@ def test_one_rank_failing_ends_the_whole_job_with_a_clear_error(mpi, mode, expec
 
 # ---------------------------------------------------------------- the MPI side (a script)
 
-def worker(mode, out=None):
-    """``train``: 6 steps of an LSTM regression with Adam and clipping, batch 8 in all, saved
-    by rank 0 to ``out``; ``die`` / ``raise`` / ``hang``: rank 1 fails at step 3."""
+class SummingAverager(dist.GradientAverager):
+    """A wrong averager, kept to show that the equivalence check catches it: it adds the ranks'
+    gradients up and never divides by their number."""
+
+    def __call__(self):
+        super().__call__()
+        for p in sum(self.buckets, []):
+            p.grad = p.grad * float(dist.world_size())
+
+
+class SilentAverager(dist.GradientAverager):
+    """A wrong averager that never communicates: each rank steps on its own half's gradient."""
+
+    def __call__(self):
+        self.calls += len(self.buckets)
+
+
+AVERAGERS = {"right": dist.GradientAverager, "sum": SummingAverager, "none": SilentAverager}
+
+
+def worker(mode, out=None, averager="right"):
+    """An LSTM regression in float64, batch 8 in all, each of the world's ranks its share.
+    ``gradients``: one backward and the averaging, each rank saving its parameters' gradients
+    to ``out``.<rank>.npz; ``train``: 6 steps of plain SGD without clipping, whose steps follow
+    the gradient's scale (Adam and clipping would hide an averager that sums), each rank saving
+    its weights; ``die`` / ``raise`` / ``hang``: rank 1 fails at step 3. ``averager``: a key of
+    AVERAGERS."""
     dist.init()
     tg.set_num_threads(1)
-    tg.manual_seed(0)
-    lstm, head = tg.nn.LSTM(3, 8), tg.nn.Linear(8, 1)
+    tg.manual_seed(0 if dist.rank() == 0 else 99)  # other weights: broadcast_parameters fixes them
+    lstm, head = tg.nn.LSTM(3, 8).double(), tg.nn.Linear(8, 1).double()
     model = tg.nn.ModuleList([lstm, head])
-    if dist.rank() > 0:  # different weights: broadcast_parameters must fix them
-        tg.manual_seed(99)
-        model = tg.nn.ModuleList([tg.nn.LSTM(3, 8), tg.nn.Linear(8, 1)])
-        lstm, head = model[0], model[1]
-    optimizer = tg.optim.Adam(model.parameters(), lr=0.05)
+    optimizer = tg.optim.SGD(model.parameters(), lr=0.05)
     dist.broadcast_parameters(model)
     dist.broadcast_state(optimizer)
     start = {name: p.numpy().copy() for name, p in model.named_parameters()}
-    data = np.random.default_rng(1).standard_normal((5, 40, 3)).astype(np.float32)  # (T, N, I)
-    targets = data.sum(0)[:, :1] ** 2
+    data = np.random.default_rng(1).standard_normal((5, 40, 3))  # (T, N, I), float64
+    targets = np.tanh(data.sum(0)[:, :1])
     sampler = dist.DistributedSampler(40, batch_size=8, seed=0)
-    average = dist.GradientAverager(model.parameters(), bucket_mb=0.0005)  # several buckets
-    steps = 0
+    average = AVERAGERS[averager](model.parameters(), bucket_mb=0.001)  # several buckets
+    steps, last = 0, 1 if mode == "gradients" else 6
     for epoch in range(2):
         sampler.set_epoch(epoch)
         for rows in sampler:
-            if steps == 6:
+            if steps == last:
                 break
             steps += 1
             if dist.rank() == 1 and steps == 3:
@@ -278,17 +351,19 @@ def worker(mode, out=None):
                     raise RuntimeError("rank 1 fails on purpose")
                 if mode == "hang":
                     time.sleep(3600)
-            out_seq, _ = lstm(tg.tensor(data[:, rows]))
-            loss = ((head(out_seq[-1]) - tg.tensor(targets[rows])) ** 2).mean()
+            out_seq, _ = lstm(tg.tensor(data[:, rows], dtype="float64"))
+            loss = ((head(out_seq[-1]) - tg.tensor(targets[rows], dtype="float64")) ** 2).mean()
             optimizer.zero_grad()
             loss.backward()
             average()
-            tg.optim.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-    if dist.rank() == 0 and out:
-        np.savez(out, steps=steps, calls=average.calls, buckets=len(average.buckets),
-                 params=len(list(model.parameters())),
-                 **{"p_" + name: p.numpy() for name, p in model.named_parameters()},
+            if mode != "gradients":
+                optimizer.step()
+    if out:
+        saved = {name: (p.grad if mode == "gradients" else p).numpy()
+                 for name, p in model.named_parameters()}
+        np.savez(f"{out}.{dist.rank()}", rank=dist.rank(), steps=steps, calls=average.calls,
+                 buckets=len(average.buckets), params=len(list(model.parameters())),
+                 **{"p_" + name: value for name, value in saved.items()},
                  **{"start_" + name: value for name, value in start.items()})
 
 

@@ -2,6 +2,7 @@
 import argparse
 import json
 import os
+import re
 import signal
 
 import numpy as np
@@ -152,9 +153,60 @@ def test_a_failed_plot_leaves_no_temporary_file(tmp_path, monkeypatch, draw):
     assert sorted(os.listdir(tmp_path)) == ["metrics.jsonl"]
 
 
-def test_the_progress_bar_and_the_time_budget(tmp_path, capsys):
-    result = harness.fit(ToyTask(), options("--minutes", "0.04", "--progress", "on"), str(tmp_path))
-    assert 1 <= result["step"] and "time budget" in capsys.readouterr().out
+BAR = re.compile(r" *(\d+)%\|[^|]*\| (\d\d:\d\d)<(\d\d:\d\d|\?), step (\d+), loss (\d+\.\d{3}), "
+                 r"([\d,]+) sample/s$")
+
+
+def bar_states(stderr):
+    """Every state the tqdm bar drew on stderr (it redraws its line after a carriage return):
+    (percent, elapsed, remaining, step, loss, rate), once it has trained a step."""
+    return [match.groups() for match in map(BAR.match, re.split(r"[\r\n]", stderr)) if match]
+
+
+def smoothed(values):
+    """What the bar shows of a quantity that jumps from step to step: an exponential moving
+    average, 0.1 of the newest value."""
+    average = None
+    for value in values:
+        average = value if average is None else 0.9 * average + 0.1 * value
+    return average
+
+
+def train_records(out):
+    with open(os.path.join(out, "metrics.jsonl")) as file:
+        return [r for r in map(json.loads, file) if r["kind"] == "train"]
+
+
+@pytest.mark.parametrize("budget", ["time", "steps"])
+def test_the_progress_bar_shows_the_step_the_loss_the_rate_and_the_eta(tmp_path, capsys, budget):
+    if budget == "time":
+        flags = ["--minutes", "0.05"]
+        # a process's first plot imports pyplot and builds its fonts (a second or more), and the
+        # time budget counts evaluations: draw one first, so that the budget goes to training
+        log = tmp_path / "warm.jsonl"
+        log.write_text(json.dumps({"kind": "train", "step": 1, "seconds": 0.1, "loss": 1.0}) + "\n")
+        metrics.plot([str(log)], str(tmp_path / "warm.png"))
+    else:
+        flags = ["--steps", "6", "--minutes", "10", "--eval-every", "100"]
+    out = str(tmp_path / "run")
+    result = harness.fit(ToyTask(), options(*flags, "--progress", "on"), out)
+    shown = capsys.readouterr()
+    states = bar_states(shown.err)
+    assert states and not bar_states(shown.out)  # on stderr, leaving stdout to the log lines
+    percent, elapsed, remaining, step, loss, rate = states[-1]
+    records = train_records(out)
+    assert int(step) == result["step"] == len(records)
+    assert loss == f"{smoothed(r['loss'] for r in records):.3f}"
+    # the log keeps each step's rate to 0.1 unit/s: the bar's whole number may differ by one
+    assert abs(int(rate.replace(",", "")) - smoothed(r["rate"] for r in records)) <= 1
+    percents = [int(s[0]) for s in states]
+    assert percents == sorted(percents)  # the bar only moves forward
+    if budget == "steps":  # the steps end first: the bar is full, nothing remains
+        assert result["step"] == 6 and (percent, remaining) == ("100", "00:00")
+        assert "(the step budget)" in shown.out
+    else:  # no step budget: the clock alone moves the bar, and it ends the run
+        assert 1 <= int(percent) <= 100 and remaining != "?"
+        assert result["step"] >= 1 and f"stopped at step {step} (the time budget)" in shown.out
 
 
 def test_minutes_default_comes_from_the_environment_and_an_explicit_one_wins(monkeypatch):
