@@ -151,6 +151,7 @@ MOVEMENT = [
            shapes=unary(min_dims=1), kwargs=one_axis),
     OpSpec("flip", tg.flip, np.flip, kwargs=lambda s: st.fixed_dictionaries(
         {"axis": st.one_of(st.none(), st.integers(-len(s[0]), len(s[0]) - 1)) if s[0] else st.none()})),
+    OpSpec("clone", tg.clone, np.copy),
     OpSpec("pad", tg.pad, lambda x, pad_width, value: np.pad(x, pad_width, constant_values=value),
            shapes=unary(min_dims=1), kwargs=pad_options),
 ]
@@ -240,6 +241,7 @@ EMPTY = [empty(spec, shapes=with_empty_axis(1)) for spec in UNARY] + [
     empty(_SPEC["permute"], shapes=with_empty_axis(1)),
     empty(_SPEC["transpose"], shapes=with_empty_axis(1)),
     empty(_SPEC["pad"], shapes=with_empty_axis(1)),
+    empty(_SPEC["clone"], shapes=with_empty_axis(1)),
     empty(_SPEC["concatenate"], inputs=concat_cases(empty_shape(min_dims=2))),
     empty(_SPEC["stack"], inputs=stack_cases(empty_shape())),
     empty(_SPEC["unbind"], shapes=with_empty_axis(1, min_dims=2), kwargs=nonempty_axis),

@@ -112,6 +112,8 @@ def _public_axis_callables():
         namespace = vars(functional) if label == "tg.nn.functional" else names
         for name in names:
             obj = namespace[name]
+            if getattr(obj, "__name__", name) != name:
+                continue  # an alias (tg.cat is concatenate): checked under its own name
             if not name.startswith("_") and inspect.isfunction(obj) and _takes_an_axis(obj):
                 found.append((f"{label}.{name}", name, obj))
     for name, obj in vars(tg.Tensor).items():

@@ -13,14 +13,15 @@ from .backend import (float16, float32, float64, int32, int64, bool_, manual_see
 from .autograd import Function, no_grad, enable_grad, is_grad_enabled, grad
 from .tensor import Tensor, tensor
 from .creation import (zeros, ones, full, arange, eye, rand, randn, randint, zeros_like,
-                       ones_like, full_like, rand_like, randn_like)
+                       ones_like, full_like, rand_like, randn_like, from_numpy)
 from .ops import (neg, add, sub, mul, div, pow, exp, log, sqrt, abs, sin, cos, tanh, sigmoid,
                   relu, maximum, minimum, clip, where, astype, less, less_equal, greater,
                   greater_equal, equal, not_equal, sum, mean, max, min, var, logsumexp, cumsum,
                   argmax, argmin, all, any, reshape, flatten, permute, transpose, swapaxes,
                   broadcast_to, squeeze, unsqueeze, concatenate, stack, split, chunk, unbind, flip,
-                  pad, getitem, take, gather, masked_fill, one_hot, sort, argsort, topk,
+                  pad, clone, getitem, take, gather, masked_fill, one_hot, sort, argsort, topk,
                   multinomial, matmul, softmax, log_softmax, dropout)
+from .ops import concatenate as cat  # PyTorch's name: the same function
 
 __version__ = "0.1.0"
 from . import nn

@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-from . import backend
+from . import backend, versions
 
 _Tensor = None  # set by tensor.py: Function.apply wraps its results in Tensors
 _anomaly = None  # anomaly.py's hooks while some thread is in detect_anomaly(), else None
@@ -178,12 +178,14 @@ class Function:
             out = tuple([o if type(o) is dev.array_type else _as_array(o, dev) for o in out])
             if track:
                 ctx.parents, ctx.n_outputs, ctx.freed = _links(inputs, needs), len(out), False
+                ctx.epoch = versions.epoch
             return tuple([make(o, device, ctx if track and o.dtype.kind == "f" else None, i)
                           for i, o in enumerate(out)])
         if type(out) is not dev.array_type:  # NumPy returns scalars for 0-d results
             out = _as_array(out, dev)
         if track and out.dtype.kind == "f":
             ctx.parents, ctx.n_outputs, ctx.freed = _links(inputs, needs), 1, False
+            ctx.epoch = versions.epoch  # saved arrays written in place after this are stale
             return make(out, device, ctx, 0)
         return make(out, device, None, 0)
 
@@ -343,6 +345,8 @@ def run_backward(roots, root_grads, retain_graph=False, inputs=None):
 
 def _backward_step(node, out_grads, grads, leaf_grads, dev):
     """Run one node's backward and hand each input its gradient (summed to the input's shape)."""
+    if node.epoch != versions.epoch:  # some in-place write since the node was made
+        versions.check_saved(node)
     in_grads = node.backward(*out_grads)
     if type(in_grads) is not tuple:
         in_grads = (in_grads,)

@@ -139,3 +139,31 @@ randn_like = _like(randn)
 def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
     return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device,
                 requires_grad=requires_grad)
+
+
+def from_numpy(array):
+    """A CPU tensor that shares ``array``'s memory, in its dtype, as ``torch.from_numpy``: a
+    change made through either (an in-place op, a NumPy assignment) is seen by both. As in
+    PyTorch, a write through the array is not counted in the tensor's ``_version``.
+
+    >>> import numpy as np
+    >>> import tinygrad_seq as tg
+    >>> a = np.zeros(3, dtype=np.float64)
+    >>> t = tg.from_numpy(a)
+    >>> a[0] = 5.0
+    >>> t.tolist(), t.dtype
+    ([5.0, 0.0, 0.0], dtype('float64'))
+    >>> _ = t.add_(1.0)
+    >>> a.tolist()
+    [6.0, 1.0, 1.0]
+    """
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__} (use "
+                        f"tg.tensor(data) to copy other data into a tensor)")
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"from_numpy: the array's dtype {array.dtype} is not numeric: expected a "
+                        f"float, integer or bool array")
+    if not array.dtype.isnative:
+        raise ValueError(f"from_numpy: the array is in non-native byte order ({array.dtype.str}); "
+                         f"convert it first: array.astype(array.dtype.newbyteorder('='))")
+    return Tensor._make(array, "cpu", None, 0)

@@ -1,12 +1,15 @@
 """Tensor: an array on a device, its gradient, and the node of the graph that made it."""
 import numpy as np
 
-from . import autograd, backend
+from . import autograd, backend, inplace, versions
 from . import ops
 from .ops.axes import accepts_dim_in_methods
+from .size import Size
 
 _new_tensor = object.__new__
-_READ_ONLY_HELP = "tensors are immutable: build a new one (e.g. with tg.where or tg.concatenate)"
+_READ_ONLY_HELP = ("tensors are immutable through indexing: build a new one (e.g. with tg.where, "
+                   "tg.masked_fill or tg.concatenate), or overwrite a whole tensor in place "
+                   "with copy_() or fill_()")
 
 
 def _to_array(data, dtype, device):
@@ -130,8 +133,10 @@ class Tensor:
 
     @property
     def size(self):
-        """The number of elements (NumPy's ``size``; PyTorch's is ``numel()``)."""
-        return int(self.data.size)
+        """The number of elements (NumPy's ``size``), which called is PyTorch's ``size(dim=None)``:
+        ``x.size()`` the shape, ``x.size(0)`` the length of axis 0 (see ``Size``)."""
+        data = self.data
+        return Size(data.size, tuple(data.shape))
 
     def numel(self):
         """The number of elements, as PyTorch's ``numel()``."""
@@ -161,8 +166,41 @@ class Tensor:
         autograd.run_backward([self], [seed], retain_graph=retain_graph)
 
     def detach(self):
-        """The same data, cut from the graph: no gradient flows through the result."""
+        """The same data (memory shared, as PyTorch's), cut from the graph: no gradient flows
+        through the result."""
         return Tensor._make(self.data, self.device, None, 0)
+
+    def clone(self):
+        """A copy in memory of its own that keeps the graph (see ``tg.clone``)."""
+        return ops.clone(self)
+
+    @property
+    def _version(self):
+        """How many in-place ops have written this tensor's memory (shared with its views and
+        ``detach()``), as PyTorch's ``_version``."""
+        return versions.version(self.data)
+
+    # ------------------------------------------------------------ in place (see inplace.py)
+    def add_(self, other, alpha=1):
+        """``self += alpha * other`` in place; returns self."""
+        return inplace.add_(self, other, alpha)
+
+    def mul_(self, other):
+        """``self *= other`` in place; returns self."""
+        return inplace.mul_(self, other)
+
+    def fill_(self, value):
+        """Every element set to ``value`` (a number or a 0-d tensor) in place; returns self."""
+        return inplace.fill_(self, value)
+
+    def zero_(self):
+        """Every element set to 0 in place; returns self."""
+        return inplace.fill_(self, 0, "zero_")
+
+    def copy_(self, src):
+        """The values of ``src`` (broadcast to self's shape, cast to its dtype, moved to its
+        device) written into self; returns self. The gradient flows to ``src``."""
+        return inplace.copy_(self, src)
 
     def requires_grad_(self, requires_grad=True):
         if requires_grad and self.data.dtype.kind != "f":
@@ -193,7 +231,9 @@ class Tensor:
             raise TypeError(f"cannot convert a {self.device} tensor to a NumPy array implicitly: "
                             f"call .numpy() or .cpu() first")
         # NumPy's protocol: copy=True must give an array of its own (np.array(t) would otherwise
-        # let the caller write into an immutable tensor); copy=False must not copy.
+        # let the caller write into the tensor); copy=False must not copy. The view below is
+        # read-only: a write through it would escape the versions that backward checks (the
+        # in-place ops count theirs).
         dtype = self.data.dtype if dtype is None else np.dtype(dtype)
         if copy is False and dtype != self.data.dtype:
             raise ValueError(f"cannot convert a {self.dtype} tensor to {dtype} without a copy")
@@ -309,6 +349,7 @@ class Tensor:
         return ops.multinomial(self, num_samples, replacement)
     def matmul(self, other): return ops.matmul(self, other)
     def reshape(self, *shape): return ops.reshape(self, *shape)
+    view = reshape  # PyTorch's name; a view when the memory allows, else a copy (as reshape)
     def flatten(self, start_axis=0, end_axis=-1): return ops.flatten(self, start_axis, end_axis)
     def permute(self, *axes): return ops.permute(self, *axes)
     def transpose(self, *axes): return ops.transpose(self, *axes)

@@ -7,7 +7,9 @@
 """
 from . import functional, init
 from .module import Module, Parameter, Sequential, ModuleList
-from .layers import Linear, Embedding, Dropout, LayerNorm, Tanh, ReLU, Sigmoid
+from .layers import (Linear, Embedding, Dropout, LayerNorm, Tanh, ReLU, Sigmoid, Softmax,
+                     LogSoftmax)
+from .loss_modules import CrossEntropyLoss, MSELoss, BCEWithLogitsLoss
 from . import utils
 from .cells import RecurrentCell, RNNCell, LSTMCell, GRUCell
 from .recurrent import Recurrent, RNN, LSTM, GRU

@@ -1,10 +1,11 @@
 """Attention over the steps of an encoded sequence: masked softmax, Bahdanau's additive score,
 Luong's dot and general scores.
 
-Seed 002's fix for the encoder-decoder's bottleneck: instead of one context vector c, each
-decoder step reads a weighted average of all encoder outputs, the weights a softmax of scores
-between the decoder state (query) and each encoder output (key). Padding steps of the encoder
-are masked out, so a padded batch attends exactly as its sequences would one by one.
+The fix for the encoder-decoder's bottleneck (Bahdanau et al. 2015; Géron 2017, ch. 14): instead
+of one context vector c, each decoder step reads a weighted average of all encoder outputs, the
+weights a softmax of scores between the decoder state (query) and each encoder output (key).
+Padding steps of the encoder are masked out, so a padded batch attends exactly as its sequences
+would one by one.
 
 >>> import tinygrad_seq as tg
 >>> attention = tg.nn.AdditiveAttention(query_size=8, key_size=6, attention_size=5)

@@ -1,4 +1,5 @@
-"""Recurrent cells, each a few lines of tensor algebra next to its equations (seeds 001, 002, 004).
+"""Recurrent cells, each a few lines of tensor algebra next to its equations (Goodfellow et al.
+2016, §10.2 and §10.10; Hochreiter & Schmidhuber 1997; Cho et al. 2014; docs/references.md).
 
 A cell is called as PyTorch's cells are, on the raw input of one time step::
 
@@ -9,7 +10,7 @@ The contract every cell keeps, so that the sequence layers (``tg.nn.Recurrent``,
 ``LSTM``, ``GRU``) can run it:
 
 - ``project(x)``: the input's contribution to every gate, for all time steps at once (one matrix
-  product over a (T, B, input_size) tensor; seed 002's efficient method);
+  product over a (T, B, input_size) tensor; the efficient method of Géron 2017, ch. 14);
 - ``step(x_proj, state) -> (output, state)``: one time step from the *projected* input, no
   checks (the layers check their input once per sequence);
 - ``initial_state(batch_size, like)``: the zero state, a tensor or a tuple of tensors shaped
@@ -111,7 +112,7 @@ class RecurrentCell(Module):
             state = _map_state(lambda part: part.unsqueeze(0), state)
         if state is None:
             state = self.initial_state(x.shape[0], x)
-        _, state = self.step(self.project(x), state)
+        _, state = checked_step(self, self.step(self.project(x), state), state)
         return _map_state(lambda part: part.squeeze(0), state) if unbatched else state
 
     def _check_input(self, x):
@@ -171,6 +172,28 @@ class RecurrentCell(Module):
         return f"{self.input_size}, {self.hidden_size}, bias={self.bias_ih is not None}"
 
 
+def checked_step(cell, result, state):
+    """``result``, what ``cell.step(x_proj, state)`` returned, if it is ``(output, new_state)``
+    with ``new_state`` shaped as ``state``; else a TypeError naming the cell and what it gave
+    (a step that returns only ``h`` would otherwise be unpacked along the batch axis)."""
+    if (type(result) is tuple and len(result) == 2 and isinstance(result[0], Tensor)
+            and _structure(result[1]) == _structure(state)):
+        return result
+    raise TypeError(f"{type(cell).__name__}.step returned {_structure(result)}, but a cell's "
+                    f"step(x_proj, state) returns (output, new_state), the new state shaped as "
+                    f"the state it was given, {_structure(state)} (a cell whose state is its "
+                    f"output h returns (h, h))")
+
+
+def _structure(value):
+    """Tensors as their shapes, tuples and lists as tuples of those, anything else by type."""
+    if isinstance(value, Tensor):
+        return f"Tensor{value.shape}"
+    if isinstance(value, (tuple, list)):
+        return f"({', '.join(_structure(v) for v in value)}{',' if len(value) == 1 else ''})"
+    return type(value).__name__
+
+
 def _map_state(fn, state):
     """``fn`` applied to each tensor of a state (a tensor, a tuple of them, or None)."""
     if state is None:
@@ -179,8 +202,9 @@ def _map_state(fn, state):
 
 
 class RNNCell(RecurrentCell):
-    """Elman's cell (seeds 000, 001, 003): ``h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``,
-    f = tanh or relu (seed 003's cure for vanishing gradients).
+    """Elman's cell (Elman 1990; Goodfellow et al. 2016, §10.2):
+    ``h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``, f = tanh or relu (the nonsaturating
+    activation Géron 2017, ch. 14, offers against vanishing gradients).
 
     >>> import tinygrad_seq as tg
     >>> cell = tg.nn.RNNCell(3, 5)
@@ -202,7 +226,8 @@ class RNNCell(RecurrentCell):
 
 
 class LSTMCell(RecurrentCell):
-    """Long short-term memory (seed 004), gates in PyTorch's order i, f, g, o::
+    """Long short-term memory (Hochreiter & Schmidhuber 1997; the forget gate of Gers et al.
+    2000), gates in PyTorch's order i, f, g, o::
 
         i, f, g, o = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
         c_t = σ(f) * c_{t-1} + σ(i) * tanh(g)
@@ -210,15 +235,18 @@ class LSTMCell(RecurrentCell):
 
     Variants:
 
-    - ``peephole=True`` (seed 002's ``use_peepholes``): the cell state feeds the gates through
-      diagonal weights ``weight_ci``, ``weight_cf`` (seeing c_{t-1}) and ``weight_co`` (seeing c_t);
-    - ``forget_gate=False``: the original LSTM of 1997 (seed 004), input and output gates around a
-      constant error carousel ``c_t = c_{t-1} + σ(i) * tanh(g)``; gates i, g, o (3 blocks);
+    - ``peephole=True`` (Gers & Schmidhuber 2000; TensorFlow's ``use_peepholes``): the cell
+      state feeds the gates through diagonal weights ``weight_ci``, ``weight_cf`` (seeing
+      c_{t-1}) and ``weight_co`` (seeing c_t);
+    - ``forget_gate=False``: the original LSTM (Hochreiter & Schmidhuber 1997), input and
+      output gates around a constant error carousel ``c_t = c_{t-1} + σ(i) * tanh(g)``; gates
+      i, g, o (3 blocks);
     - ``proj_size > 0``: h_t is projected by ``weight_hr`` (proj_size, hidden_size), as PyTorch's
       ``LSTM`` does (``torch.nn.LSTMCell`` has no ``proj_size``);
     - ``forget_bias``: added to the forget gate's ``bias_ih`` at initialisation (TensorFlow uses 1.0).
 
-    The state is the tuple (h, c) (seed 002's ``state_is_tuple``), and the call returns it:
+    The state is the tuple (h, c) (TensorFlow's ``state_is_tuple``, Géron 2017, ch. 14), and the
+    call returns it:
 
     >>> import tinygrad_seq as tg
     >>> cell = tg.nn.LSTMCell(3, 5, proj_size=2)
@@ -283,7 +311,7 @@ class LSTMCell(RecurrentCell):
 
 
 class GRUCell(RecurrentCell):
-    """Gated recurrent unit (seed 002; Cho et al. 2014), gates in PyTorch's order r, z, n::
+    """Gated recurrent unit (Cho et al. 2014), gates in PyTorch's order r, z, n::
 
         r = σ(W_ir x + b_ir + W_hr h + b_hr)          z = σ(W_iz x + b_iz + W_hz h + b_hz)
         n = tanh(W_in x + b_in + r * (W_hn h + b_hn))      (reset_after=True: PyTorch, cuDNN)

@@ -12,12 +12,13 @@ from .. import ops
 from ..ops.axes import accepts_dim, axis_index
 from ..tensor import Tensor
 from ..ops import relu, tanh, sigmoid, softmax, log_softmax
-from .losses import cross_entropy, nll_loss, mse_loss, sampled_softmax_loss
+from .losses import (cross_entropy, nll_loss, mse_loss, binary_cross_entropy_with_logits,
+                     sampled_softmax_loss)
 
 
 def linear(x, weight, bias=None):
     """x @ weight.T + bias over any number of leading axes of ``x`` (one matrix product for all
-    of them: seed 002's efficient output projection, no TimeDistributed wrapper)."""
+    of them: the efficient output projection of Géron 2017, ch. 14, no TimeDistributed wrapper)."""
     if x.shape[-1:] != weight.shape[1:]:
         raise ValueError(f"linear: input features {x.shape[-1:]} do not match the weight's "
                          f"{weight.shape} (out_features, in_features)")
@@ -98,4 +99,5 @@ def _as_mask(mask, like, op):
 
 
 __all__ = ["linear", "dropout", "layer_norm", "masked_softmax", "relu", "tanh", "sigmoid",
-           "softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "sampled_softmax_loss"]
+           "softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss",
+           "binary_cross_entropy_with_logits", "sampled_softmax_loss"]

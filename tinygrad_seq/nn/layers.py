@@ -1,4 +1,5 @@
-"""Feed-forward layers: Linear, Embedding, Dropout, LayerNorm and the activations."""
+"""Feed-forward layers: Linear, Embedding, Dropout, LayerNorm and the activations (Tanh, ReLU,
+Sigmoid, Softmax, LogSoftmax)."""
 import math
 
 from .. import creation, ops
@@ -25,6 +26,12 @@ class Linear(Module):
                      if bias else None)
 
     def forward(self, x):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"Linear: the input must be a Tensor, got {type(x).__name__}")
+        if x.dtype != self.weight.dtype:  # PyTorch refuses too; promoting would hide a slip
+            raise ValueError(f"Linear: the input is {x.dtype} but the layer's parameters are "
+                             f"{self.weight.dtype}: convert one (x.astype(...) or "
+                             f"layer.to(dtype=...))")
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
@@ -32,7 +39,8 @@ class Linear(Module):
 
 
 class Embedding(Module):
-    """A lookup table of ``num_embeddings`` vectors (seed 002's word embeddings), N(0, 1) at first.
+    """A lookup table of ``num_embeddings`` vectors (word embeddings, Géron 2017, ch. 14),
+    N(0, 1) at first.
 
     ``padding_idx``: that row starts at zero, embeds to zeros and never receives a gradient (the
     looked-up vectors are masked, so unlike PyTorch a non-zero padding row still embeds to zero).
@@ -72,10 +80,18 @@ class Embedding(Module):
     def forward(self, indices):
         if not isinstance(indices, Tensor):
             indices = Tensor(indices, device=self.weight.device)
+        if indices.dtype.kind not in "iu":
+            raise TypeError(f"Embedding: indices must be integers, got {indices.dtype}")
+        data = indices.data
+        if data.size:  # one min and one max per call; a negative index is no row, as in PyTorch
+            low, high = int(data.min()), int(data.max())
+            if low < 0 or high >= self.num_embeddings:
+                raise IndexError(f"Embedding: index {low if low < 0 else high} is out of range "
+                                 f"for a table of size {self.num_embeddings} (num_embeddings; "
+                                 f"indices lie in [0, {self.num_embeddings}))")
         out = ops.take(self.weight, indices, axis=0)
         if self.padding_idx is not None:
-            # a mask of constants (no gradient); the modulo catches negative indices of that row
-            real = (indices.data % self.num_embeddings != self.padding_idx)[..., None]
+            real = (data != self.padding_idx)[..., None]  # constants: no gradient
             out = out * Tensor._make(real.astype(out.dtype), out.device, None, 0)
         return out
 
@@ -134,15 +150,53 @@ class LayerNorm(Module):
 
 
 class Tanh(Module):
+    """``tanh`` as a module (for ``Sequential``)."""
+
     def forward(self, x):
         return x.tanh()
 
 
 class ReLU(Module):
+    """``relu`` as a module (for ``Sequential``)."""
+
     def forward(self, x):
         return x.relu()
 
 
 class Sigmoid(Module):
+    """``sigmoid`` as a module (for ``Sequential``)."""
+
     def forward(self, x):
         return x.sigmoid()
+
+
+class Softmax(Module):
+    """``softmax`` along ``dim`` as a module. Unlike PyTorch, ``dim`` is required (PyTorch's
+    default picks an axis from the input's rank, with a warning).
+
+    >>> import tinygrad_seq as tg
+    >>> tg.nn.Softmax(dim=-1)(tg.zeros(2, 4)).tolist()[0]
+    [0.25, 0.25, 0.25, 0.25]
+    """
+
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.softmax(x, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """``log_softmax`` along ``dim`` as a module (``dim`` required, as for ``Softmax``).
+
+    >>> import tinygrad_seq as tg
+    >>> round(tg.nn.LogSoftmax(dim=1)(tg.zeros(1, 2)).tolist()[0][0], 4)
+    -0.6931
+    """
+
+    def forward(self, x):
+        return F.log_softmax(x, self.dim)

@@ -1,4 +1,5 @@
-"""Losses: cross-entropy and NLL over a last class axis, mean squared error, sampled softmax.
+"""Losses: cross-entropy and NLL over a last class axis, mean squared error, binary cross-entropy
+from logits, sampled softmax.
 
 Every loss is a composition of primitive ops, so its gradient comes from the graph. The class
 axis is the LAST one: a sequence model's outputs are (T, B, C) and go in as they are.
@@ -152,9 +153,10 @@ def cross_entropy(logits, target, weight=None, ignore_index=None, reduction="mea
     (``logits.shape[:-1]``). PyTorch's (N, C) is the same; its (N, C, d) is
     ``logits.swapaxes(1, 2)`` here.
 
-    - ``weight``: one non-negative weight per token, of ``target``'s shape (seed 002's
-      ``target_weights``: 0 on padding, 1 elsewhere; a bool mask works). This is NOT PyTorch's
-      per-class weight; that one is ``weight=class_weight[target]`` here.
+    - ``weight``: one non-negative weight per token, of ``target``'s shape (the
+      ``target_weights`` of TensorFlow's translation model, Géron 2017, ch. 14: 0 on padding, 1
+      elsewhere; a bool mask works). This is NOT PyTorch's per-class weight; that one is
+      ``weight=class_weight[target]`` here.
     - ``ignore_index``: tokens whose target equals it are dropped (``None``, the default: no
       such value; PyTorch's default -100 would silently drop a class of that index, here such
       a target is an error unless you ask for it).
@@ -221,6 +223,62 @@ def mse_loss(input, target, reduction="mean"):
     return squared.sum() if reduction == "sum" else squared.mean()
 
 
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
+                                     pos_weight=None):
+    """Binary cross-entropy of probabilities ``target`` under ``sigmoid(input)``, from the logits
+    without overflow (PyTorch's ``binary_cross_entropy_with_logits``): per element
+    ``(1 - t) * x + (1 + (pos_weight - 1) * t) * softplus(-x)``, times ``weight``.
+
+    ``weight`` rescales each element and ``pos_weight`` the positive term (one per class, along
+    the last axis); both broadcast to the input's shape. ``"mean"`` averages over all elements
+    (as PyTorch: not over the weights' sum). ``input`` and ``target`` must have the same shape.
+
+    >>> import tinygrad_seq as tg
+    >>> F = tg.nn.functional
+    >>> round(F.binary_cross_entropy_with_logits(tg.zeros(2), tg.tensor([0.0, 1.0])).item(), 4)
+    0.6931
+    """
+    op = "binary_cross_entropy_with_logits"
+    _check_reduction(reduction, op)
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"{op}: input must hold floating-point logits, got {input.dtype}")
+    target = _as_tensor(target, input, op, "target")
+    if target.dtype.kind != "f":
+        raise TypeError(f"{op}: target must hold floating-point probabilities, got "
+                        f"{target.dtype}; convert it with .astype(...)")
+    if target.shape != input.shape:
+        raise ValueError(f"{op}: target of shape {target.shape} and input of shape "
+                         f"{input.shape} differ; they must be equal")
+    target = target if target.dtype == input.dtype else target.astype(input.dtype)
+    # softplus(-x) = log(1 + exp(-x)) as a logsumexp: no overflow, and a gradient without kinks
+    zero = creation.zeros_like(input)
+    softplus = ops.logsumexp(ops.stack([zero, -input], axis=-1), axis=-1)
+    positive = 1.0
+    if pos_weight is not None:
+        pos_weight = _broadcast_weight(pos_weight, input, op, "pos_weight")
+        positive = (pos_weight - 1.0) * target + 1.0
+    losses = (1.0 - target) * input + positive * softplus
+    if weight is not None:
+        losses = losses * _broadcast_weight(weight, input, op, "weight")
+    if reduction == "none":
+        return losses
+    return losses.sum() if reduction == "sum" else losses.mean()
+
+
+def _broadcast_weight(weight, input, op, name):
+    weight = _as_tensor(weight, input, op, name, dtype=input.dtype)
+    if weight.dtype != input.dtype:
+        weight = weight.astype(input.dtype)
+    shape = input.shape
+    if weight.ndim > len(shape) or any(
+            w not in (1, n) for w, n in zip(weight.shape[::-1], shape[::-1])):
+        raise ValueError(f"{op}: {name} of shape {weight.shape} does not broadcast to the "
+                         f"input's shape {shape}")
+    return weight
+
+
 # ---------------------------------------------------------------- sampled softmax
 
 _SAMPLERS = ("log_uniform", "uniform")
@@ -269,16 +327,16 @@ def sampled_softmax_loss(weight, bias, hidden, target, num_sampled, num_classes=
                          target_weights=None, ignore_index=None, reduction="mean"):
     """Softmax cross-entropy over a large vocabulary, estimated from ``num_sampled`` classes.
 
-    After TensorFlow's ``tf.nn.sampled_softmax_loss`` (seed 002): ``weight`` (C, H) and ``bias``
-    (C,) (or None) are the output projection, ``hidden`` (..., H) the inputs to it, ``target``
-    (...) integer classes. ``num_sampled`` classes c_1..c_k are drawn WITH replacement from a
-    proposal Q (``sampler``: ``"log_uniform"``, TF's default, or ``"uniform"``), one set for the
-    whole batch, from the device's random stream. Logits are computed for the target and the
-    sampled classes only (no (N, C) matrix), each sampled logit is corrected by
-    ``- log(k Q(c_j))`` (its expected count), sampled classes equal to the target ("accidental
-    hits") are removed, and the loss is the cross-entropy over these 1 + k columns, with the
-    target in column 0, reduced as ``cross_entropy`` does (``target_weights`` is its per-token
-    ``weight``, renamed because ``weight`` here is the output embedding).
+    After TensorFlow's ``tf.nn.sampled_softmax_loss`` (Jean et al. 2015; Géron 2017, ch. 14):
+    ``weight`` (C, H) and ``bias`` (C,) (or None) are the output projection, ``hidden`` (..., H)
+    the inputs to it, ``target`` (...) integer classes. ``num_sampled`` classes c_1..c_k are drawn
+    WITH replacement from a proposal Q (``sampler``: ``"log_uniform"``, TF's default, or
+    ``"uniform"``), one set for the whole batch, from the device's random stream. Logits are
+    computed for the target and the sampled classes only (no (N, C) matrix), each sampled logit
+    is corrected by ``- log(k Q(c_j))`` (its expected count), sampled classes equal to the target
+    ("accidental hits") are removed, and the loss is the cross-entropy over these 1 + k columns,
+    with the target in column 0, reduced as ``cross_entropy`` does (``target_weights`` is its
+    per-token ``weight``, renamed because ``weight`` here is the output embedding).
 
     What is exactly unbiased, and what is not: per token the loss is ``-s_y + log Z_hat`` with
     ``Z_hat = exp(s_y) + (1/k) sum_j [c_j != y] exp(s_cj) / Q(c_j)``. ``E[Z_hat] = Z``, the full

@@ -49,14 +49,24 @@ class Module:
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "training", True)
 
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning "
                                f"attributes")
+        if name in self._buffers and not isinstance(value, (Parameter, Module)):
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"{type(self).__name__}: buffer {name!r} can only be set to a "
+                                f"Tensor or None, got {type(value).__name__}")
+            self._buffers[name] = value
+            object.__setattr__(self, name, value)
+            return
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self._forget_buffer(name)
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
@@ -66,7 +76,45 @@ class Module:
     def __delattr__(self, name):
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self._forget_buffer(name)
         object.__delattr__(self, name)
+
+    def _forget_buffer(self, name):
+        self._buffers.pop(name, None)
+        self._non_persistent.discard(name)
+
+    def register_buffer(self, name, tensor, persistent=True):
+        """Keep ``tensor`` as state that is not a parameter (a running mean, a fixed mask): an
+        attribute that ``.to()`` moves and casts with the parameters, and that ``state_dict()``
+        holds when ``persistent`` (as PyTorch's). ``None`` reserves the name.
+
+        >>> import tinygrad_seq as tg
+        >>> m = tg.nn.Linear(2, 2)
+        >>> m.register_buffer("steps", tg.zeros(1))
+        >>> list(m.state_dict()), [n for n, _ in m.named_parameters()]
+        (['weight', 'bias', 'steps'], ['weight', 'bias'])
+        """
+        owner = type(self).__name__
+        if "_buffers" not in self.__dict__:
+            raise RuntimeError(f"{owner}: call super().__init__() before register_buffer")
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"{owner}.register_buffer: the name must be a non-empty string "
+                           f"without '.', got {name!r}")
+        if isinstance(tensor, Parameter):
+            raise TypeError(f"{owner}.register_buffer: {name!r} is a Parameter; assign it as an "
+                            f"attribute to register a parameter")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"{owner}.register_buffer: {name!r} must be a Tensor or None, got "
+                            f"{type(tensor).__name__}")
+        if name not in self._buffers and (hasattr(self, name) or name in self._parameters
+                                          or name in self._modules):
+            raise KeyError(f"{owner}.register_buffer: attribute {name!r} already exists")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+        object.__setattr__(self, name, tensor)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
@@ -112,6 +160,34 @@ class Module:
     def parameters(self):
         return (p for _, p in self.named_parameters())
 
+    def named_buffers(self, prefix="", remove_duplicate=True):
+        """Every buffer (``register_buffer``) of this module and those below it, with its
+        dotted name; None entries are skipped."""
+        seen = set()
+        for module_name, module in self.named_modules(prefix, remove_duplicate):
+            for name, b in module._buffers.items():
+                if b is not None and (not remove_duplicate or id(b) not in seen):
+                    seen.add(id(b))
+                    yield (f"{module_name}.{name}" if module_name else name), b
+
+    def buffers(self):
+        return (b for _, b in self.named_buffers())
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on every module below this one, children before their parent,
+        then on this one; returns self (PyTorch's ``apply``, e.g. for a custom initialisation).
+
+        >>> import tinygrad_seq as tg
+        >>> net = tg.nn.Sequential(tg.nn.Linear(2, 3), tg.nn.Tanh())
+        >>> seen = []
+        >>> net.apply(lambda m: seen.append(type(m).__name__)) is net, seen
+        (True, ['Linear', 'Tanh', 'Sequential'])
+        """
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
     def zero_grad(self):
         """Forget the gradients of every parameter (the next backward starts from nothing)."""
         for p in self.parameters():
@@ -138,11 +214,11 @@ class Module:
 
     # ------------------------------------------------------------ devices and dtypes
     def to(self, device=None, dtype=None):
-        """Move and/or cast every parameter in place (floating-point ones only for ``dtype``);
-        returns self. Gradients follow their parameters."""
+        """Move and/or cast every parameter and buffer in place (floating-point ones only for
+        ``dtype``); returns self. Gradients follow their parameters."""
         if dtype is not None and backend.canonical_dtype(dtype).kind != "f":
             raise TypeError(f"Module.to: dtype must be a floating-point dtype, got {dtype}")
-        params = list(self.parameters())
+        params = list(self.parameters()) + list(self.buffers())
         # convert everything first, so a failure (no GPU, say) leaves the model as it was
         converted = [(_converted(p, device, dtype),
                       None if p.grad is None else _converted(p.grad, device, dtype)) for p in params]
@@ -165,11 +241,21 @@ class Module:
 
     # ------------------------------------------------------------ state
     def state_dict(self):
-        """Name -> tensor for every parameter, a tied one under each of its names (as PyTorch).
-        The tensors share the parameters' arrays (as in PyTorch): save or copy them before
-        training on if you need a snapshot."""
-        return OrderedDict((name, p.detach())
-                           for name, p in self.named_parameters(remove_duplicate=False))
+        """Name -> tensor for every parameter and persistent buffer, module by module (its
+        parameters, then its buffers), a tied one under each of its names (as PyTorch). The
+        tensors share the parameters' arrays (as in PyTorch): save or copy them before training
+        on if you need a snapshot."""
+        return OrderedDict((name, t.detach()) for name, t in self._state())
+
+    def _state(self):
+        """(name, tensor) of every parameter and persistent buffer, in state_dict's order."""
+        for prefix, module in self.named_modules(remove_duplicate=False):
+            dot = f"{prefix}." if prefix else ""
+            for name, p in module._parameters.items():
+                yield dot + name, p
+            for name, b in module._buffers.items():
+                if b is not None and name not in module._non_persistent:
+                    yield dot + name, b
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy values (tensors or arrays, e.g. a converted PyTorch ``state_dict``) into the
@@ -182,7 +268,7 @@ class Module:
             raise TypeError(f"load_state_dict into {type(self).__name__}: state_dict must be a "
                             f"mapping from parameter names to tensors or arrays (as "
                             f"state_dict() or tg.load gives), got {type(state_dict).__name__}")
-        own = OrderedDict(self.named_parameters(remove_duplicate=False))
+        own = OrderedDict(self._state())
         missing = [name for name in own if name not in state_dict]
         unexpected = [name for name in state_dict if name not in own]
         problems = []

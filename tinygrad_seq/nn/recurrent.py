@@ -25,7 +25,7 @@ from ..tensor import Tensor
 from . import functional as F, fused as fused_kernels
 from ..checks import flag, in_range, integer
 from .cells import (RNNCell, LSTMCell, GRUCell, RecurrentCell, check_lstm_options,
-                    check_nonlinearity)
+                    check_nonlinearity, checked_step)
 from .module import Module, ModuleList
 
 
@@ -55,14 +55,20 @@ class _SequenceLayer(Module):
         zeros when None; for RNN/LSTM/GRU PyTorch's layout, each tensor (num_layers *
         num_directions, B, ·); for ``Recurrent`` a list of the cells' own states, one per layer
         and direction (layer-major, forward before reverse), since its cells may differ.
-        lengths: B integers in [0, T] (a list, array or tensor on any device, in any order).
+        lengths: B integers in [0, T] (a list, array or tensor on any device, in any order);
+        the input at and past a sequence's length is never read (NaN padding is harmless).
         out: (T, B, num_directions * output_size) (batch first with ``batch_first``), zero past
-        each sequence's end.
+        each sequence's end. One unbatched sequence (T, input_size) is taken as PyTorch takes
+        it (whatever ``batch_first``): out (T, ·) and the state without their batch axis, in
+        and out; ``lengths`` are refused then.
         """
         name = type(self).__name__
+        if isinstance(x, Tensor) and x.ndim == 2:
+            return self._unbatched(x, state, lengths)
         if not isinstance(x, Tensor) or x.ndim != 3:
             raise ValueError(f"{name}: expected a 3-axis input "
-                             f"({'B, T' if self.batch_first else 'T, B'}, input_size), got "
+                             f"({'B, T' if self.batch_first else 'T, B'}, input_size) or one "
+                             f"unbatched sequence (T, input_size), got "
                              f"{'shape ' + str(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
         steps, batch = x.shape[1::-1] if self.batch_first else x.shape[:2]
         first = self._directions[0][0]
@@ -75,7 +81,7 @@ class _SequenceLayer(Module):
         if weight is not None and x.dtype != weight.dtype:
             raise ValueError(f"{name}: the input is {x.dtype} but the layer's parameters are "
                              f"{weight.dtype}: convert one (x.astype(...) or layer.to(dtype=...))")
-        masks = _step_masks(lengths, steps, batch, x, name)
+        masks, running = _step_masks(lengths, steps, batch, x, name)
         cells = [cell for layer in self._directions for cell in layer]
         kernel = self._fused_kernel()
         if kernel is not None:
@@ -83,6 +89,10 @@ class _SequenceLayer(Module):
             return fused_kernels.run(self, x, stacked, masks, kernel)
         if self.batch_first:
             x = x.swapaxes(0, 1)
+        if running is not None:
+            # the padding is selected away, never read: masking the steps' results by a
+            # product would let a NaN there through (0 * NaN is NaN), forward and backward
+            x = ops.where(running, x, 0.0)
         states = ([cell.initial_state(batch, x) for cell in cells] if state is None
                   else self._initial_states(state, cells, batch, x))
         finals = []
@@ -98,6 +108,30 @@ class _SequenceLayer(Module):
         if self.batch_first:
             x = x.swapaxes(0, 1)
         return x, self._final_state(finals)
+
+    _state_batch_axis = 0  # the batch axis of each state tensor: (B, ·) for a cell's own state
+
+    def _unbatched(self, x, state, lengths):
+        """One sequence (T, input_size) without a batch axis, as PyTorch takes it: run as a
+        batch of one, the state without the batch axis in and out."""
+        name, axis = type(self).__name__, self._state_batch_axis
+        if lengths is not None:
+            raise ValueError(f"{name}: lengths are for a batch of sequences; an unbatched input "
+                             f"(T, input_size) is one sequence of T steps (slice it to its "
+                             f"length, or add a batch axis)")
+
+        def add_batch_axis(part):
+            if isinstance(part, Tensor) and part.ndim != axis + 1:
+                raise ValueError(f"{name}: for an unbatched input (T, input_size) each state "
+                                 f"tensor has no batch axis ({axis + 1}-D), got shape "
+                                 f"{part.shape}")
+            return part.unsqueeze(axis) if isinstance(part, Tensor) else part
+
+        if state is not None:
+            state = _map_tensors(add_batch_axis, state)
+        out, final = self.forward(x.unsqueeze(0 if self.batch_first else 1), state)
+        return (out.squeeze(0 if self.batch_first else 1),
+                _map_tensors(lambda part: part.squeeze(axis), final))
 
     def _fused_kernel(self):
         """The factory of the fused kernel that runs this layer, or None for the declared cells."""
@@ -148,6 +182,13 @@ class _SequenceLayer(Module):
         return text
 
 
+def _map_tensors(fn, state):
+    """``fn`` applied to every tensor of a (nested) state, tuples and lists kept as they are."""
+    if isinstance(state, (tuple, list)):
+        return type(state)(_map_tensors(fn, part) for part in state)
+    return fn(state)
+
+
 def _shapes(state):
     """The shape of a state tensor, or the tuple of shapes of a tuple state."""
     if isinstance(state, Tensor):
@@ -158,10 +199,12 @@ def _shapes(state):
 
 
 def _step_masks(lengths, steps, batch, x, name):
-    """For each step, None when every sequence is still running, else the pair (keep, scale):
-    keep (B, 1) bool for the state, scale (B, 1) in x's dtype zeroing finished outputs."""
+    """``(masks, running)``. masks: for each step, None when every sequence is still running,
+    else the pair (keep, scale): keep (B, 1) bool for the state, scale (B, 1) in x's dtype
+    zeroing finished outputs. running: (T, B, 1) bool, False at and past each sequence's
+    length, or None where no sequence ends before T. Both None without ``lengths``."""
     if lengths is None:
-        return None
+        return None, None
     if isinstance(lengths, Tensor):
         host = lengths.numpy()
     else:
@@ -178,9 +221,10 @@ def _step_masks(lengths, steps, batch, x, name):
         running = xp.asarray(np.arange(steps)[:, None] < host[None, :])[..., None]  # (T, B, 1)
         scale = running.astype(x.dtype)
     shortest = int(host.min()) if host.size else steps
-    return [None if t < shortest else (Tensor._make(running[t], x.device, None, 0),
-                                       Tensor._make(scale[t], x.device, None, 0))
-            for t in range(steps)]
+    masks = [None if t < shortest else (Tensor._make(running[t], x.device, None, 0),
+                                        Tensor._make(scale[t], x.device, None, 0))
+             for t in range(steps)]
+    return masks, (Tensor._make(running, x.device, None, 0) if shortest < steps else None)
 
 
 def _check_contract(cell, where):
@@ -202,8 +246,9 @@ def _run(cell, x, state, masks, reverse):
     """One cell over the whole sequence x (T, B, ·): (outputs (T, B, ·), final state)."""
     steps = cell.project(x).unbind(0)
     outputs = [None] * len(steps)
-    for t in (reversed(range(len(steps))) if reverse else range(len(steps))):
-        out, new_state = cell.step(steps[t], state)
+    for k, t in enumerate(reversed(range(len(steps))) if reverse else range(len(steps))):
+        result = cell.step(steps[t], state)
+        out, new_state = result if k else checked_step(cell, result, state)  # once a sequence
         mask = masks[t] if masks is not None else None
         if mask is not None:
             keep, scale = mask
@@ -263,6 +308,8 @@ class Recurrent(_SequenceLayer):
 class _TorchLayout(_SequenceLayer):
     """RNN/LSTM/GRU: cells built from PyTorch's constructor, parameters registered under PyTorch's
     names (weight_ih_l0, bias_hh_l1_reverse, weight_hr_l0, ...)."""
+
+    _state_batch_axis = 1  # (num_layers * num_directions, B, ·)
 
     def __init__(self, make_cell, input_size, hidden_size, num_layers, bias, batch_first, dropout,
                  bidirectional, variational_dropout, fused):

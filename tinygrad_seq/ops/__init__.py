@@ -4,7 +4,8 @@ from .elementwise import (neg, add, sub, mul, div, pow, exp, log, sqrt, abs, sin
                           greater, greater_equal, equal, not_equal)
 from .reduce import sum, mean, max, min, var, logsumexp, cumsum, argmax, argmin, all, any
 from .movement import (reshape, flatten, permute, transpose, swapaxes, broadcast_to, squeeze,
-                       unsqueeze, concatenate, stack, split, chunk, unbind, flip, pad, to_device)
+                       unsqueeze, concatenate, stack, split, chunk, unbind, flip, pad, clone,
+                       to_device)
 from .indexing import getitem, take, gather, masked_fill, one_hot
 from .sorting import sort, argsort, topk
 from .sampling import multinomial

@@ -3,18 +3,21 @@ import functools
 import inspect
 import operator
 
-# Each axis parameter of the public API and its PyTorch name, which it also accepts.
-DIM_ALIASES = {"axis": "dim", "start_axis": "start_dim", "end_axis": "end_dim"}
+# Each axis parameter of the public API and its PyTorch name, which it also accepts; keepdims
+# (NumPy's) goes with axis, so PyTorch's keepdim comes with dim.
+DIM_ALIASES = {"axis": "dim", "start_axis": "start_dim", "end_axis": "end_dim",
+               "keepdims": "keepdim"}
 
 
 def accepts_dim(fn):
-    """Let ``fn`` take PyTorch's ``dim=`` (``start_dim=``, ``end_dim=``) for its ``axis=``
-    (``start_axis=``, ``end_axis=``); both at once is a TypeError naming both.
+    """Let ``fn`` take PyTorch's ``dim=`` (``start_dim=``, ``end_dim=``, ``keepdim=``) for its
+    ``axis=`` (``start_axis=``, ``end_axis=``, ``keepdims=``); both at once is a TypeError naming
+    both.
 
     >>> @accepts_dim
-    ... def first(xs, axis=0): return axis
-    >>> first([], dim=1)
-    1
+    ... def first(xs, axis=0, keepdims=False): return axis, keepdims
+    >>> first([], dim=1, keepdim=True)
+    (1, True)
     """
     parameters = inspect.signature(fn).parameters
     positional = [name for name, p in parameters.items()

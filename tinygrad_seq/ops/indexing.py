@@ -12,10 +12,17 @@ def _is_advanced(index):
     return any(hasattr(i, "shape") and i.ndim > 0 or isinstance(i, (list, tuple)) for i in index)
 
 
-def _check_range(indices, size, axis):
-    if indices.size and (indices.min() < -size or indices.max() >= size):
-        bad = int(indices.max() if indices.max() >= size else indices.min())
-        raise IndexError(f"index {bad} is out of range for axis {axis} of size {size}")
+def _check_range(indices, size, axis, negative=True):
+    """Indices within their axis: in [-size, size), or [0, size) without ``negative``."""
+    if not indices.size:
+        return
+    low, high = indices.min(), indices.max()  # one pass each; a CuPy index syncs once
+    lowest = -size if negative else 0
+    if low < lowest or high >= size:
+        bad = int(high if high >= size else low)
+        allowed = f"[{lowest}, {size})"
+        raise IndexError(f"index {bad} is out of range for axis {axis} of size {size} (indices "
+                         f"lie in {allowed})")
 
 
 def _check_array_indices(index, shape):
@@ -53,8 +60,10 @@ class GetItem(Function):
 class Take(Function):
     """``take(a, indices, axis)``: out[..., j, ...] = a[..., indices[j], ...] (an embedding lookup)."""
 
+    negative = True  # an index of -1 counts from the end (NumPy's take, PyTorch's take)
+
     def forward(ctx, a, indices, axis):
-        _check_range(indices, a.shape[axis], axis)
+        _check_range(indices, a.shape[axis], axis, ctx.negative)
         ctx.save(indices)
         ctx.shape, ctx.dtype, ctx.axis = a.shape, a.dtype, axis
         return ctx.lookup(a, indices, axis)
@@ -76,7 +85,9 @@ class Take(Function):
 
 class Gather(Take):
     """``gather(a, axis, indices)``: out[i][j] = a[i][indices[i][j]] for axis 1 (PyTorch's gather,
-    NumPy's take_along_axis)."""
+    NumPy's take_along_axis). A negative index is an error, as in ``torch.gather``."""
+
+    negative = False
 
     def lookup(ctx, a, indices, axis):
         return ctx.xp.take_along_axis(a, indices, axis=axis)
@@ -165,7 +176,13 @@ def take(a, indices, axis=None):
 
 @accepts_dim
 def gather(a, axis, indices):
-    """Values of ``a`` at ``indices`` along ``axis``; ``indices`` has ``a``'s number of dimensions."""
+    """Values of ``a`` at ``indices`` along ``axis``; ``indices`` has ``a``'s number of
+    dimensions and lies in [0, size of ``axis``) (no negative index, as PyTorch's ``gather``).
+
+    >>> import tinygrad_seq as tg
+    >>> tg.gather(tg.tensor([[1.0, 2.0], [3.0, 4.0]]), 1, tg.tensor([[1], [0]])).tolist()
+    [[2.0], [3.0]]
+    """
     indices = _int_indices(indices, a, "gather")
     axis = axis_index(axis, a.ndim, "gather")
     if indices.ndim != a.ndim or any(

@@ -1,4 +1,5 @@
-"""Ops that move data without arithmetic: reshape, permute, broadcast, join, split, flip, pad."""
+"""Ops that move data without arithmetic: reshape, permute, broadcast, join, split, flip, pad,
+clone."""
 from ..autograd import Function
 from .. import backend
 from .axes import accepts_dim, axis_index as _axis, shape_arg as _shape_arg
@@ -117,6 +118,14 @@ class Pad(Function):
         return g[ctx.inside]
 
 
+class Clone(Function):
+    def forward(ctx, a):
+        return a.copy()
+
+    def backward(ctx, g):
+        return g
+
+
 class ToDevice(Function):
     name = "to"
 
@@ -145,13 +154,13 @@ class ToDevice(Function):
 def reshape(a, *shape):
     """A view with a new shape; one dimension may be -1."""
     shape = _shape_arg(shape, "reshape")
-    known = 1
+    known, size = 1, a.data.size
     for n in shape:
         if n != -1:
             known *= n
-    if shape.count(-1) > 1 or (-1 not in shape and known != a.size) or (
-            -1 in shape and (known == 0 or a.size % known)):
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} ({a.size} elements) "
+    if shape.count(-1) > 1 or (-1 not in shape and known != size) or (
+            -1 in shape and (known == 0 or size % known)):
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} ({size} elements) "
                          f"into shape {shape}")
     return Reshape.apply(a, shape=shape)
 
@@ -299,6 +308,20 @@ def pad(a, pad_width, value=0.0):
         raise ValueError(f"pad: pad_width {pad_width} must hold one non-negative (before, after) pair "
                          f"per axis of shape {a.shape}")
     return Pad.apply(a, pad_width=pad_width, value=value)
+
+
+def clone(a):
+    """A copy of ``a`` in memory of its own that keeps the graph (the gradient flows back to
+    ``a``), as PyTorch's ``clone``: what to change in place when ``a`` must stay as it is.
+
+    >>> import tinygrad_seq as tg
+    >>> a = tg.ones(2, requires_grad=True)
+    >>> b = a.clone()
+    >>> (b * 3).sum().backward()
+    >>> a.grad.tolist()
+    [3.0, 3.0]
+    """
+    return Clone.apply(a)
 
 
 def to_device(a, device):
