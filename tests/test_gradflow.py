@@ -1,4 +1,4 @@
-"""The gradient-flow inspector against BPTT by hand (seed 001's equations)."""
+"""The gradient-flow inspector against BPTT by hand (Goodfellow et al. 2016, §10.2.2)."""
 import numpy as np
 import pytest
 
@@ -13,7 +13,7 @@ def _tiny_rnn(seed=0, inputs=2, hidden=3):
 
 
 def _by_hand(rnn, head, x, y):
-    """∇_{h(t)} L for L = Σ_t ½‖V h_t + c − y_t‖², by seed 001's recursion:
+    """∇_{h(t)} L for L = Σ_t ½‖V h_t + c − y_t‖², by the recursion of Goodfellow et al. §10.2.2:
     ∇_{h(τ)} = Vᵀ∇_{o(τ)};  ∇_{h(t)} = Wᵀ diag(1 − h_{t+1}²) ∇_{h(t+1)} + Vᵀ∇_{o(t)}."""
     U, W = rnn.weight_ih_l0.numpy(), rnn.weight_hh_l0.numpy()
     b = rnn.bias_ih_l0.numpy() + rnn.bias_hh_l0.numpy()

@@ -1,5 +1,6 @@
-"""Back-propagation through time: chunks carrying the state, truncated BPTT and detach, seed
-001's explicit BPTT equations, long sequences, and no memory growth across training steps."""
+"""Back-propagation through time: chunks carrying the state, truncated BPTT and detach, the
+explicit BPTT equations of Goodfellow et al. 2016, §10.2.2, long sequences, and no memory growth
+across training steps."""
 import gc
 import tracemalloc
 
@@ -162,13 +163,13 @@ def test_detach_state_keeps_the_structure():
         detach_state({"h": h})
 
 
-# ---------------------------------------------------------------- seed 001's equations
+# ------------------------------------------------- Goodfellow et al.'s equations (§10.2.2)
 
-def seed_bptt(x, y, h0, U, W, b, V, c):
-    """Seed 001 written out in NumPy, batched: a_t = U x_t + W h_{t-1} + b, h_t = tanh(a_t),
-    o_t = V h_t + c, L = sum_t cross-entropy(softmax(o_t), y_t); then ∇_o L = ŷ − 1_y,
-    ∇_h(τ) = Vᵀ∇_o(τ), ∇_h(t) = Wᵀ diag(1 − h(t+1)²) ∇_h(t+1) + Vᵀ∇_o(t), and the parameter
-    gradients as sums over time."""
+def textbook_bptt(x, y, h0, U, W, b, V, c):
+    """Goodfellow et al. §10.2.2 written out in NumPy, batched: a_t = U x_t + W h_{t-1} + b,
+    h_t = tanh(a_t), o_t = V h_t + c, L = sum_t cross-entropy(softmax(o_t), y_t); then
+    ∇_o L = ŷ − 1_y, ∇_h(τ) = Vᵀ∇_o(τ), ∇_h(t) = Wᵀ diag(1 − h(t+1)²) ∇_h(t+1) + Vᵀ∇_o(t), and
+    the parameter gradients as sums over time."""
     steps = x.shape[0]
     h = [h0]
     probs = []
@@ -201,10 +202,10 @@ def seed_bptt(x, y, h0, U, W, b, V, c):
 @examples(10)
 @given(steps=st.integers(1, 6), batch=st.integers(1, 3), input_size=st.integers(1, 4),
        hidden_size=st.integers(1, 5), classes=st.integers(2, 4), seed=st.integers(0, 2**16))
-def test_rnn_gradients_equal_seed_001_bptt_equations(steps, batch, input_size, hidden_size,
-                                                     classes, seed):
+def test_rnn_gradients_equal_the_textbook_bptt_equations(steps, batch, input_size, hidden_size,
+                                                         classes, seed):
     """tg.nn.RNN + tg.nn.Linear trained on per-step cross-entropy: the graph's gradients are
-    the seed's hand recursion (b = bias_ih + bias_hh gets ∇b in both)."""
+    the textbook's hand recursion (b = bias_ih + bias_hh gets ∇b in both)."""
     rng = np.random.default_rng(seed)
     tg.manual_seed(seed)
     rnn = tg.nn.RNN(input_size, hidden_size).double()
@@ -219,7 +220,7 @@ def test_rnn_gradients_equal_seed_001_bptt_equations(steps, batch, input_size, h
     loss = -(log_probs * tg.one_hot(tg.tensor(y), classes, dtype="float64")).sum()
     loss.backward()
 
-    expected_loss, expected = seed_bptt(
+    expected_loss, expected = textbook_bptt(
         x, y, h0[0], rnn.weight_ih_l0.numpy(), rnn.weight_hh_l0.numpy(),
         rnn.bias_ih_l0.numpy() + rnn.bias_hh_l0.numpy(), head.weight.numpy(), head.bias.numpy())
     close = dict(rtol=1e-10, atol=1e-12)
