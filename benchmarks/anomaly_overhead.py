@@ -7,11 +7,15 @@ engine's own overhead dominates and the check would show most), and the same cha
 mode on, whose cost is the stack captured at each op's creation.
 
     python benchmarks/anomaly_overhead.py
+    python benchmarks/anomaly_overhead.py --json docs/results/performance/anomaly_overhead.json
 """
+import argparse
+import json
 import timeit
 
 import numpy as np
 
+import timing  # this folder's: the run's command, machine and thread pools for --json
 import tinygrad_seq as tg
 from tinygrad_seq import autograd
 
@@ -22,7 +26,10 @@ def chain(x, n=50):
     return x.sum()
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", metavar="PATH", help="also write the numbers to this JSON file")
+    args = parser.parse_args(argv)
     tg.set_num_threads(1)
     x = tg.tensor(np.random.default_rng(0).standard_normal(8).astype(np.float32),
                   requires_grad=True)
@@ -55,6 +62,13 @@ def main():
     print(f"tiny-op chain, mode on  : {on * 1e6:8.1f} µs ({on / off:.1f}× off: the stack capture)")
     print(f"fused LSTM 50×16×32→64  : {lstm_off * 1e3:8.2f} ms per forward+backward, mode off "
           f"(2 checks per step of the graph, a few nodes in all)")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump({"ops_per_run": ops_per_run, "off_us_per_run": off * 1e6,
+                       "per_op_us": per_op * 1e6, "check_ns": check * 1e9,
+                       "check_percent_of_op": 100 * check / per_op, "on_us_per_run": on * 1e6,
+                       "on_over_off": on / off, "lstm_off_ms": lstm_off * 1e3,
+                       "run": timing.run_record(numpy=np.__version__)}, file, indent=1)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 
+import timing  # this folder's: the run's command, machine and thread pools for --json
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -153,7 +155,7 @@ def main():
                        "speedup_pairs": pairs, "allreduce": transfer,
                        "speedup_cpu_time": cpu[1] / cpu[2], "half_batch_runs": halves,
                        "speedup_cpu_time_bound": cpu[1] / cpu_half, "cpus": os.cpu_count(),
-                       "args": vars(args)}, file, indent=1)
+                       "args": vars(args), "run": timing.run_record()}, file, indent=1)
 
 
 if __name__ == "__main__":

@@ -247,6 +247,7 @@ def main(argv=None):
         print(f"WARNING: that is above {args.max_load} cores: the timings are suspect, rerun")
 
     if args.json:
+        report["run"] = timing.run_record(torch, numpy=np.__version__)
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)
         print(f"\nwrote {args.json}")

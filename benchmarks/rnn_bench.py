@@ -417,7 +417,8 @@ def main():
         with open(args.json, "w") as f:
             json.dump({"configs": CONFIGS, "threads": args.threads, "repeat": args.repeat,
                        "tg_variant": tg_ran, "tinygrad_seq": tg.__file__, "time": results,
-                       "memory": memory_results, "load": load, "kept_batch_load": kept_mean},
+                       "memory": memory_results, "load": load, "kept_batch_load": kept_mean,
+                       "run": timing.run_record(torch, numpy=np.__version__)},
                       f, indent=1)
 
 

@@ -248,6 +248,31 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
+def run_record(torch=None, **versions):
+    """What a benchmark's JSON keeps of the run besides its numbers: the exact command line,
+    the machine, the load average at the end (1, 5, 15 minutes), and every thread pool that
+    threadpoolctl sees (OpenBLAS's kernel, ``architecture``, included: it decides float32
+    results and speed).
+
+    >>> sorted(run_record())
+    ['command', 'load_average', 'machine', 'threadpools']
+    """
+    import shlex
+    import sys
+    try:
+        from threadpoolctl import threadpool_info
+        pools = threadpool_info()
+    except ImportError:
+        pools = "threadpoolctl is not installed"
+    if torch is not None:
+        versions.setdefault("torch", torch.__version__)
+    return {"command": " ".join(shlex.quote(a) for a in ["python", *sys.argv]),
+            "machine": machine_report(**versions),
+            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+            "threadpools": pools if torch is None or isinstance(pools, str)
+            else pools + [{"internal_api": "torch intra-op", "num_threads": torch.get_num_threads()}]}
+
+
 def machine_report(**versions):
     """Lines describing the machine and the given ``name=version`` pairs."""
     try:

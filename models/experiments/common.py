@@ -13,7 +13,8 @@ import numpy as np
 import tinygrad_seq as tg
 
 KINDS = ("tanh", "relu", "lstm", "lstm_fb1", "gru", "gru_before", "lstm1997", "peephole")
-DOCS_PLOTS = os.path.join("docs", "experiments")
+DOCS_PLOTS = os.path.join("docs", "experiments")            # the plots the docs embed
+DOCS_LOGS = os.path.join("docs", "results", "experiments")  # the logs behind their numbers
 
 
 # ---------------------------------------------------------------- the adding problem
@@ -128,25 +129,27 @@ def solved_at(records, threshold=0.01):
 def parser(description):
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--smoke", action="store_true", help="a seconds-long run that checks the code path")
-    p.add_argument("--out", default=None, help="where to write the plot and logs "
-                   "(default docs/experiments, or with --smoke a new temporary folder, printed)")
+    p.add_argument("--out", default=None, help="where to write the plot and logs (default: "
+                   "plots to docs/experiments, logs to docs/results/experiments; with --smoke "
+                   "both to a new temporary folder, printed)")
     p.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
     p.add_argument("--seed", type=int, default=0)
     return p
 
 
 def setup(args, name):
-    """Threads, the output folder; returns the folder: ``--out``, else docs/experiments, or for
-    a --smoke run a new temporary folder (a smoke run's numbers are no results to keep)."""
+    """Threads, the output folders; returns ``(logs, plots)``: both ``--out`` when given, both a
+    new temporary folder for a --smoke run (a smoke run's numbers are no results to keep), else
+    docs/results/experiments for the logs and docs/experiments for the plots the docs embed."""
     tg.set_num_threads(args.threads)
     out = args.out
     if out is None and args.smoke:
         out = tempfile.mkdtemp(prefix=f"{name}-smoke-")
         print(f"--smoke: writing to {out}", flush=True)
-    elif out is None:
-        out = DOCS_PLOTS
-    os.makedirs(out, exist_ok=True)
-    return out
+    logs, plots = (out, out) if out is not None else (DOCS_LOGS, DOCS_PLOTS)
+    os.makedirs(logs, exist_ok=True)
+    os.makedirs(plots, exist_ok=True)
+    return logs, plots
 
 
 def pyplot():

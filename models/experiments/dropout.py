@@ -1,4 +1,4 @@
-"""Experiment 5, dropout knows train from eval (seed 002's complaint about TensorFlow's
+"""Experiment 5, dropout knows train from eval (Géron 2017, ch. 14, on TensorFlow's
 DropoutWrapper: no training/inference switch, so it drops at prediction time too).
 
 A 2-layer LSTM (hidden 64, dropout 0.3 between the layers) with a linear read-out of the last
@@ -39,7 +39,7 @@ def main(argv=None):
     p.add_argument("--seconds", type=float, default=90)
     p.add_argument("--dropout", type=float, default=0.3)
     args = p.parse_args(argv)
-    out = common.setup(args, "dropout")
+    logs, plots = common.setup(args, "dropout")
     hidden, batch, T, seconds, passes, every = 64, 64, 20, args.seconds, 8, 50
     if args.smoke:
         hidden, batch, T, seconds, passes, every = 8, 8, 6, 0.5, 2, 5
@@ -71,8 +71,8 @@ def main(argv=None):
     print(f"after {last['step']} steps: held-out MSE eval mode {last['eval']:.4f}, train mode "
           f"{last['train']:.4f} (mean of {passes} passes), train mode averaged predictions "
           f"{last['mc']:.4f}", flush=True)
-    common.save_json(os.path.join(out, "dropout.json"), records)
-    plot(records, os.path.join(out, "dropout.png"), args.dropout)
+    common.save_json(os.path.join(logs, "dropout.json"), records)
+    plot(records, os.path.join(plots, "dropout.png"), args.dropout)
     return records
 
 

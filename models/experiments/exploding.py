@@ -52,7 +52,7 @@ def main(argv=None):
     p = common.parser(__doc__)
     p.add_argument("--steps", type=int, default=600)
     args = p.parse_args(argv)
-    out = common.setup(args, "exploding")
+    logs, plots = common.setup(args, "exploding")
     hidden, T, batch, lr, gain, steps = 64, 50, 64, 0.01, 1.5, args.steps
     if args.smoke:
         hidden, T, batch, steps = 32, 30, 16, 30
@@ -73,8 +73,8 @@ def main(argv=None):
             message = str(e)
     print("detect_anomaly:", message or "no anomaly found", flush=True)
     results["anomaly"] = message
-    common.save_json(os.path.join(out, "exploding.json"), results)
-    plot(results, os.path.join(out, "exploding.png"))
+    common.save_json(os.path.join(logs, "exploding.json"), results)
+    plot(results, os.path.join(plots, "exploding.png"))
     return results
 
 

@@ -26,7 +26,7 @@ def main(argv=None):
                    help="a budget of Adam steps instead of seconds (the declared cells are slower)")
     p.add_argument("--name", default="family", help="the stem of the output files")
     args = p.parse_args(argv)
-    out = common.setup(args, "family")
+    logs, plots = common.setup(args, "family")
     hidden, batch, seconds, T, steps = 64, 64, args.seconds, args.T, args.steps
     if steps is not None:
         seconds = float("inf")
@@ -36,14 +36,14 @@ def main(argv=None):
     for kind in KINDS:
         records = common.train_adding(kind, T, hidden=hidden, batch=batch, seconds=seconds,
                                       max_steps=steps, seed=args.seed, label=kind,
-                                      log=os.path.join(out, f"{args.name}_{kind}.jsonl"))
+                                      log=os.path.join(logs, f"{args.name}_{kind}.jsonl"))
         results[kind] = records
         last = records[-1]
         print(f"{LABELS[kind]:30s} {last['step']:5d} steps in {last['seconds']:.0f} s, held-out "
               f"MSE {last['val']:.4f}, best {min(r['val'] for r in records):.4f}, below 0.01 at "
               f"{common.solved_at(records)} s; load {last['load']}", flush=True)
-    common.save_json(os.path.join(out, f"{args.name}.json"), results)
-    plot(results, os.path.join(out, f"{args.name}.png"), T)
+    common.save_json(os.path.join(logs, f"{args.name}.json"), results)
+    plot(results, os.path.join(plots, f"{args.name}.png"), T)
     return results
 
 

@@ -1,16 +1,22 @@
 """Experiment 2, long-term dependencies: the adding problem at several lengths for tanh RNN,
 LSTM (forget bias 0 and +1) and GRU; hidden 128, batch 64, Adam 1e-3, clip 1.0. With
 ``--torch`` each run has a PyTorch twin (benchmarks/experiments_torch.py) started at the same
-moment, one thread each, so both see the same load.
+moment, one thread each, so both see the same load; ``--same-init`` starts the twin from tg's
+initial weights (its ``--init-from``), so that the two curves differ by the engine alone.
 
     python -m models.experiments.long_term --lengths 50 100 --seconds 120 --torch
     python -m models.experiments.long_term --lengths 50 100 --kinds lstm lstm_fb1 gru \
         --seconds 360 --torch --name long_term_360
 """
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
+import tinygrad_seq as tg
+
+from ..harness.initial import save_initial
 from . import common
 
 DEFAULT_RUNS = ["tanh", "lstm", "lstm_fb1", "gru"]
@@ -48,25 +54,35 @@ def main(argv=None):
     p.add_argument("--seconds", type=float, default=120)
     p.add_argument("--torch", action="store_true", help="run the PyTorch twin at the same time")
     p.add_argument("--name", default="long_term", help="the stem of the output files")
+    p.add_argument("--same-init", action="store_true",
+                   help="with --torch: the twin starts from tg's initial weights (its --init-from)")
     args = p.parse_args(argv)
-    out = common.setup(args, "long_term")
+    if args.same_init and not args.torch:
+        p.error("--same-init needs --torch (it hands tg's initial weights to the twin)")
+    draws = tempfile.mkdtemp(prefix="long_term-init-") if args.same_init else None
+    logs, plots = common.setup(args, "long_term")
     hidden, batch, seconds = 128, 64, args.seconds
     if args.smoke:
         args.lengths, args.kinds, hidden, batch, seconds = [10], ["tanh", "gru"], 16, 8, 1.0
     results = []
     for T in args.lengths:
         for kind in args.kinds:
-            log = os.path.join(out, f"{args.name}_T{T}_{kind}")
-            twin = None
+            log = os.path.join(logs, f"{args.name}_T{T}_{kind}")
+            twin, model, same_init = None, None, []
+            if args.same_init:  # the draw train_adding would make, handed to the twin as well
+                tg.manual_seed(args.seed)
+                model = common.LastOutput(kind, 2, hidden)
+                same_init = ["--init-from", os.path.join(draws, f"T{T}_{kind}.safetensors")]
+                save_initial(model, same_init[1])
             if args.torch:
                 twin = subprocess.Popen(
                     [sys.executable, os.path.join("benchmarks", "experiments_torch.py"), "adding",
                      "--kind", kind, "--T", str(T), "--hidden", str(hidden), "--batch",
                      str(batch), "--seconds", str(seconds), "--seed", str(args.seed),
-                     "--log", log + "_torch.jsonl"],
+                     "--log", log + "_torch.jsonl"] + same_init,
                     env=dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1"))
             records = common.train_adding(kind, T, hidden=hidden, batch=batch, seconds=seconds,
-                                          seed=args.seed, log=log + "_tg.jsonl")
+                                          seed=args.seed, log=log + "_tg.jsonl", model=model)
             result = {"kind": kind, "T": T, "tg": records,
                       "tg_solved_s": common.solved_at(records)}
             if twin is not None:
@@ -82,8 +98,10 @@ def main(argv=None):
                      f"{result['torch'][-1]['val']:.4f}, below 0.01 at {result['torch_solved_s']} s"
                      if twin is not None else ""), flush=True)
             results.append(result)
-    common.save_json(os.path.join(out, f"{args.name}.json"), results)
-    plot(results, os.path.join(out, f"{args.name}.png"))
+    if draws:
+        shutil.rmtree(draws)
+    common.save_json(os.path.join(logs, f"{args.name}.json"), results)
+    plot(results, os.path.join(plots, f"{args.name}.png"))
     return results
 
 

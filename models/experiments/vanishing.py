@@ -76,7 +76,7 @@ def main(argv=None):
     p.add_argument("--train-seeds", type=int, default=3, help="seeds of the trained variant")
     p.add_argument("--name", default="vanishing", help="the stem of the output files")
     args = p.parse_args(argv)
-    out = common.setup(args, "vanishing")
+    logs, plots = common.setup(args, "vanishing")
     steps, batch, hidden, seeds, probes, train_seconds = 100, 20, 64, args.seeds, 4, args.train_seconds
     if args.smoke:
         steps, batch, hidden, seeds, probes, train_seconds = 25, 4, 8, 2, 1, 0.5
@@ -90,20 +90,20 @@ def main(argv=None):
         median, jac, vals = variant(kind, how, args.train_seeds if how == "trained" else seeds,
                                     steps, batch, hidden,
                               probes if how == "default" else 0, train_seconds,
-                              os.path.join(out, f"{args.name}_train") if how == "trained" else None)
+                              os.path.join(logs, f"{args.name}_train") if how == "trained" else None)
         name = f"{kind} {how}"
         results[name] = {"ratio": median.tolist(), "jacobian": None if jac is None else jac.tolist(),
                          "adding_val_after_training": vals}
         print(f"{name:22s} " + "  ".join(f"k={k}: {median[k]:.2g}" for k in KS if k < steps)
               + (f"  (adding T=50 held-out MSE after training: {[round(v, 4) for v in vals]})"
                  if vals else ""), flush=True)
-    common.save_json(os.path.join(out, f"{args.name}.json"), results)
+    common.save_json(os.path.join(logs, f"{args.name}.json"), results)
     if set(args.variants) == {"trained"}:
-        reference = os.path.join(out, "vanishing.json")
-        plot_trained(results, os.path.join(out, f"{args.name}.png"),
+        reference = os.path.join(logs, "vanishing.json")
+        plot_trained(results, os.path.join(plots, f"{args.name}.png"),
                      common.load_json(reference) if os.path.exists(reference) else {})
     else:
-        plot(results, os.path.join(out, f"{args.name}.png"))
+        plot(results, os.path.join(plots, f"{args.name}.png"))
     return results
 
 

@@ -1,0 +1,560 @@
+"""Every number in the docs' result tables, recomputed from the logs in docs/results/.
+
+A table edited by hand, or a log replaced without its table, fails here. Each docs page has a
+section below (a ``# ----- docs/<page>`` comment line, then its tests) whose tests read a table
+with the helpers at the top and compare every cell with the value its log gives, at the
+precision the cell shows. A log that is not committed fails its test (never a skip): the README
+of its docs/results/ folder gives the command that writes it.
+
+The helpers:
+
+- ``table(page, heading, first_header=None)`` -> ``Table``: the markdown table under a heading
+  of ``docs/<page>`` (the first one under it, or the one whose first header cell starts with
+  ``first_header``). ``Table.row(start)`` is the row whose first cell starts with ``start``
+  (exactly one must), as a dict from header to cell; ``Table.column(header)`` a column.
+- ``numbers(cell)`` -> the numbers written in a cell, as strings ("**1125, 231 s**; 0.0013"
+  -> ["1125", "231", "0.0013"]).
+- ``assert_shown(cell_or_text, value)``: the text shows ``value`` rounded to the digits it
+  shows ("0.55" holds 0.5512, not 0.556; "4e-6" holds 3.7e-6 to 4.5e-6).
+- ``assert_row(row, expected)``: every number of a table row's cells equals its value.
+- ``assert_says(page, phrase)``: a number in prose, as a phrase built from its log.
+- ``log(path)``: a JSON (or JSON lines) log under docs/results/, gzipped or not.
+
+    >>> numbers("**1125, 231 s**; 0.0013")
+    ['1125', '231', '0.0013']
+    >>> assert_shown("0.55", 0.5512)
+    >>> assert_shown("1.30×", 1.2993)
+"""
+import gzip
+import json
+import math
+import os
+import re
+import statistics
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOCS = os.path.join(ROOT, "docs")
+RESULTS = os.path.join(DOCS, "results")
+
+# a number not inside a word ("x50", "l0") nor a version ("2.13.0"); a sentence's full stop may
+# follow it
+NUMBER = re.compile(r"(?<![\w.])[-−]?\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][-−+]?\d+)?(?!\w|\.\d)")
+
+
+# ---------------------------------------------------------------- helpers (shared by every page)
+
+class Table:
+    """A markdown table: ``header`` (cells of the first line) and ``rows`` (lists of cells)."""
+
+    def __init__(self, page, heading, header, rows):
+        self.page, self.heading, self.header, self.rows = page, heading, header, rows
+
+    def row(self, start, exact=False):
+        """The one row whose first cell (bold marks removed) starts with ``start`` (or is
+        ``start``, with ``exact``), as a dict from header to cell."""
+        found = [r for r in self.rows
+                 if (plain(r[0]) == start if exact else plain(r[0]).startswith(start))]
+        if len(found) != 1:
+            raise AssertionError(f"{self.page} '{self.heading}': {len(found)} rows start with "
+                                 f"{start!r}; first cells: {[plain(r[0]) for r in self.rows]}")
+        return dict(zip(self.header, found[0]))
+
+    def column(self, header):
+        if header not in self.header:
+            raise AssertionError(f"{self.page} '{self.heading}': no column {header!r} in "
+                                 f"{self.header}")
+        i = self.header.index(header)
+        return [r[i] for r in self.rows]
+
+    def first_cells(self):
+        return [plain(r[0]) for r in self.rows]
+
+
+def plain(cell):
+    """A cell without markdown emphasis or surrounding space."""
+    return cell.replace("**", "").replace("`", "").strip()
+
+
+def _cells(line):
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def tables(page):
+    """Every table of ``docs/<page>`` as (heading, Table), in order; the heading is the last
+    markdown heading above the table, or the last bold-only paragraph start (``**2 threads**``)."""
+    with open(os.path.join(DOCS, page), encoding="utf-8") as file:
+        lines = file.read().splitlines()
+    found, heading, i = [], None, 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("#"):
+            heading = line.lstrip("#").strip()
+        elif line.startswith("**") and not line.startswith("|"):
+            heading = line[2:line.find("**", 2)] if "**" in line[2:] else heading
+        if line.startswith("|") and i + 1 < len(lines) and re.match(r"^\|[\s:|-]+\|$",
+                                                                    lines[i + 1].strip()):
+            header, rows = _cells(line), []
+            i += 2
+            while i < len(lines) and lines[i].startswith("|"):
+                rows.append(_cells(lines[i]))
+                i += 1
+            found.append((heading, Table(page, heading, header, rows)))
+            continue
+        i += 1
+    return found
+
+
+def table(page, heading, first_header=None):
+    """The table under ``heading`` (a markdown heading or a bold paragraph start, matched by its
+    beginning) whose first header cell starts with ``first_header`` (if given)."""
+    found = [t for h, t in tables(page)
+             if h is not None and h.startswith(heading)
+             and (first_header is None or t.header[0].startswith(first_header))]
+    if not found:
+        raise AssertionError(f"docs/{page}: no table under a heading starting {heading!r}"
+                             + (f" with first column {first_header!r}" if first_header else "")
+                             + f"; tables are under {[h for h, _ in tables(page)]}")
+    return found[0]
+
+
+def numbers(text):
+    """The numbers written in ``text``, as strings (thousands separators and bold removed)."""
+    return [n.replace(",", "").replace("−", "-") for n in NUMBER.findall(plain(text))]
+
+
+def _value(shown):
+    return float(shown.replace("−", "-").replace(",", ""))
+
+
+def _half_unit(shown):
+    """Half a unit of the last digit ``shown`` has: '0.55' -> 0.005, '4e-6' -> 0.5e-6."""
+    shown = shown.replace("−", "-").replace(",", "")
+    mantissa, _, exponent = shown.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    return 0.5 * 10.0 ** (-decimals + (int(exponent) if exponent else 0))
+
+
+def assert_shown(text, value, what=""):
+    """``text`` holds exactly one number, and it is ``value`` rounded to the digits shown."""
+    found = numbers(text)
+    assert len(found) == 1, f"{what}: expected one number in {text!r}, found {found}"
+    _assert_number(found[0], value, what or text)
+
+
+def _assert_number(shown, value, what):
+    assert value is not None and math.isfinite(value), f"{what}: the log gives {value}"
+    # a relative slack of 1e-9 covers values that sit exactly on a rounding boundary
+    slack = _half_unit(shown) * (1 + 1e-9) + 1e-12 * abs(value)
+    assert abs(_value(shown) - value) <= slack, (
+        f"{what}: the docs show {shown}, the log gives {value:.6g}")
+
+
+def assert_row(row, expected):
+    """``expected`` maps a column to the values (a number or a list) its cell must show, in the
+    order written; every number in that cell must be accounted for."""
+    for column, values in expected.items():
+        values = values if isinstance(values, (list, tuple)) else [values]
+        shown = numbers(row[column])
+        assert len(shown) == len(values), (
+            f"column {column!r}: cell {row[column]!r} shows {shown}, expected {len(values)} "
+            f"numbers")
+        for s, v in zip(shown, values):
+            _assert_number(s, v, f"column {column!r}, cell {row[column]!r}")
+
+
+def page_text(page):
+    """The text of ``docs/<page>`` with every run of white space (line breaks too) one space,
+    so that a phrase can be looked for across a wrapped line."""
+    with open(os.path.join(DOCS, page), encoding="utf-8") as file:
+        return " ".join(file.read().split())
+
+
+def assert_says(page, phrase):
+    """``docs/<page>`` contains ``phrase`` (white space normalised): for a number in prose,
+    build the phrase from the log and look for it."""
+    text, phrase = page_text(page), " ".join(phrase.split())
+    assert phrase in text, f"docs/{page} does not say {phrase!r}"
+
+
+def log(path):
+    """A log under docs/results/: ``.json`` (one value) or ``.jsonl`` (a list of records),
+    read gzipped when the name ends in ``.gz``."""
+    full = os.path.join(RESULTS, path)
+    if not os.path.exists(full):
+        raise AssertionError(f"docs/results/{path} is not committed: the table it backs "
+                             f"cannot be checked (see docs/results/README.md for its command)")
+    opener = gzip.open if full.endswith(".gz") else open
+    with opener(full, "rt", encoding="utf-8") as file:
+        if ".jsonl" in path:
+            return [json.loads(line) for line in file if line.strip()]
+        return json.load(file)
+
+
+def test_the_helpers_read_a_table_and_reject_a_drift(tmp_path, monkeypatch):
+    page = tmp_path / "page.md"
+    page.write_text("# Top\n\n## Results\n\n| config | ms | ratio |\n|---|---:|---:|\n"
+                    "| LSTM 50 | **27.5** | 1.76, 0.80 |\n| GRU 50 | 21.2 | 0.86 |\n",
+                    encoding="utf-8")
+    monkeypatch.setattr(sys.modules[__name__], "DOCS", str(tmp_path))
+    t = table("page.md", "Results")
+    assert t.first_cells() == ["LSTM 50", "GRU 50"]
+    assert t.column("ms") == ["**27.5**", "21.2"]
+    assert_row(t.row("LSTM"), {"ms": 27.46, "ratio": [1.764, 0.8]})
+    with pytest.raises(AssertionError, match="27.5"):
+        assert_row(t.row("LSTM"), {"ms": 27.56})
+    with pytest.raises(AssertionError, match="expected 1 numbers"):
+        assert_row(t.row("LSTM"), {"ratio": 1.76})
+    with pytest.raises(AssertionError, match="0 rows"):
+        t.row("tanh")
+    assert numbers("4e-6 / 3.9e-6, 1,125 steps") == ["4e-6", "3.9e-6", "1125"]
+    assert_shown("4e-6", 4.4e-6)
+    with pytest.raises(AssertionError):
+        assert_shown("4e-6", 4.6e-6)
+
+
+# ---------------------------------------------------------------- docs/experiments.md
+
+EXP = "experiments.md"
+KS = (1, 5, 10, 20, 50)
+K_COLUMNS = ("k = 1", "5", "10", "20", "50")
+
+
+def test_vanishing_table_is_the_logs_ratios():
+    t = table(EXP, "1. Vanishing gradients")
+    tg_default = log("experiments/vanishing.json")
+    trained = log("experiments/vanishing_trained.json")
+    twin = {kind: [None] + [r[str(k)] if str(k) in r else None for k in range(1, 51)]
+            for kind, r in log("experiments/vanishing_torch.json")["ratio"].items()}
+    checked = set()
+
+    def check(first, expected):
+        row = t.row(first, exact=True)
+        assert_row(row, expected)
+        checked.add(first)
+
+    check("PyTorch (our twin, same setting): tanh RNN", {c: twin["tanh"][k] for c, k in zip(K_COLUMNS, KS)})
+    check("PyTorch (our twin): ReLU RNN", {c: twin["relu"][k] for c, k in zip(K_COLUMNS, KS)})
+    for name, kind in (("tanh RNN", "tanh"), ("LSTM", "lstm"), ("GRU", "gru"),
+                       ("ReLU RNN", "relu")):
+        check(f"tg: {name}, default init",
+              {c: tg_default[f"{kind} default"]["ratio"][k] for c, k in zip(K_COLUMNS, KS)})
+    for name, kind in (("LSTM", "lstm"), ("GRU", "gru")):
+        # the source's values beside the twin's: the twin must reproduce them (within 20%)
+        first = f"PyTorch (given / our twin): {name}"
+        row = t.row(first, exact=True)
+        for c, k in zip(K_COLUMNS[:4], KS[:4]):
+            given, ours = (_value(n) for n in numbers(row[c]))
+            assert_row({c: row[c]}, {c: [given, twin[kind][k]]})
+            assert abs(given / twin[kind][k] - 1) < 0.2, (first, c, given, twin[kind][k])
+        assert numbers(row["50"]) == []
+        checked.add(first)
+    given = t.row("PyTorch (given): tanh RNN", exact=True)
+    for c, k in zip(K_COLUMNS[:4], KS[:4]):
+        assert abs(_value(numbers(given[c])[0]) / twin["tanh"][k] - 1) < 0.2, (c, given[c])
+    checked.add("PyTorch (given): tanh RNN")
+    for first, key in (("tg: LSTM, forget bias +1", "lstm_fb1 default"),
+                       ("tg: tanh RNN, orthogonal W_hh", "tanh orthogonal"),
+                       ("tg: ReLU RNN, orthogonal W_hh", "relu orthogonal"),
+                       ("tg: LSTM, orthogonal W_hh (per gate)", "lstm orthogonal"),
+                       ("tg: GRU, orthogonal W_hh (per gate)", "gru orthogonal")):
+        check(first, {c: tg_default[key]["ratio"][k] for c, k in zip(K_COLUMNS, KS)})
+    for first, key in (("tg: tanh RNN, trained (solved: MSE", "tanh trained"),
+                       ("tg: LSTM, trained (MSE", "lstm trained"),
+                       ("tg: LSTM forget bias +1, trained (solved: MSE", "lstm_fb1 trained"),
+                       ("tg: GRU, trained (solved: MSE", "gru trained")):
+        row = t.row(first)
+        mse = trained[key]["adding_val_after_training"]
+        assert ("solved" in row[t.header[0]]) == (mse[0] < 0.01), (first, mse)
+        assert_row({"MSE": row[t.header[0]].split("MSE", 1)[1], **row},
+                   {"MSE": mse, **{c: trained[key]["ratio"][k] for c, k in zip(K_COLUMNS, KS)}})
+        checked.add(plain(row[t.header[0]]))
+    assert sorted(checked) == sorted(t.first_cells()), "a row of the table has no check"
+
+
+def test_vanishing_prose_numbers_are_the_logs():
+    tg_default = log("experiments/vanishing.json")
+    twin = log("experiments/vanishing_torch.json")["ratio"]
+    gaps = {(kind, k): tg_default[f"{kind} default"]["ratio"][k] / twin[kind][str(k)]
+            for kind in twin for k in KS}
+    worst = max(gaps, key=lambda key: max(gaps[key], 1 / gaps[key]))
+    assert worst == ("gru", 50) and max(max(g, 1 / g) for g in gaps.values()) < 2
+    assert_says(EXP, f"the largest gap, {gaps[worst]:.1f}× at k = 50 for the GRU and "
+                     f"{gaps[('tanh', 20)]:.1f}× at k = 20 for tanh")
+    fb1, lstm = tg_default["lstm_fb1 default"]["ratio"], tg_default["lstm default"]["ratio"]
+    assert_says(EXP, f"forget bias +1 gives the LSTM {fb1[5] / lstm[5]:.1f}× more at k = 5 and "
+                     f"{round(fb1[20] / lstm[20], -1):.0f}× more at k = 20")
+    first = [v for key in ("tanh trained", "lstm trained", "gru trained")
+             for v in tg_default[key]["adding_val_after_training"]]
+    assert_says(EXP, f"none solved: MSE {min(first):.2f}–{max(first):.2f}")
+    assert_says(EXP, f"tanh RNN ({tg_default['tanh trained']['ratio'][5]:.2g} at k = 5)")
+    gru = tg_default["gru trained"]["ratio"]
+    assert_says(EXP, f"GRU ({gru[5]:.2g} at k = 5, {gru[20]:.2g} at k = 20)")
+
+
+LONG_TERM_KINDS = {"tanh RNN": "tanh", "LSTM": "lstm", "LSTM, forget bias +1": "lstm_fb1",
+                   "GRU": "gru"}
+
+
+def _solved(records, threshold=0.01):
+    return next((r for r in records if r["val"] < threshold), None)
+
+
+def test_adding_problem_first_pass_is_the_log():
+    t = table(EXP, "2. Long-term dependencies", first_header="T")
+    runs = {(r["T"], r["kind"]): r for r in log("experiments/long_term.json")}
+    assert len(t.rows) == len(runs)
+    for cells in t.rows:
+        row = dict(zip(t.header, cells))
+        run = runs[(int(row["T"]), LONG_TERM_KINDS[plain(row["cell"])])]
+        expected = {}
+        for engine, column in (("tg", t.header[2]), ("torch", t.header[3])):
+            last = run[engine][-1]
+            expected[column] = [last["step"], last["val"]]
+            assert _solved(run[engine]) is None           # the table has no "solved" column
+            below = _solved(run[engine], 0.05)
+            if below is not None:                       # "(below 0.05 at 106 s)"
+                expected[column] += [0.05, below["seconds"]]
+        assert_row(row, expected)
+    loads = [r["load"] for run in runs.values() for e in ("tg", "torch") for r in run[e]]
+    assert_says(EXP, f"First pass, 120 s each (load {min(loads):.1f}–{max(loads):.0f}")
+
+
+def test_adding_problem_second_pass_is_the_logs():
+    t = table(EXP, "2. Long-term dependencies", first_header="cell")
+    runs = {r["kind"]: r for r in log("experiments/long_term_T100_420s.json")}
+    rerun = log("experiments/long_term_T100_fb1_rerun.json")[0]
+    rows = {"GRU": runs["gru"], "LSTM, forget bias 0": runs["lstm"],
+            "LSTM, forget bias +1": runs["lstm_fb1"],
+            "LSTM, forget bias +1, rerun on a quieter machine": rerun}
+    assert sorted(rows) == sorted(t.first_cells())
+    for first, run in rows.items():
+        row = t.row(first, exact=True)
+        expected = {}
+        for engine, column in (("tg", t.header[2]), ("torch", t.header[3])):
+            solved, last = _solved(run[engine]), run[engine][-1]
+            expected[column] = ([solved["step"], solved["seconds"], last["val"]] if solved
+                                else [last["step"], last["val"]])
+        loads = [r["load"] for e in ("tg", "torch") for r in run[e]]
+        if "→" in row["load"]:                           # a load that fell: first → last
+            expected["load"] = [run["tg"][0]["load"], run["tg"][-1]["load"]]
+        else:
+            expected["load"] = [min(loads), max(loads)]
+        assert_row(row, expected)
+
+
+FAMILY = ("lstm1997", "lstm", "peephole", "gru", "gru_before")
+
+
+def test_family_table_is_the_logs():
+    t = table(EXP, "4. The LSTM family")
+    columns = t.header[1:]
+    t30, t50 = log("experiments/family_T30.json"), log("experiments/family.json")
+    assert [t30[k][0]["T"] for k in FAMILY] == [30] * 5 and [t50[k][0]["T"] for k in FAMILY] == [50] * 5
+
+    def expect(first, value_of):
+        assert_row(t.row(first), {c: value_of(k) for c, k in zip(columns, FAMILY)})
+
+    expect("T = 30, 2500 steps: solved", lambda k: (
+        _solved(t30[k])["step"] if _solved(t30[k]) else min(r["val"] for r in t30[k])))
+    assert all(t30[k][-1]["step"] == 2500 for k in FAMILY)
+    expect("T = 30: final held-out MSE", lambda k: t30[k][-1]["val"])
+    expect("T = 30: training seconds", lambda k: t30[k][-1]["seconds"])
+    expect("T = 50, 90 s each: steps done", lambda k: t50[k][-1]["step"])
+    expect("T = 50, 90 s: final held-out MSE", lambda k: t50[k][-1]["val"])
+    assert len(t.rows) == 5
+    assert "never" in t.row("T = 30, 2500 steps")["1997 LSTM"] and not _solved(t30["lstm1997"])
+
+
+def test_dropout_table_is_the_log():
+    t = table(EXP, "5. Dropout knows train from eval")
+    records = log("experiments/dropout.json")
+    last = records[-1]
+    learned = [r for r in records if r["eval"] < 0.1]       # once the net has learned anything
+    assert t.header[1] == f"held-out MSE at step {last['step']}"
+    assert numbers(t.header[3]) == ["0.1", str(learned[0]["step"]), str(last["step"])]
+    assert learned[-1] is last and all(r["eval"] < 0.1 for r in records[records.index(learned[0]):])
+    assert_says(EXP, f"After {last['step']} steps ({last['seconds']:.0f} s)")
+
+    def cost(key, r):
+        return 100 * (r[key] / r["eval"] - 1)
+
+    assert_row(t.row("eval mode"), {t.header[1]: last["eval"], t.header[2]: [], t.header[3]: []})
+    for first, key in (("train mode, fresh masks", "train"),
+                       ("train mode, the 8 predictions averaged", "mc")):
+        costs = [cost(key, r) for r in learned]
+        assert_row(t.row(first), {t.header[1]: last[key], t.header[2]: cost(key, last),
+                                  t.header[3]: [min(costs), max(costs)]})
+    assert len(t.rows) == 3
+    costs, averaged = ([cost(key, r) for r in learned] for key in ("train", "mc"))
+    assert_says(EXP, f"costs {min(costs):.0f}–{max(costs):.0f}% more error")
+    assert_says(EXP, f"comes within {max(averaged):.0f}% of eval mode's loss")
+
+
+def _repository_paths(message):
+    """The anomaly message with the checkout's absolute paths made relative to it."""
+    return re.sub(r'File "[^"]*?/((?:models|tinygrad_seq|tests)/[^"]*)"', r'File "\1"', message)
+
+
+def test_exploding_prose_and_anomaly_trace_are_the_log():
+    result = log("experiments/exploding.json")
+    unclipped = result["no clipping"]
+    losses = " → ".join(f"{loss:.2f}" if loss < 1e3 else f"{loss:.1e}".replace("e+0", "e")
+                        for loss, _ in unclipped[:-1])
+    assert unclipped[-1][0] != unclipped[-1][0]          # NaN
+    assert_says(EXP, f"the loss goes {losses} → **NaN at the {len(unclipped)}th step** (gradient "
+                     f"norm {unclipped[-2][1]:.1e}".replace("e+0", "e") + " just before)")
+    assert_says(EXP, f"the gradient norm is {unclipped[0][1]:.0f} at the first step")
+    clipped = result["clip_grad_norm_ 1.0"]
+    last100 = [loss for loss, _ in clipped[-100:]]
+    assert_says(EXP, f"stays finite for all {len(clipped)} steps (gradient norms up to "
+                     f"{max(n for _, n in clipped):.0f} before clipping)")
+    assert_says(EXP, f"from {clipped[0][0]:.2f} to {min(last100):.2f}–{max(last100):.2f} over its "
+                     f"last 100 steps")
+    with open(os.path.join(DOCS, EXP), encoding="utf-8") as file:
+        text = file.read()
+    block = text.split("of the code that ran):\n\n```\n", 1)[1].split("\n```", 1)[0]
+    assert block == _repository_paths(result["anomaly"])
+
+
+def test_experiments_load_range_is_the_logs():
+    loads = []
+    for name in os.listdir(os.path.join(RESULTS, "experiments")):
+        if name.endswith(".jsonl"):
+            loads += [r["load"] for r in log(f"experiments/{name}") if "load" in r]
+    assert_says(EXP, f"it was between {min(loads):.1f} and {max(loads):.1f} over these runs")
+
+
+def test_anomaly_overhead_is_the_benchmark_json():
+    bench = log("performance/anomaly_overhead.json")
+    assert_says(EXP, f"measured {bench['check_ns']:.0f} ns for the check against "
+                     f"{bench['per_op_us']:.0f} µs per tiny op ({bench['check_percent_of_op']:.2f}%); "
+                     f"on, the stack capture makes a chain of tiny ops {bench['on_over_off']:.1f}× "
+                     f"slower")
+
+
+# ---------------------------------------------------------------- docs/performance.md
+
+PERF = "performance.md"
+
+
+def _load_cell(load):
+    """The 'other load (cores)' cell: mean (max) of the kept batches."""
+    return [load["mean"], load["max"]] if load else []
+
+
+def test_op_overhead_tables_are_the_benchmark_json():
+    bench = log("performance/op_overhead.json")
+    cases = {c["label"]: c for c in bench["cases"].values()}
+    t = table(PERF, "Results", first_header="case")
+    rows = [dict(zip(t.header, r)) for r in t.rows]
+    assert len(rows) == sum(len(c["engines"]) for c in cases.values())
+    for row in rows:
+        case = cases[plain(row["case"])]
+        e = case["engines"][plain(row["engine"])]
+        assert_row(row, {"ops": case["ops"], "median µs / iter": e["median_us"],
+                         "µs / op": e["per_op_us"], "min–max µs / iter": [e["min_us"], e["max_us"]],
+                         "iters / batch": e["number"],
+                         "other load (cores)": [e["load_mean"], e["load_max"]]})
+    ratios = [t for h, t in tables(PERF) if h == "Results"][1]
+    assert sorted(ratios.first_cells()) == sorted(cases)
+    for label, case in cases.items():
+        assert_row(ratios.row(label, exact=True), {"tinygrad_seq / torch": case["ratio_tg_torch"],
+                                                   "tinygrad_seq / numpy": case["ratio_tg_numpy"]})
+    met = all(c["ratio_tg_torch"] <= 1 for c in cases.values())
+    assert ("**met in both cases**" in page_text(PERF)) == met
+
+
+RNN_TABLES = {  # the bold paragraph start of each table and its JSON
+    "2 threads": "performance/rnn_fused_2threads.json",
+    "1 thread": "performance/rnn_fused_1thread.json",
+    "The declared cells": "performance/rnn_declared_1thread.json",
+}
+KIND_NAMES = {"LSTM": "lstm", "GRU": "gru", "tanh RNN": "rnn"}
+
+
+def _config(bench, row):
+    """The JSON config name of a row, by its kind and sizes (T, B, I, H)."""
+    key = (KIND_NAMES[plain(row["config"])], *(int(row[c]) for c in ("T", "B", "I", "H")))
+    found = [name for name, c in bench["configs"].items() if tuple(c) == key]
+    assert len(found) == 1, f"no config {key} in the JSON: {bench['configs']}"
+    return found[0]
+
+
+def _target(cell, ratio):
+    """'≤ 1.3: missed' holds when the ratio is above 1.3."""
+    bound = _value(numbers(cell)[0])
+    word = "met" if ratio <= bound else "missed"
+    assert plain(cell).endswith(word), f"target {cell!r}: tg / torch.nn is {ratio:.3f}, {word}"
+
+
+@pytest.mark.parametrize("heading", sorted(RNN_TABLES))
+def test_recurrent_training_tables_are_the_benchmark_json(heading):
+    bench = log(RNN_TABLES[heading])
+    t = table(PERF, heading, first_header="config")
+    tg_column = [h for h in t.header if h.startswith("tg (")][0]
+    assert tg_column == f"tg ({bench['tg_variant']})"
+    rows = [dict(zip(t.header, r)) for r in t.rows]
+    assert sorted(_config(bench, r) for r in rows) == sorted(bench["time"])
+    for row in rows:
+        r = bench["time"][_config(bench, row)]
+        ms = r["ms"]
+        tg_ms, loop, nn = ms["tg"], ms.get("torch loop"), ms.get("torch.nn")
+        assert_row(row, {tg_column: tg_ms, "torch loop": loop or [], "torch.nn": nn or [],
+                         "tg / loop": tg_ms / loop if loop else [],
+                         "tg / torch.nn": tg_ms / nn if nn else [],
+                         "other load (cores)": _load_cell(r["batch_load"])})
+        if "target" in row:
+            _target(row["target"], tg_ms / nn)
+
+
+def test_recurrent_training_memory_is_the_benchmark_json():
+    bench = log(RNN_TABLES["2 threads"])
+    t = table(PERF, "Memory", first_header="config")
+    tg_column = [h for h in t.header if h.startswith("tg (")][0]
+    rows = [dict(zip(t.header, r)) for r in t.rows]
+    assert sorted(_config(bench, r) for r in rows) == sorted(bench["memory"])
+    for row in rows:
+        m = {e: v["peak_increase_bytes"] / 2**20 for e, v in bench["memory"][_config(bench, row)].items()}
+        assert_row(row, {tg_column: m["tg"], "torch loop MB": m["torch loop"],
+                         "torch.nn MB": m["torch.nn"], "tg / torch.nn": m["tg"] / m["torch.nn"]})
+
+
+# ---------------------------------------------------------------- docs/distributed.md
+
+DIST = "distributed.md"
+
+
+def test_distributed_throughput_is_the_benchmark_json():
+    t = table(DIST, "Throughput")
+    assert len(t.rows) == 2
+    for batch in (32, 64):
+        bench = log(f"distributed/batch{batch}.json")
+        assert bench["args"]["batch_size"] == batch
+        runs = {p: [r for r in bench["runs"] if r["processes"] == p] for p in (1, 2)}
+        two = runs[2]
+        cpu = {p: statistics.median(r["cpu_ms"] for r in runs[p]) for p in (1, 2)}
+        assert_row(t.row(str(batch), exact=True), {
+            "1 process": [r["samples_per_s"] for r in runs[1]],
+            "2 processes": [r["samples_per_s"] for r in two],
+            "speed-up (wall), run against run": bench["speedup_pairs"],
+            "best against best": bench["speedup_best"],
+            "comm share of a step (2 processes)": [100 * r["comm_share"] for r in two]
+            + [min(r["comm_ms"] for r in two), max(r["comm_ms"] for r in two)],
+            "CPU a step, 1 → 2 processes": [cpu[1], cpu[2]]})
+    b32, b64 = log("distributed/batch32.json"), log("distributed/batch64.json")
+    verdict = {b: "met" if log(f"distributed/batch{b}.json")["speedup_best"] >= 1.7 else "missed"
+               for b in (32, 64)}
+    assert_says(DIST, f"The 1.7× target (best against best) is {verdict[64]} at batch 64 and "
+                      f"{verdict[32]} at batch 32")
+    half = statistics.median(r["cpu_ms"] for r in b32["half_batch_runs"])
+    assert_says(DIST, f"one process on batch 16 (a rank's share) needs {half:.0f} ms of CPU a "
+                      f"step, so {b32['speedup_cpu_time_bound']:.2f}× is the ceiling there")
+    assert_says(DIST, f"One Allreduce of the {b32['allreduce']['megabytes']:.2f} MB with the ranks "
+                      f"in step: {b32['allreduce']['allreduce_ms']:.2f} ms")
+    assert_says(DIST, f"we measured {b32['allreduce']['allreduce_ms']:.2f} ms for the 3.5 MB")
+    assert_says(DIST, f"takes {statistics.median(r['cpu_ms'] for r in b32['runs'] if r['processes'] == 1):.0f} ms of CPU at batch 32")
+    assert_says(DIST, f"The default char-LM ({b32['parameters']:,} parameters")
+    assert b64["parameters"] == b32["parameters"]
