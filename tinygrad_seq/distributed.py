@@ -2,7 +2,7 @@
 
 Every process holds the whole model and a disjoint part of each batch; after ``backward()``
 the gradients are averaged across processes, so every process takes the same optimizer step
-and the replicas stay identical. One script runs unchanged on one process or on many:
+and the replicas stay identical. One script runs unchanged on one process or on many::
 
     mpiexec -n 2 python train.py        # mpiexec comes with `pip install -e ".[distributed]"`
 
