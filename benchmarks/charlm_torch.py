@@ -9,11 +9,17 @@ per-step NumPy generator, so both engines see the same characters in the same or
 validation: ``--eval-windows`` non-overlapping 100-character windows spread evenly over the
 held-out text (0: all of them), the state reset for each window. Timing: ``seconds`` in the log
 counts training steps only, as the harness does; ``--threads`` sets torch's threads (give the
-tg run the same ``--threads``); the machine's load is logged at each evaluation.
+tg run the same ``--threads``); the machine's load is logged at each evaluation. Same initial
+weights: ``--save-init FILE`` writes this twin's draw and ``--init-from FILE`` starts from
+another's (the tg run's ``--save-init``; benchmarks/torch_init.py), so that a gap between the
+curves is the engine's and not the draw's:
 
-    python benchmarks/charlm_torch.py --data stdlib --minutes 1 --threads 2
-    python -m models.charlm train --data stdlib --minutes 1 --threads 2 --out runs/charlm-tg-1min
-    python -m models.harness runs/charlm-tg-1min/metrics.jsonl \\
+    python benchmarks/charlm_torch.py --data stdlib --steps 0 --save-init runs/init.safetensors
+    python -m models.charlm train --data stdlib --steps 300 --minutes 0 --threads 1 \\
+        --init-from runs/init.safetensors --out runs/charlm-tg
+    python benchmarks/charlm_torch.py --data stdlib --steps 300 --minutes 0 --threads 1 \\
+        --init-from runs/init.safetensors --out runs/charlm-torch-stdlib
+    python -m models.harness runs/charlm-tg/metrics.jsonl \\
         runs/charlm-torch-stdlib/metrics.jsonl --labels tinygrad_seq torch -o compare.png
 """
 import argparse
@@ -28,6 +34,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # models/ lives at the root
 from models import charlm  # noqa: E402
 from models.harness import metrics, step_random  # noqa: E402
+import torch_init  # noqa: E402  (beside this file)
 
 
 class TorchCharLM(torch.nn.Module):
@@ -70,8 +77,14 @@ def main(argv=None):
     parser.add_argument("--eval-seconds", type=float, default=30.0)
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--embedding-size", type=int, default=64)
+    parser.add_argument("--hidden-size", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--bptt", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=32)
+    torch_init.add_options(parser)
     args = parser.parse_args(argv)
-    bptt, batch_size, lr, clip = 100, 32, 2e-3, 5.0
+    bptt, batch_size, lr, clip = args.bptt, args.batch_size, 2e-3, 5.0
     if args.threads:
         torch.set_num_threads(args.threads)
     out = args.out or os.path.join("runs", f"charlm-torch-{os.path.basename(args.data)}")
@@ -81,14 +94,19 @@ def main(argv=None):
     x, y = charlm.eval_windows(corpus.valid, bptt, args.eval_windows)
     eval_batches = [(x[:, i:i + 64], y[:, i:i + 64]) for i in range(0, x.shape[1], 64)]
     torch.manual_seed(args.seed)
-    model = TorchCharLM(len(corpus.vocab), 64, 256, 2)
+    model = TorchCharLM(len(corpus.vocab), args.embedding_size, args.hidden_size, args.layers)
+    try:
+        torch_init.apply_options(model, args)
+    except ValueError as e:
+        parser.error(str(e))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     log = metrics.MetricsLog(os.path.join(out, "metrics.jsonl"))
     log.write({"kind": "run", "engine": "torch", "model": "charlm", "step": 0,
-               "config": {"vocab_size": len(corpus.vocab), "embedding_size": 64,
-                          "hidden_size": 256, "num_layers": 2, "cell": "lstm"},
+               "config": {"vocab_size": len(corpus.vocab), "embedding_size": args.embedding_size,
+                          "hidden_size": args.hidden_size, "num_layers": args.layers,
+                          "cell": "lstm"},
                "identity": {"data": corpus.identity["data"], "sha256": corpus.identity["sha256"]},
-               "seed": args.seed, "lr": lr, "clip": clip, "threads": torch.get_num_threads(),
+               "seed": args.seed, "init_from": args.init_from, "lr": lr, "clip": clip, "threads": torch.get_num_threads(),
                "torch": torch.__version__})
     print(f"torch {torch.__version__} on {torch.get_num_threads()} threads: {corpus.name}, "
           f"{len(corpus.train):,} training characters, vocabulary of {len(corpus.vocab)}")

@@ -2,7 +2,9 @@
 log format, so tinygrad_seq and PyTorch can run side by side under the same load.
 
     python benchmarks/experiments_torch.py adding --kind lstm --T 50 --seconds 120 --log x.jsonl
+    python benchmarks/experiments_torch.py adding ... --init-from tg-init.safetensors  # tg's draw
     python benchmarks/experiments_torch.py vanishing      # the ratio table of experiment 1
+    python benchmarks/experiments_torch.py vanishing --json docs/results/experiments/vanishing_torch.json
 """
 import argparse
 import json
@@ -16,6 +18,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from models.experiments.common import adding_batch  # noqa: E402  (NumPy only)
+import torch_init  # noqa: E402  (beside this file)
 
 
 def make_layer(kind, input_size, hidden):
@@ -46,6 +49,7 @@ class LastOutput(torch.nn.Module):
 def adding(args):
     torch.manual_seed(args.seed)
     model = LastOutput(args.kind, 2, args.hidden)
+    torch_init.apply_options(model, args)  # --init-from, --save-init
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     rng = np.random.default_rng(args.seed)
     vx, vy = adding_batch(np.random.default_rng(10_000 + args.seed), 512, args.T)
@@ -104,6 +108,10 @@ def vanishing(args):
             ratios.append(norms[::-1] / norms[-1])
         table[kind] = {k: float(np.median([r[k] for r in ratios])) for k in (1, 5, 10, 20, 50)}
     print(json.dumps(table))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump({"command": "python " + " ".join(sys.argv), "torch": torch.__version__,
+                       "seeds": args.seeds, "ratio": table}, file, indent=1)
 
 
 def main():
@@ -118,11 +126,16 @@ def main():
     a.add_argument("--seconds", type=float, default=60)
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--log", required=True)
+    torch_init.add_options(a)
     v = sub.add_parser("vanishing")
     v.add_argument("--seeds", type=int, default=5)
+    v.add_argument("--json", default=None, help="also write the table, with this command, here")
     args = p.parse_args()
     torch.set_num_threads(1)
-    adding(args) if args.command == "adding" else vanishing(args)
+    try:
+        adding(args) if args.command == "adding" else vanishing(args)
+    except ValueError as e:  # a bad --init-from file: its message names the problem
+        p.exit(2, f"{p.prog}: error: {e}\n")
 
 
 if __name__ == "__main__":

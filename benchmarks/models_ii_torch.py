@@ -10,10 +10,14 @@ training: the layers of the model file with PyTorch's default initialisation (wh
 layers copy), Adam at the same learning rate, no clipping. Timing as the harness's: ``--minutes``
 bounds the wall clock, evaluations included; ``seconds`` in the log counts training steps only.
 
-Run a tg run and its twin at the same time, one thread each, so both see the same load:
+Start both from the same initial weights (``--save-init`` on one side, ``--init-from`` on the
+other; benchmarks/torch_init.py) and give both the same step budget, one after the other on one
+thread each:
 
-    python -m models.classify_rows train --threads 1 --minutes 2 --out runs/cmp/mnist-tg &
-    python benchmarks/models_ii_torch.py classify --threads 1 --minutes 2 --out runs/cmp/mnist-torch
+    python -m models.classify_rows train --threads 1 --steps 1500 --minutes 0 \\
+        --save-init runs/cmp/mnist-init.safetensors --out runs/cmp/mnist-tg
+    python benchmarks/models_ii_torch.py classify --threads 1 --steps 1500 --minutes 0 \\
+        --init-from runs/cmp/mnist-init.safetensors --out runs/cmp/mnist-torch
     python -m models.harness runs/cmp/mnist-tg/metrics.jsonl runs/cmp/mnist-torch/metrics.jsonl \\
         --labels tinygrad_seq torch -o docs/models-ii/mnist-vs-torch.png
 """
@@ -28,6 +32,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # models/ lives at the root
 from models import classify_rows, forecast, sentiment  # noqa: E402
 from models.harness import EpochBatches, metrics, step_random  # noqa: E402
+import torch_init  # noqa: E402  (beside this file)
 
 
 # ---------------------------------------------------------------- the models
@@ -163,7 +168,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--eval-seconds", type=float, default=None)
+    parser.add_argument("--eval-every", type=int, default=None, metavar="STEPS",
+                        help="also evaluate every this many steps (as the harness's option)")
     parser.add_argument("--out", default=None)
+    torch_init.add_options(parser)
     args = parser.parse_args(argv)
     make, name = TASKS[args.task]
     args.data = args.data or {"classify": "mnist", "forecast": "sunspots"}.get(args.task)
@@ -175,10 +183,14 @@ def main(argv=None):
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(args.seed)
     model, loss_of, evaluate, lr, config = make(args)
+    try:
+        torch_init.apply_options(model, args)
+    except ValueError as e:
+        parser.error(str(e))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     log = metrics.MetricsLog(os.path.join(out, "metrics.jsonl"))
     log.write({"kind": "run", "engine": "torch", "model": name, "step": 0, "config": config,
-               "seed": args.seed, "lr": lr, "clip": 0.0, "threads": torch.get_num_threads(),
+               "seed": args.seed, "init_from": args.init_from, "lr": lr, "clip": 0.0, "threads": torch.get_num_threads(),
                "torch": torch.__version__})
     print(f"torch {torch.__version__} on {torch.get_num_threads()} threads: {name} {config}")
 
@@ -212,7 +224,8 @@ def main(argv=None):
         step, seconds = step + 1, seconds + took
         log.write({"kind": "train", "step": step, "seconds": round(seconds, 3),
                    "loss": loss.item(), "rate": round(count / took, 1)})
-        if time.perf_counter() - last_eval >= eval_seconds:
+        if (time.perf_counter() - last_eval >= eval_seconds
+                or (args.eval_every and step % args.eval_every == 0)):
             began = time.perf_counter()
             evaluation(step, seconds)
             last_eval, eval_cost = time.perf_counter(), time.perf_counter() - began

@@ -1,7 +1,7 @@
 """An N->N character language model: read text one character at a time, predict the next.
 
 Embedding -> stacked LSTM (or GRU, or a tanh/ReLU RNN) -> one Linear over every step: the
-char-RNN of the seed texts, which learns to write text, poems or code. Trained by truncated
+char-RNN of Karpathy (2015), which learns to write prose, plays or code. Trained by truncated
 back-propagation through time on windows of ``--bptt`` characters, either random windows or
 contiguous ones that carry the recurrent state from one window to the next (detached between
 them). The loss is the cross-entropy of the next character, in nats; bits per character are
@@ -274,18 +274,28 @@ def load_model(args):
     """The model, vocabulary and checkpoint named by --checkpoint (or --data's run)."""
     device = harness.use_device(args)
     path = args.checkpoint or os.path.join(run_dir(args.data or "stdlib"), "checkpoint.safetensors")
-    saved = harness.checkpoint.load(path, Task.name, device=device)
-    model = CharLM(**saved["config"]).to(device)
-    model.load_state_dict(saved["model"])
-    model.eval()
+    model, saved = harness.checkpoint.load_model(path, Task.name, CharLM, device)
+    vocab = harness.checkpoint.identity_entry(saved, path, "vocab")
+    if len(vocab) != saved["config"]["vocab_size"] or len(set(vocab)) != len(vocab):
+        raise harness.UsageError(f"checkpoint {path}: its vocabulary has {len(vocab)} characters "
+                                 f"({len(set(vocab))} distinct), its model "
+                                 f"{saved['config']['vocab_size']}")
     return model, saved, path, device
 
 
 def evaluate(args):
     model, saved, path, device = load_model(args)
-    corpus = Corpus(args.data or saved["identity"]["data"], saved["identity"]["holdout"])
+    data = harness.checkpoint.data_to_read(args.data, saved, path, SOURCES)
+    holdout = harness.checkpoint.identity_entry(saved, path, "holdout", (int, float))
+    if not 0 <= holdout < 1:
+        raise harness.UsageError(f"checkpoint {path}: its identity's holdout {holdout!r} is not in [0, 1)")
+    corpus = Corpus(data, holdout)
     harness.checkpoint.check_identity(saved, path, corpus.identity, ["vocab"], f"--data {args.data}")
-    task_args = argparse.Namespace(bptt=saved["identity"]["bptt"], batch_size=1,
+    bptt = harness.checkpoint.identity_entry(saved, path, "bptt", int)
+    if not 1 <= bptt <= len(corpus.valid):
+        raise harness.UsageError(f"checkpoint {path}: its identity's bptt {bptt} does not fit the "
+                                 f"{len(corpus.valid)} held-out characters")
+    task_args = argparse.Namespace(bptt=bptt, batch_size=1,
                                    windows="random", eval_windows=args.eval_windows)
     with tg.no_grad():
         result = Task(model, corpus, task_args, device).evaluate()
@@ -298,9 +308,10 @@ def generate(args):
     model, saved, path, device = load_model(args)
     vocab = saved["identity"]["vocab"]
     if args.data is not None:
-        corpus = Corpus(args.data, saved["identity"]["holdout"])
+        corpus = Corpus(args.data, harness.checkpoint.identity_entry(saved, path, "holdout",
+                                                                     (int, float)))
         harness.checkpoint.check_identity(saved, path, corpus.identity, ["vocab"], f"--data {args.data}")
-    prime = args.prime if args.prime is not None else PRESETS.get(saved["identity"]["data"], {}).get("prime", "\n")
+    prime = args.prime if args.prime is not None else PRESETS.get(str(saved["identity"].get("data")), {}).get("prime", "\n")
     check_prime(vocab, prime)
     tg.manual_seed(args.seed)
     text = sample(model, vocab, prime, args.length, args.temperature, args.top_k, device)

@@ -2,10 +2,11 @@
 
 MNIST's 28x28 digits are 28 steps of 28 pixels, scikit-learn's 8x8 digits 8 steps of 8; an
 LSTM of 128 units reads the rows and its last hidden state goes through one Linear to 10 class
-scores (the seeds' "sequence classifier on MNIST", Goodfellow's third pattern). The loss is the
-cross-entropy of the class. A stratified 20% of the digits (1,000 of MNIST's 5,000, 100 of each
-class; 360 of the 1,797 8x8 digits) is held out with a fixed seed; ``eval`` reports its
-accuracy and writes the confusion matrix and the misclassified digits as PNGs.
+scores (the sequence classifier on MNIST of Géron 2017, ch. 14; the third design pattern of
+Goodfellow et al. 2016, §10.2). The loss is the cross-entropy of the class. A stratified 20% of
+the digits (1,000 of MNIST's 5,000, 100 of each class; 360 of the 1,797 8x8 digits) is held out
+with a fixed seed; ``eval`` reports its accuracy and writes the confusion matrix and the
+misclassified digits as PNGs.
 
     python -m models.classify_rows train                     # MNIST-5k, 2 minutes
     python -m models.classify_rows train --data digits       # the 8x8 digits
@@ -217,10 +218,7 @@ def train(args):
 def load_model(args):
     device = harness.use_device(args)
     path = args.checkpoint or os.path.join(run_dir(args.data or "mnist"), "checkpoint.safetensors")
-    saved = harness.checkpoint.load(path, Task.name, device=device)
-    model = RowClassifier(**saved["config"]).to(device)
-    model.load_state_dict(saved["model"])
-    model.eval()
+    model, saved = harness.checkpoint.load_model(path, Task.name, RowClassifier, device)
     return model, saved, path, device
 
 
@@ -239,7 +237,8 @@ def evaluate(args):
             raise harness.UsageError(f"--labels {args.labels}: need {len(images)} labels in "
                                      f"0-{CLASSES - 1}, got shape {labels.shape}")
         return write_report(model, images, labels, out, device, os.path.basename(args.images))
-    digits = Digits(args.data or saved["identity"]["data"], saved["identity"]["holdout"])
+    digits = Digits(harness.checkpoint.data_to_read(args.data, saved, path, SOURCES),
+                    harness.checkpoint.identity_entry(saved, path, "holdout", (int, float)))
     harness.checkpoint.check_identity(saved, path, digits.identity, ["data", "sha256"],
                                       f"--data {digits.name}")
     print(f"{path} (step {saved['step']}) on the {len(digits.held[1])} held-out {digits.name} digits:")

@@ -1,15 +1,14 @@
 """N->N time-series forecasting: read 20 steps of a series, predict it shifted by one at every step.
 
-One input a step, a recurrent layer of 100 units (a ReLU RNN as in the seeds; ``--cell lstm|gru``)
-and ONE output projection applied to all steps at once (the seeds' "more efficient way": the
-(T, B, H) outputs go through a single Linear(H, 1)); the loss is the mean squared error over
-every step of every window. Each series is scaled (mean 0, std 1) with statistics of its
-training part only; the last 20% of the time axis is the test part. Evaluation predicts every
-test point one step ahead from the 20 true values before it, in the series' own units, beside
-two baselines on the same points: persistence (the last value) and a linear AR(20) fitted by
-least squares on the training part. ``forecast`` runs the model on its own output for
-``--horizon`` steps from the start of the test part and plots it against the truth and the
-baselines run the same way.
+One input a step, a recurrent layer of 100 units (a ReLU RNN as in Géron 2017, ch. 14; ``--cell
+lstm|gru``) and ONE output projection applied to all steps at once (Géron's more efficient way: the
+(T, B, H) outputs go through a single Linear(H, 1)); the loss is the mean squared error over every
+step of every window. Each series is scaled (mean 0, std 1) with statistics of its training part
+only; the last 20% of the time axis is the test part. Evaluation predicts every test point one step
+ahead from the 20 true values before it, in the series' own units, beside two baselines on the same
+points: persistence (the last value) and a linear AR(20) fitted by least squares on the training
+part. ``forecast`` runs the model on its own output for ``--horizon`` steps from the start of the
+test part and plots it against the truth and the baselines run the same way.
 
 Data: ``sunspots`` is the YEARLY sunspot number 1700-2008 (309 values; the monthly series is
 not in models.data), ``stocks`` the monthly closing prices of AAPL, AMZN, GOOG, IBM and MSFT
@@ -265,12 +264,14 @@ def load_model(args):
     device = harness.use_device(args)
     path = args.checkpoint or os.path.join(run_dir(args.data or "sunspots", "rnn-relu"),
                                            "checkpoint.safetensors")
-    saved = harness.checkpoint.load(path, Task.name, device=device)
-    model = Forecaster(**saved["config"]).to(device)
-    model.load_state_dict(saved["model"])
-    model.eval()
-    identity = saved["identity"]
-    series = Series(args.data or identity["data"], identity["window"], identity["test"])
+    model, saved = harness.checkpoint.load_model(path, Task.name, Forecaster, device)
+    entry = lambda key, types: harness.checkpoint.identity_entry(saved, path, key, types)
+    window, test = entry("window", int), entry("test", (int, float))
+    if window < 1 or not 0 < test < 1:
+        raise harness.UsageError(f"checkpoint {path}: its identity's window {window} or test "
+                                 f"fraction {test!r} is out of range")
+    series = Series(harness.checkpoint.data_to_read(args.data, saved, path, SOURCES), window, test)
+    harness.checkpoint.check_identity(saved, path, series.identity, ["sha256"], series.name)
     return model, series, saved, path, device
 
 

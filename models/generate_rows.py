@@ -2,7 +2,8 @@
 
 A recurrent layer (LSTM 128) reads, at step t, the previous row of 28 pixels (zeros at the
 first step) beside the class as a one-hot vector of 10, and one Linear gives the 28 pixel
-intensities of row t (through a sigmoid). The seeds' two ways of conditioning a 1->N model:
+intensities of row t (through a sigmoid). Two ways of conditioning a 1->N model (Goodfellow et
+al. 2016, §10.2.4):
 
 - ``--form first``: the class vector only at the first step (zeros after it): the model must
   carry the class in its state;
@@ -177,10 +178,7 @@ def write_grid(model, out, per_class=8, seed=0, digits=range(CLASSES), device="c
 def load_model(args):
     device = harness.use_device(args)
     path = args.checkpoint or os.path.join("runs", "generate_rows-every", "checkpoint.safetensors")
-    saved = harness.checkpoint.load(path, Task.name, device=device)
-    model = RowGenerator(**saved["config"]).to(device)
-    model.load_state_dict(saved["model"])
-    model.eval()
+    model, saved = harness.checkpoint.load_model(path, Task.name, RowGenerator, device)
     return model, saved, path, device
 
 

@@ -1,6 +1,6 @@
-"""Goodfellow's design pattern 2 (seed 001): the only recurrence runs from the previous step's
-OUTPUT to the next hidden state, trained with teacher forcing; beside it the hidden-recurrent
-network (pattern 1) of the same size on the same character-level task.
+"""Goodfellow's design pattern 2 (Goodfellow et al. 2016, §10.2.1): the only recurrence runs
+from the previous step's OUTPUT to the next hidden state, trained with teacher forcing; beside it
+the hidden-recurrent network (pattern 1) of the same size on the same character-level task.
 
     pattern 2 (--model output):  h_t = tanh(U x_t + W y_{t-1} + b),   o_t = V h_t + c
     pattern 1 (--model hidden):  h_t = tanh(U x_t + W h_{t-1} + b),   o_t = V h_t + c

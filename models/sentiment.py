@@ -223,13 +223,15 @@ def load_model(args):
     device = harness.use_device(args)
     path = args.checkpoint or os.path.join("runs", "sentiment", "checkpoint.safetensors")
     saved = harness.checkpoint.load(path, Task.name, device=device)
-    vocab = Vocab(saved["identity"]["vocab"].split("\n")[len(Vocab.SPECIALS):])
-    if len(vocab) != saved["config"]["vocab_size"]:
+    words = harness.checkpoint.identity_entry(saved, path, "vocab").split("\n")
+    try:
+        vocab = Vocab(words[len(Vocab.SPECIALS):])
+    except ValueError as e:
+        raise harness.UsageError(f"checkpoint {path}: its vocabulary is not one ({e})") from None
+    if len(vocab) != saved["config"].get("vocab_size"):
         raise harness.UsageError(f"checkpoint {path}: its vocabulary has {len(vocab)} words but "
-                                 f"its embedding {saved['config']['vocab_size']}")
-    model = SentimentClassifier(**saved["config"]).to(device)
-    model.load_state_dict(saved["model"])
-    model.eval()
+                                 f"its embedding {saved['config'].get('vocab_size')!r}")
+    model = harness.checkpoint.build(saved, path, SentimentClassifier)
     return model, vocab, saved, path, device
 
 

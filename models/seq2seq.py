@@ -11,6 +11,7 @@ exact match and corpus BLEU.
     python -m models.seq2seq train --data dates                      # attention, 10 minutes
     python -m models.seq2seq train --data dates --attention none --out runs/seq2seq-dates-none
     python -m models.seq2seq eval --data dates --beam 5
+    python -m models.seq2seq eval --data fr --compare runs/seq2seq-fr-none/checkpoint.safetensors
     echo "3rd of May 1999" | python -m models.seq2seq translate --data dates --heatmap may.png
     python -m models.seq2seq train --data fr                         # Django's French messages
 
@@ -28,7 +29,7 @@ import numpy as np
 import tinygrad_seq as tg
 
 from models import harness
-from models.bleu import bleu
+from models.bleu import bleu, paired_bootstrap
 from models.seq2seq_model import (ATTENTIONS, BOS, CELLS, EOS, PAD, UNK, Seq2Seq, beam_search,
                                   greedy, loss_of)
 
@@ -143,8 +144,9 @@ def decode(model, sources, max_length, beam=1, alpha=1.0, batch_size=256):
     return results, attention
 
 
-def evaluate_corpus(model, corpus, limit=0, beam=1, alpha=1.0):
-    """Held-out loss (teacher-forced, full softmax), exact match and corpus BLEU."""
+def evaluate_corpus(model, corpus, limit=0, beam=1, alpha=1.0, keep_words=False):
+    """Held-out loss (teacher-forced, full softmax), exact match and corpus BLEU; with
+    ``keep_words`` also the translations (``words``) and their ``references``."""
     pairs = corpus.test[:limit] if limit else corpus.test
     total = count = 0.0
     for start in range(0, len(pairs), 256):
@@ -155,7 +157,10 @@ def evaluate_corpus(model, corpus, limit=0, beam=1, alpha=1.0):
     words = [corpus.target_vocab.decode(o) for o in outputs]
     references = corpus.test_references[:len(pairs)]
     exact = float(np.mean([w == r for w, r in zip(words, references)]))
-    return {"val_loss": total / count, "exact": exact, "bleu": bleu(words, references)}
+    result = {"val_loss": total / count, "exact": exact, "bleu": bleu(words, references)}
+    if keep_words:
+        result.update(words=words, references=references)
+    return result
 
 
 # ---------------------------------------------------------------- training, for the harness
@@ -250,19 +255,32 @@ def train(args):
                        args.out or run_dir(args.data, args.attention))
 
 
-def load_model(args):
+def load_model(args, path=None):
     device = harness.use_device(args)
-    path = args.checkpoint or os.path.join(run_dir(args.data or "dates"), "checkpoint.safetensors")
-    saved = harness.checkpoint.load(path, Task.name, device=device)
-    model = Seq2Seq(**saved["config"]).to(device)
-    model.load_state_dict(saved["model"])
-    model.eval()
+    path = path or args.checkpoint or os.path.join(run_dir(args.data or "dates"),
+                                                   "checkpoint.safetensors")
+    model, saved = harness.checkpoint.load_model(path, Task.name, Seq2Seq, device)
+    identity, config = saved["identity"], saved["config"]
+    entry = lambda key, types: harness.checkpoint.identity_entry(saved, path, key, types)
+    entry("reverse_source", bool), entry("max_source", int), entry("max_target", int)
+    if entry("tokens", str) not in ("char", "word"):
+        raise harness.UsageError(f"checkpoint {path}: its identity's tokens {identity['tokens']!r} "
+                                 f"is neither 'char' nor 'word'")
+    try:
+        sizes = [len(vocab) for vocab in vocabularies_of(identity)]
+    except (TypeError, ValueError, KeyError) as e:
+        raise harness.UsageError(f"checkpoint {path}: its vocabularies are not readable "
+                                 f"({type(e).__name__}: {e})") from None
+    if sizes != [config.get("source_size"), config.get("target_size")]:
+        raise harness.UsageError(f"checkpoint {path}: its vocabularies have {sizes[0]} and "
+                                 f"{sizes[1]} tokens, its model {config.get('source_size')} "
+                                 f"and {config.get('target_size')}")
     return model, saved, path
 
 
 def corpus_of(args, saved, path):
     identity = saved["identity"]
-    data = args.data or identity["data"]
+    data = harness.checkpoint.data_to_read(args.data, saved, path, PRESETS)
     corpus = Corpus(data, identity["reverse_source"], vocabularies_of(identity))
     ours = Corpus(data, identity["reverse_source"])  # the vocabulary this data would build
     harness.checkpoint.check_identity(saved, path, ours.identity, ["source_vocab", "target_vocab"],
@@ -273,13 +291,39 @@ def corpus_of(args, saved, path):
 def evaluate(args):
     model, saved, path = load_model(args)
     corpus = corpus_of(args, saved, path)
+    compare = getattr(args, "compare", None)
     with tg.no_grad():
-        result = evaluate_corpus(model, corpus, args.eval_size, args.beam, args.alpha)
+        result = evaluate_corpus(model, corpus, args.eval_size, args.beam, args.alpha,
+                                 keep_words=bool(compare))
     how = "greedy" if args.beam == 1 else f"beam {args.beam}, alpha {args.alpha:g}"
     print(f"{path} (step {saved['step']}) on {len(corpus.test)} held-out pairs of {corpus.name}, "
           f"{how}: exact match {result['exact']:.4f}, BLEU {100 * result['bleu']:.2f}, "
           f"loss {result['val_loss']:.4f}")
+    if compare:
+        result["compare"] = compare_with(args, compare, corpus, result)
     return result
+
+
+def compare_with(args, other_path, corpus, result):
+    """The paired bootstrap of this checkpoint's translations (A) against another checkpoint's
+    (B) on the same held-out pairs (each model decodes through its own vocabularies)."""
+    other, saved, path = load_model(args, other_path)
+    # the other model reads the same data through its own vocabularies
+    theirs_corpus = corpus_of(argparse.Namespace(data=corpus.identity["data"]), saved, path)
+    with tg.no_grad():
+        theirs = evaluate_corpus(other, theirs_corpus, args.eval_size, args.beam, args.alpha,
+                                 keep_words=True)
+    if theirs["references"] != result["references"]:
+        raise harness.UsageError(f"--compare {other_path}: its held-out references differ from "
+                                 f"{args.checkpoint or 'this checkpoint'}'s; compare models of one data set")
+    boot = paired_bootstrap(result["words"], theirs["words"], result["references"],
+                            samples=args.bootstrap_samples, seed=args.seed)
+    low, high = (100 * v for v in boot["interval_difference"])
+    print(f"against {path} (step {saved['step']}): BLEU {100 * boot['bleu_a']:.2f} vs "
+          f"{100 * boot['bleu_b']:.2f}, difference {100 * boot['difference']:+.2f} "
+          f"(95%: {low:+.2f} to {high:+.2f}), ahead in {100 * boot['a_wins']:.1f}% of "
+          f"{boot['samples']} paired bootstrap resamples (ties {100 * boot['ties']:.1f}%)")
+    return boot
 
 
 def translate(args, stdin=None):
@@ -420,6 +464,12 @@ def build_parser():
         if name == "eval":
             sub.add_argument("--eval-size", type=harness.non_negative_int, default=0,
                              help="held-out pairs (0: all)")
+            sub.add_argument("--compare", default=None, metavar="CHECKPOINT",
+                             help="also decode with this checkpoint and give the paired bootstrap "
+                             "of the BLEU difference (this one minus that one)")
+            sub.add_argument("--bootstrap-samples", type=harness.positive_int, default=1000,
+                             help="resamples of the paired bootstrap (1000)")
+            sub.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (0)")
         else:
             sub.add_argument("--heatmap", default=None, metavar="PNG",
                              help="plot the attention of the first sentence")

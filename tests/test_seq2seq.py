@@ -193,14 +193,14 @@ def test_help_of_each_command(capsys):
 
 def test_eval_greedy_and_beam(trained, capsys):
     checkpoint, data = trained
-    greedy_result = seq2seq.main(["eval", "--checkpoint", checkpoint])
-    beam_result = seq2seq.main(["eval", "--checkpoint", checkpoint, "--beam", "3"])
+    greedy_result = seq2seq.main(["eval", "--checkpoint", checkpoint, "--data", data])
+    beam_result = seq2seq.main(["eval", "--checkpoint", checkpoint, "--data", data, "--beam", "3"])
     assert 0 <= greedy_result["bleu"] <= 1 and 0 <= beam_result["exact"] <= 1
 
 
 def test_eval_compare_gives_the_paired_bootstrap_of_two_checkpoints(trained, capsys):
-    checkpoint, _ = trained
-    result = seq2seq.main(["eval", "--checkpoint", checkpoint, "--compare", checkpoint,
+    checkpoint, data = trained
+    result = seq2seq.main(["eval", "--checkpoint", checkpoint, "--data", data, "--compare", checkpoint,
                            "--bootstrap-samples", "40"])
     boot = result["compare"]
     assert boot["bleu_a"] == boot["bleu_b"] == result["bleu"] and boot["samples"] == 40

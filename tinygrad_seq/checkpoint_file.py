@@ -37,6 +37,11 @@ from typing import NamedTuple
 import numpy as np
 
 HEADER_LIMIT = 100 * 2**20  # safetensors' own bound on the header, so both refuse the same files
+# Parsed JSON takes up to ~20 times its text (a dict entry is ~150 bytes of Python objects for ~7
+# of text), so a header (and the structure in its metadata) is refused before parsing when it
+# has more values than this: a real checkpoint has a few per tensor, and no header makes more
+# than a few hundred MB of objects.
+MAX_JSON_ENTRIES = 2**21
 MAX_NDIM = 64 if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else 32  # NumPy's limit
 _LENGTH = struct.Struct("<Q")
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members, an empty zip
@@ -137,7 +142,7 @@ def read_header(file, path, file_size):
     if len(raw) != length:
         raise corrupt(path, "the file ended inside its header (truncated while reading?)")
     try:
-        header = parse_json(raw.decode("utf-8"))
+        header = parse_json(raw.decode("utf-8"), MAX_JSON_ENTRIES)
     except (ValueError, RecursionError) as e:  # UnicodeDecodeError and JSONDecodeError included
         raise corrupt(path, f"its header is not JSON ({type(e).__name__}: {e})") from e
     if not isinstance(header, dict):
@@ -162,9 +167,22 @@ def read_header(file, path, file_size):
     return Header(entries, metadata, _LENGTH.size + length)
 
 
-def parse_json(text):
+def parse_json(text, max_entries=None):
     """``json.loads``, stricter: a key twice in one object (which json.loads would silently
-    collapse to the last) and NaN or Infinity (not JSON) are ValueErrors."""
+    collapse to the last) and NaN or Infinity (not JSON) are ValueErrors, and so is a text of
+    more than ``max_entries`` values (counted before parsing, by its commas and colons, an upper
+    bound of its key-value pairs and list items: memory stays bounded).
+
+    >>> parse_json('{"a": [1, 2]}', max_entries=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: more than 1 values (2 commas and colons; the limit of a checkpoint's header)
+    """
+    if max_entries is not None:
+        separators = text.count(",") + text.count(":")
+        if separators > max_entries:
+            raise ValueError(f"more than {max_entries} values ({separators} commas and colons; "
+                             f"the limit of a checkpoint's header)")
     return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
 
 
@@ -222,6 +240,31 @@ def read_array(file, path, name, header):
     if dtype.kind == "b" and array.view(np.uint8).max(initial=0) > 1:
         raise corrupt(path, f"bool tensor {short(name)} holds bytes other than 0 and 1")
     return array
+
+
+def open_regular(path, who):
+    """``path`` opened for binary reading, refused unless it is a regular file: a FIFO would
+    block ``open()`` until a writer came (so it is opened without blocking, then checked), a
+    directory or device is no checkpoint. A missing file is a FileNotFoundError."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError as e:
+        raise FileNotFoundError(errno.ENOENT, f"{who}: no checkpoint at {path!r}: the file does "
+                                              f"not exist") from e
+    except IsADirectoryError:  # Windows cannot open a directory at all
+        raise CheckpointError(f"{who}: {path!r} is a directory, not a checkpoint file") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)"
+                    if stat.S_ISFIFO(mode) else "not a regular file")
+            raise CheckpointError(f"{who}: {path!r} is {kind}, not a checkpoint file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 # ---------------------------------------------------------------- the atomic write

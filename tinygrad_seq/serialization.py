@@ -241,10 +241,7 @@ def load(path, device="cpu"):
     """
     path = _checked_path(path, "load")
     device = backend.canonical_device(device)
-    try:
-        file = open(path, "rb")
-    except FileNotFoundError as e:
-        raise FileNotFoundError(f"tg.load: no checkpoint at {path!r}: the file does not exist") from e
+    file = checkpoint_file.open_regular(path, "tg.load")
     with file:
         checkpoint_file.refuse_other_formats(file, path)
         header = checkpoint_file.read_header(file, path, os.fstat(file.fileno()).st_size)
@@ -280,7 +277,7 @@ def _read_structure(metadata, path):
     if metadata.get(CHECKSUM_KEY) != str(zlib.crc32(text.encode("utf-8", "surrogatepass"))):
         raise corrupt(path, "its structure does not match its CRC-32 (damaged?)")
     try:
-        structure = checkpoint_file.parse_json(text)
+        structure = checkpoint_file.parse_json(text, checkpoint_file.MAX_JSON_ENTRIES)
     except (ValueError, RecursionError) as e:
         raise corrupt(path, f"its structure is not JSON ({type(e).__name__}: {e})") from e
     if not isinstance(structure, dict) or structure.get("format") != FORMAT_NAME:

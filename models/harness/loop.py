@@ -37,8 +37,8 @@ import time
 import numpy as np
 import tinygrad_seq as tg
 
-from . import checkpoint, metrics, parallel
-from .options import stderr_is_terminal
+from . import checkpoint, initial, metrics, parallel, runs
+from .options import UsageError, stderr_is_terminal
 
 
 def step_random(seed, step, stream=0):
@@ -161,35 +161,90 @@ class Progress:
 
 def fit(task, args, out_dir, progress=None):
     """Train ``task`` as ``args`` say (see options.add_train_options); write the checkpoint,
-    metrics log and plot into ``out_dir``. Returns the last evaluation's metrics, with "step"."""
+    metrics log and plot into ``out_dir``. Returns the last evaluation's metrics, with "step".
+
+    The run holds ``out_dir`` (runs.RunLock) until it ends, however it ends. A folder that holds
+    a checkpoint is refused unless ``--resume`` continues it or ``--overwrite`` replaces it; an
+    overwritten run's checkpoint, log and plot stay as they were until the new run writes its
+    first checkpoint (its log is kept aside until then)."""
+    par = parallel.Parallel(args, task)  # --distributed; no-ops in a single process
+    if args.resume and getattr(args, "overwrite", False):
+        raise UsageError("--resume continues the run in --out and --overwrite replaces it: "
+                         "drop one of them")
+    lock = runs.RunLock(out_dir) if par.lead else runs.NoLock()  # rank 0 writes for the job
+    try:
+        return _fit(task, args, out_dir, progress, par)
+    finally:
+        lock.release()
+
+
+class _RunLog(metrics.MetricsLog):
+    """The run's metrics log: a write that fails (a full or read-only disk) is a UsageError
+    naming the file, one line and exit 2, not a traceback."""
+
+    def __init__(self, *args, **kwargs):
+        try:
+            super().__init__(*args, **kwargs)
+        except OSError as e:
+            raise UsageError(str(e)) from None
+
+    def write(self, record):
+        try:
+            super().write(record)
+        except OSError as e:
+            raise UsageError(str(e)) from None
+
+    def commit(self):
+        try:
+            super().commit()
+        except OSError as e:
+            raise UsageError(str(e)) from None
+
+
+def _fit(task, args, out_dir, progress, par):
     paths = RunPaths(out_dir)
     optimizer = tg.optim.Adam(task.model.parameters(), lr=args.lr)
-    par = parallel.Parallel(args, task)  # --distributed; no-ops in a single process
     step, seconds, seed = 0, 0.0, args.seed
+    init_from, save_init = getattr(args, "init_from", None), getattr(args, "save_init", None)
+    if args.resume and (init_from or save_init):
+        raise UsageError("--init-from and --save-init start a new run; --resume continues the "
+                         "checkpoint's weights (drop one of them)")
     if args.resume:
         saved = checkpoint.load(paths.checkpoint, task.name, device=task.device)
         checkpoint.check_config(saved, paths.checkpoint, task.config)
         checkpoint.check_identity(saved, paths.checkpoint, task.identity)
+        checkpoint.check_weights(saved, paths.checkpoint, task.model)
         task.model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         task.load_state_dict(saved["task_state"])
         step, seconds, seed = saved["step"], saved["seconds"], saved["seed"]
-    elif os.path.exists(paths.checkpoint):
-        print(f"note: starting a new run over the checkpoint in {out_dir} (--resume continues it)")
+    elif os.path.exists(paths.checkpoint) and not getattr(args, "overwrite", False):
+        raise UsageError(f"{out_dir} holds a trained run ({paths.checkpoint}): --resume "
+                         f"continues it, --overwrite replaces it, or choose another --out")
+    runs.refuse_symlinks(paths.metrics, paths.plot)
+    if os.path.islink(paths.checkpoint) and par.lead:
+        print(f"note: {paths.checkpoint} is a symbolic link: the checkpoint is written to "
+              f"{os.path.realpath(paths.checkpoint)}")
+    if init_from:
+        initial.load_initial(task.model, init_from)
     if hasattr(task, "check"):
         task.check()
     parallel.check_batch(args)
     par.synchronize(task, optimizer)  # rank 0's weights and optimizer state everywhere
     os.makedirs(out_dir, exist_ok=True)  # after every check: bad input leaves nothing behind
+    if save_init and par.lead:
+        initial.save_initial(task.model, save_init)
     minutes = args.minutes or None  # 0: no time budget
     budget = minutes * 60 if minutes else None
     enabled = {"on": True, "off": False}.get(args.progress, stderr_is_terminal())
     bar = Progress((enabled if progress is None else progress) and par.lead, args.steps, budget,
                    step, task.unit, quiet=not par.lead)
-    log = (metrics.MetricsLog(paths.metrics, resume_step=step if args.resume else None)
+    log = (_RunLog(paths.metrics, resume_step=step if args.resume else None,
+                   pending=not args.resume)  # a new run's log replaces the old with its checkpoint
            if par.lead else parallel.NullLog())
     log.write({"kind": "run", "engine": "tinygrad_seq", "model": task.name, "step": step,
                "config": task.config, "identity": _brief(task.identity), "seed": seed,
+               "init_from": init_from,
                "lr": args.lr, "clip": args.clip, "device": task.device,
                "threads": _threads(), "resumed": bool(args.resume), "processes": par.size})
     limits = ", ".join(filter(None, [f"{args.steps} steps" if args.steps else None,
@@ -231,11 +286,18 @@ def fit(task, args, out_dir, progress=None):
     def save():
         if not par.lead:
             return
-        checkpoint.save(paths.checkpoint, model_name=task.name, config=task.config,
-                        identity=task.identity, model=task.model, optimizer=optimizer,
-                        step=state["step"], seconds=state["seconds"], seed=seed,
-                        task_state=task.state_dict(), options={"lr": args.lr, "clip": args.clip})
-        metrics.plot([paths.metrics], paths.plot)
+        try:
+            checkpoint.save(paths.checkpoint, model_name=task.name, config=task.config,
+                            identity=task.identity, model=task.model, optimizer=optimizer,
+                            step=state["step"], seconds=state["seconds"], seed=seed,
+                            task_state=task.state_dict(), options={"lr": args.lr, "clip": args.clip})
+        except OSError as e:
+            raise UsageError(f"cannot save the checkpoint: {e}") from None
+        log.commit()
+        try:
+            metrics.plot([paths.metrics], paths.plot)
+        except OSError as e:  # the checkpoint and the log are saved: training goes on
+            bar.write(f"warning: the plot was not written ({e}); training goes on")
 
     why = "the step budget"
     try:

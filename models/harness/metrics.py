@@ -18,26 +18,98 @@ Plot a log, or several side by side:
 """
 import json
 import os
+import tempfile
 
 
 class MetricsLog:
-    """Appends records to ``path``; on resume, drops what a crashed run logged past ``step``."""
+    """Appends records to ``path``; on resume, drops what a crashed run logged past ``step``.
 
-    def __init__(self, path, resume_step=None):
+    The log is written to a temporary file beside ``path`` that replaces it atomically (so a
+    failure while rewriting it on resume cannot lose the records kept): at once, or with
+    ``pending=True`` only on ``commit()`` (the harness commits a new run's log with its first
+    checkpoint, so a run that fails before that leaves the folder's old log as it was).
+    A symbolic link at ``path`` is refused; a write that fails raises an OSError naming ``path``.
+    """
+
+    def __init__(self, path, resume_step=None, pending=False):
         self.path = path
+        if os.path.islink(path):
+            raise OSError(f"{path} is a symbolic link (to {os.readlink(path)}): refusing to "
+                          f"write through it")
         records = read(path) if resume_step is not None and os.path.exists(path) else []
-        with open(path, "w", encoding="utf-8") as file:  # a fresh run starts a fresh log
+        self._temp, self._file = _temporary_beside(path, ".jsonl", "w", encoding="utf-8")
+        try:
             for record in records:
                 if record.get("step", 0) <= resume_step:
-                    file.write(json.dumps(record) + "\n")
-        self._file = open(path, "a", encoding="utf-8")
+                    self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+            if not pending:
+                self.commit()
+        except BaseException as e:
+            self._discard()
+            if isinstance(e, OSError):
+                raise _naming(e, path, "write") from None
+            raise
+
+    def commit(self):
+        """Make the log written so far ``path`` (atomically); later records follow it there."""
+        if self._temp is None:
+            return
+        try:
+            os.fsync(self._file.fileno())
+            os.replace(self._temp, self.path)
+        except OSError as e:
+            raise _naming(e, self.path, "write") from None
+        self._temp = None
 
     def write(self, record):
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+        except OSError as e:
+            raise _naming(e, self.path, "write") from None
 
     def close(self):
-        self._file.close()
+        """Close the log; one never committed is discarded (``path`` stays as it was)."""
+        if self._temp is not None:
+            self._discard()
+            return
+        try:
+            self._file.close()
+        except OSError as e:
+            raise _naming(e, self.path, "write") from None
+
+    def _discard(self):
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        if self._temp is not None:
+            try:
+                os.unlink(self._temp)
+            except FileNotFoundError:
+                pass
+            self._temp = None
+
+
+def _temporary_beside(path, suffix, mode, **open_args):
+    """A new file of a unique name (O_EXCL: never through a planted link) in ``path``'s folder,
+    with the permissions a plain open() would give: (its name, the open file)."""
+    folder, name = os.path.split(os.path.abspath(path))
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp" + suffix, dir=folder)
+    except OSError as e:
+        raise _naming(e, path, "write") from None
+    umask = os.umask(0)  # the only portable way to read the umask is to set it and put it back
+    os.umask(umask)
+    os.chmod(temp, 0o666 & ~umask)
+    return temp, os.fdopen(fd, mode, **open_args)
+
+
+def _naming(error, path, verb):
+    """The OSError ``error`` with a message that names ``path`` (not a temporary file)."""
+    message = f"cannot {verb} {path}: {error.strerror or error}"
+    return type(error)(error.errno, message) if error.errno else OSError(message)
 
 
 def read(path):
@@ -172,17 +244,29 @@ def plot_images(images, out, captions=None, columns=10, title=""):
 
 
 def save_figure(figure, out):
-    """Saves ``figure`` to ``out`` (PNG) through a temporary file, so that a reader never sees
-    half a PNG, and closes it; a failed save leaves neither ``out`` changed nor the temporary."""
+    """Saves ``figure`` to ``out`` (PNG) through a temporary file of a unique name, so that a
+    reader never sees half a PNG and two writers never share a temporary, and closes it; a
+    failed save leaves neither ``out`` changed nor the temporary. A symbolic link at ``out`` is
+    refused (an OSError naming it)."""
     import matplotlib.pyplot as plt
-    temporary = f"{out}.tmp.png"
+    temporary = None
     try:
+        if os.path.islink(out):
+            raise OSError(f"cannot write {out}: it is a symbolic link (to {os.readlink(out)}); "
+                          f"refusing to write through it")
+        temporary, file = _temporary_beside(out, ".png", "wb")
+        file.close()  # matplotlib writes by name
         figure.tight_layout()
-        figure.savefig(temporary, dpi=100)
+        figure.savefig(temporary, format="png", dpi=100)
         os.replace(temporary, out)
+    except OSError as e:
+        if not e.errno:
+            raise
+        raise _naming(e, out, "write") from None
     finally:
         plt.close(figure)
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
+        if temporary is not None:
+            try:
+                os.unlink(temporary)
+            except FileNotFoundError:
+                pass

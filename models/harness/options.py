@@ -8,6 +8,7 @@ An explicit ``--minutes`` wins over both.
 import argparse
 import os
 import sys
+import tempfile
 
 import tinygrad_seq as tg
 
@@ -79,9 +80,20 @@ def add_train_options(parser):
     group.add_argument("--eval-seconds", type=positive_float, default=None, metavar="SECONDS",
                        help="...or after this many seconds, whichever comes first")
     group.add_argument("--out", default=None,
-                       help="directory of the checkpoint, metrics log and plot")
+                       help="directory of the checkpoint, metrics log and plot (--smoke: a new "
+                            "temporary folder)")
     group.add_argument("--resume", action="store_true",
                        help="continue from the checkpoint in --out exactly where it stopped")
+    group.add_argument("--overwrite", action="store_true",
+                       help="replace the run in --out (its checkpoint, log and plot stay until "
+                            "the new run writes its first checkpoint); without it a folder "
+                            "holding a checkpoint is refused")
+    group.add_argument("--init-from", default=None, metavar="FILE",
+                       help="start from these initial weights (safetensors, PyTorch's names and "
+                            "layout, e.g. a PyTorch twin's --save-init) instead of --seed's draw")
+    group.add_argument("--save-init", default=None, metavar="FILE",
+                       help="write the initial weights (safetensors) before the first step, for "
+                            "a twin's --init-from")
     group.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
                        help="progress bar (auto: on a terminal)")
     parallel = parser.add_argument_group("data-parallel training (docs/distributed.md)")
@@ -101,7 +113,8 @@ def add_train_options(parser):
 
 def resolve(args, defaults):
     """Give every option left unset (None) its value from ``defaults``; ``minutes`` comes from
-    $TINYGRAD_SEQ_MINUTES first when that is set."""
+    $TINYGRAD_SEQ_MINUTES first when that is set; a ``--smoke`` run without ``--out`` gets a
+    new temporary folder (``smoke_folder``)."""
     if getattr(args, "minutes", 0) is None and os.environ.get(MINUTES_ENV):
         text = os.environ[MINUTES_ENV]
         try:
@@ -111,7 +124,28 @@ def resolve(args, defaults):
     for key, value in defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
+    return smoke_folder(args)
+
+
+def smoke_folder(args):
+    """A new temporary folder for a ``--smoke`` run given no ``--out``, so that a smoke run never
+    lands on a trained run; printed, and set as ``args.out``."""
+    if getattr(args, "smoke", False) and getattr(args, "out", "") is None:
+        name = getattr(getattr(args, "func", None), "__module__", "run").rsplit(".", 1)[-1]
+        args.out = args.smoke_folder = tempfile.mkdtemp(prefix=f"{name}-smoke-")
+        print(f"--smoke: writing to {args.out} (a new temporary folder; --out chooses another)",
+              flush=True)
     return args
+
+
+def _remove_unused_smoke_folder(args):
+    """A smoke run refused before it wrote anything leaves no empty temporary folder."""
+    folder = getattr(args, "smoke_folder", None)
+    if folder:
+        try:
+            os.rmdir(folder)  # only when empty
+        except OSError:
+            pass
 
 
 def use_device(args):
@@ -144,6 +178,8 @@ def run_command(parser, argv=None):
             return args.func(args)
         except UsageError as e:
             parser.exit(2, f"{parser.prog}: error: {e}\n")
+        finally:
+            _remove_unused_smoke_folder(args)
     except SystemExit as e:  # under mpiexec the other processes must not wait for this one
         if e.code not in (None, 0) and tg.distributed.world_size() > 1:
             tg.distributed.abort(e.code if isinstance(e.code, int) else 1,

@@ -140,6 +140,9 @@ class NullLog:
     def write(self, record):
         pass
 
+    def commit(self):
+        pass
+
     def close(self):
         pass
 
