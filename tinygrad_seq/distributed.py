@@ -42,6 +42,7 @@ import pickle
 import sys
 import threading
 import time
+import traceback
 
 import numpy as np
 
@@ -198,13 +199,16 @@ class _guard:
             _world.watchdog.what = None
 
 
-def _fail(message, code=1):
+def _fail(message, code=1, before=""):
     try:
         sys.stdout.flush()
     except Exception:
         pass
-    sys.stderr.write(f"tg.distributed: rank {_world.rank} of {_world.size}: {message}\n")
+    # one write, then a moment for mpiexec to forward it: MPI_Abort tears the job down at once,
+    # and a line written just before it was lost on a loaded machine
+    sys.stderr.write(f"{before}tg.distributed: rank {_world.rank} of {_world.size}: {message}\n")
     sys.stderr.flush()
+    time.sleep(0.2)
     _world.comm.Abort(code)
     os._exit(code)  # not reached: MPI_Abort ends the process
 
@@ -222,11 +226,18 @@ def abort(code=1, message=None):
 def _install_fault_handlers():
     previous = sys.excepthook
 
-    def excepthook(kind, value, traceback):
-        previous(kind, value, traceback)  # the traceback first, as Python prints it
-        if _active() and not _world.finished:
-            _fail(f"uncaught {kind.__name__} (above): aborting the job so that the other ranks "
-                  f"do not wait for this one forever")
+    def excepthook(kind, value, trace):
+        if not (_active() and not _world.finished):
+            previous(kind, value, trace)
+            return
+        # the traceback first, as Python prints it, in the same write as the abort's reason
+        # (a hook the user installed prints it their way)
+        before = "".join(traceback.format_exception(kind, value, trace))
+        if previous is not sys.__excepthook__:
+            previous(kind, value, trace)
+            before = ""
+        _fail(f"uncaught {kind.__name__} (above): aborting the job so that the other ranks "
+              f"do not wait for this one forever", before=before)
 
     sys.excepthook = excepthook
     # atexit runs in reverse order of registration: this runs before mpi4py's MPI_Finalize,
