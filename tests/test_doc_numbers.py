@@ -25,6 +25,7 @@ The helpers:
     >>> assert_shown("0.55", 0.5512)
     >>> assert_shown("1.30×", 1.2993)
 """
+import functools
 import gzip
 import json
 import math
@@ -558,3 +559,291 @@ def test_distributed_throughput_is_the_benchmark_json():
     assert_says(DIST, f"takes {statistics.median(r['cpu_ms'] for r in b32['runs'] if r['processes'] == 1):.0f} ms of CPU at batch 32")
     assert_says(DIST, f"The default char-LM ({b32['parameters']:,} parameters")
     assert b64["parameters"] == b32["parameters"]
+
+
+# ---------------------------------------------------------------- docs/models.md
+
+MODELS = "models.md"
+
+
+@functools.lru_cache(maxsize=None)
+def metrics_of(path, kind):
+    """The records of one ``kind`` ("run", "train", "eval") of a harness metrics log (read once)."""
+    return [r for r in log(path) if r["kind"] == kind]
+
+
+def speed_of(path):
+    """(training seconds, steps per second, lowest and highest 1-minute load at the
+    evaluations) of a harness metrics log."""
+    last = metrics_of(path, "train")[-1]
+    loads = [r["load"] for r in metrics_of(path, "eval")]
+    return last["seconds"], last["step"] / last["seconds"], min(loads), max(loads)
+
+
+def same_start(tg_path, torch_path):
+    """The two runs of a comparison started from one draw (the twin from a file of initial
+    weights, the tg run from the same file or the one that wrote it), on one thread each: their
+    held-out losses before the first step agree to float32 rounding."""
+    (tg_run,), (torch_run,) = metrics_of(tg_path, "run"), metrics_of(torch_path, "run")
+    assert torch_run["init_from"], torch_path
+    assert tg_run["init_from"] in (None, torch_run["init_from"]), tg_path
+    assert tg_run["threads"] == torch_run["threads"] == 1
+    before = [metrics_of(path, "eval")[0] for path in (tg_path, torch_path)]
+    assert before[0]["step"] == before[1]["step"] == 0
+    assert abs(before[0]["val_loss"] - before[1]["val_loss"]) <= 1e-5 * abs(before[1]["val_loss"])
+
+
+def test_shakespeare_tables_are_the_two_logs():
+    tg_path = "models/shakespeare/tg.metrics.jsonl"
+    torch_path = "models/shakespeare/torch.metrics.jsonl"
+    same_start(tg_path, torch_path)
+    ours, theirs = metrics_of(tg_path, "eval"), metrics_of(torch_path, "eval")
+    t = table(MODELS, "Measured: Shakespeare", "step")
+    assert t.first_cells() == [f"{r['step']:,}" for r in ours] == [f"{r['step']:,}" for r in theirs]
+    for a, b in zip(ours, theirs):
+        assert_row(t.row(f"{a['step']:,}", exact=True),
+                   {"tinygrad_seq, val nats/char": a["val_loss"],
+                    "torch 2.13, val nats/char": b["val_loss"],
+                    "tinygrad_seq − torch": a["val_loss"] - b["val_loss"]})
+    speed = table(MODELS, "Measured: Shakespeare", "engine")
+    for engine, path in (("tinygrad_seq", tg_path), ("torch 2.13", torch_path)):
+        seconds, rate, low, high = speed_of(path)
+        assert metrics_of(path, "train")[-1]["step"] == 1000
+        assert_row(speed.row(engine), {"training seconds, 1,000 steps": seconds, "steps/s": rate,
+                                       "load (1-min) at the evaluations": [low, high]})
+    gap = max(abs(a["val_loss"] - b["val_loss"]) for a, b in zip(ours, theirs))
+    assert_says(MODELS, f"differ by at most {gap:.4f} nats/char at any evaluation")
+    ratio = speed_of(tg_path)[1] / speed_of(torch_path)[1]
+    assert_says(MODELS, f"{ratio:.2f}× torch's steps per second in these runs")
+    (_, _, low, high), (_, _, low_torch, high_torch) = speed_of(tg_path), speed_of(torch_path)
+    assert_says(MODELS, f"higher load ({low:.1f}–{high:.1f} against {low_torch:.1f}–{high_torch:.1f})")
+
+
+def printed(path, pattern):
+    """The numbers a command printed into a committed text file under docs/results/, found by a
+    regular expression (its groups)."""
+    full = os.path.join(RESULTS, path)
+    if not os.path.exists(full):
+        raise AssertionError(f"docs/results/{path} is not committed")
+    with open(full, encoding="utf-8") as file:
+        found = re.search(pattern, file.read())
+    assert found, f"docs/results/{path} does not say {pattern!r}"
+    return [float(group) for group in found.groups()]
+
+
+def loads_of(*paths):
+    loads = [r["load"] for path in paths for r in metrics_of(path, "eval")]
+    return [min(loads), max(loads)]
+
+
+DATES = "models/seq2seq-dates/"
+
+
+def test_dates_table_is_the_logs():
+    t = table(MODELS, "Dates", "held-out formats, 2,000 pairs")
+    for row, name in (("additive attention", "additive"), ("no attention", "none")):
+        path = DATES + f"{name}.metrics.jsonl"
+        evals = metrics_of(path, "eval")
+        assert evals[-1]["step"] == metrics_of(path, "train")[-1]["step"] == 800
+        (beam,) = printed(DATES + f"{name}.eval-beam5.txt",
+                          r"\(step 800\) on 2000 held-out pairs of dates, beam 5, alpha 1: exact match ([0-9.]+)")
+        (at_200,) = [r["exact"] for r in evals if r["step"] == 200]
+        assert_row(t.row(row), {"training seconds, 800 steps": evals[-1]["seconds"],
+                                "exact, greedy": 100 * evals[-1]["exact"],
+                                "exact, beam 5": 100 * beam, "exact after 200 steps": 100 * at_200,
+                                "load (1-min)": loads_of(path)})
+    passed = next(r["seconds"] for r in metrics_of(DATES + "additive.metrics.jsonl", "eval")
+                  if r["exact"] >= 0.99)
+    stopped = metrics_of(DATES + "none.metrics.jsonl", "train")[-1]["seconds"]
+    assert passed < stopped
+    assert_says(MODELS, f"after {stopped:.0f} s of training, the one with attention had passed 99% "
+                        f"by {math.ceil(passed):.0f} s")
+    with open(os.path.join(RESULTS, DATES + "additive.translate-heatmap.txt")) as file:
+        assert file.read().strip() == "1999-05-03"
+
+
+OUTPUT = "models/output-recurrent/"
+
+
+def test_output_recurrence_table_is_the_logs():
+    t = table(MODELS, "Pattern 2", "`python -m models.output_recurrent")
+    medians = {}
+    for model in ("output", "hidden", "hidden-cells"):
+        path = OUTPUT + f"{model}.metrics.jsonl"
+        train, evals = metrics_of(path, "train"), metrics_of(path, "eval")
+        assert train[-1]["step"] == evals[-1]["step"] == 400
+        times = [b["seconds"] - a["seconds"] for a, b in zip([{"seconds": 0.0}] + train, train)]
+        medians[model] = statistics.median(times)
+        last = evals[-1]
+        assert_row(t.row(f"{model} (", exact=False),
+                   {"s / step (median)": medians[model], "training seconds, 400 steps": train[-1]["seconds"],
+                    "held-out bits/char, teacher-forced": last["val_bpc"],
+                    "free-running": last["val_free_bpc"], "next-char accuracy": 100 * last["accuracy"],
+                    "load (1-min)": loads_of(path)})
+    at = lambda model, step: next(r["val_bpc"] for r in metrics_of(OUTPUT + f"{model}.metrics.jsonl", "eval")
+                                  if r["step"] == step)
+    assert_says(MODELS, f"{medians['hidden'] / medians['output']:.1f}× the steps per second of the fused RNN kernel and "
+                        f"{medians['hidden-cells'] / medians['output']:.1f}× of the same RNN")
+    assert_says(MODELS, f"converges at once ({at('output', 100):.2f} bits after 100 steps, "
+                        f"{at('output', 400):.2f} after 400)")
+    assert_says(MODELS, f"stuck near {at('output', 400):.2f} bits per character, against "
+                        f"{at('hidden', 400):.2f} (and falling)")
+    output_last = metrics_of(OUTPUT + "output.metrics.jsonl", "eval")[-1]
+    assert_says(MODELS, f"worse again ({output_last['val_free_bpc']:.2f} bits)")
+    fused, declared = (metrics_of(OUTPUT + f"{m}.metrics.jsonl", "eval") for m in ("hidden", "hidden-cells"))
+    assert max(abs(a["val_loss"] - b["val_loss"]) for a, b in zip(fused, declared)) < 1e-4
+    assert "differ by less than 0.0001 nats at every evaluation" in page_text(MODELS)
+    assert at("hidden", 400) < at("hidden", 350)  # "and falling"
+
+
+MODELS_II = [  # (first cell, log folder, steps, metric, shown as a percentage)
+    ("MNIST-5k rows", "mnist", 1500, "val_acc", True),
+    ("8×8 digits rows", "digits", 1500, "val_acc", True),
+    ("reviews, biLSTM 128", "reviews", 600, "val_acc", True),
+    ("yearly sunspots, RNN-ReLU 100", "sunspots-rnn", 2000, "val_rmse", False),
+    ("yearly sunspots, LSTM 100", "sunspots-lstm", 2000, "val_rmse", False),
+    ("yearly sunspots, GRU 100", "sunspots-gru", 2000, "val_rmse", False),
+    ("monthly stocks (5 series)", "stocks-rnn", 2000, "val_rmse", False),
+]
+
+
+def models_ii_path(name, seed, engine):
+    return f"models/models-ii/{name}/seed{seed}/{engine}.metrics.jsonl"
+
+
+def models_ii_finals(name, metric, engine, scale=1):
+    return [scale * metrics_of(models_ii_path(name, seed, engine), "eval")[-1][metric]
+            for seed in (0, 1, 2)]
+
+
+def test_models_ii_table_is_the_three_seeds_logs():
+    t = table(MODELS, "Against PyTorch", "run (same data, split, batches; same initial weights")
+    assert len(t.rows) == len(MODELS_II)
+    for first, name, steps, metric, percent in MODELS_II:
+        scale = 100 if percent else 1
+        cells, rates, loads = {}, {}, []
+        for seed in (0, 1, 2):
+            same_start(models_ii_path(name, seed, "tg"), models_ii_path(name, seed, "torch"))
+            for engine in ("tg", "torch"):
+                path = models_ii_path(name, seed, engine)
+                assert metrics_of(path, "run")[0]["seed"] == seed
+                assert metrics_of(path, "train")[-1]["step"] == metrics_of(path, "eval")[-1]["step"] == steps
+                rates.setdefault(engine, []).append(speed_of(path)[1])
+                loads += loads_of(path)
+        for engine in ("tg", "torch"):
+            finals = models_ii_finals(name, metric, engine, scale)
+            cells[engine] = [statistics.mean(finals), statistics.stdev(finals)]
+        assert_row(t.row(first), {"steps": steps, "tinygrad_seq": cells["tg"],
+                                  "torch 2.13 CPU": cells["torch"],
+                                  "steps/s, tinygrad_seq / torch": [statistics.mean(rates["tg"]),
+                                                                    statistics.mean(rates["torch"])],
+                                  "load (1-min)": [min(loads), max(loads)]})
+
+
+def test_models_ii_prose_is_the_logs():
+    sunspots = metrics_of(models_ii_path("sunspots-rnn", 0, "tg"), "eval")[-1]
+    stocks = metrics_of(models_ii_path("stocks-rnn", 0, "tg"), "eval")[-1]
+    assert_says(MODELS, f"sunspots AR(20) {sunspots['ar_rmse']:.1f}, persistence "
+                        f"{sunspots['persistence_rmse']:.1f}; stocks AR(20) {stocks['ar_rmse']:.1f}, "
+                        f"persistence {stocks['persistence_rmse']:.1f}")
+    reviews = metrics_of(models_ii_path("reviews", 0, "tg"), "eval")[-1]
+    assert_says(MODELS, f"accuracy (majority {100 * reviews['majority_acc']:.1f}%)")
+    assert_says(MODELS, f"scores {100 * reviews['majority_acc']:.1f}% on them")
+    # "within float32 rounding" for the digits, the LSTM and the GRU forecasters; the others drift
+    for name, same in (("digits", True), ("sunspots-lstm", True), ("sunspots-gru", True),
+                       ("mnist", False), ("sunspots-rnn", False), ("stocks-rnn", False),
+                       ("reviews", False)):
+        gap = max(abs(a["val_loss"] - b["val_loss"]) for seed in (0, 1, 2) for a, b in
+                  zip(metrics_of(models_ii_path(name, seed, "tg"), "eval"),
+                      metrics_of(models_ii_path(name, seed, "torch"), "eval")))
+        assert (gap < 1e-5) == same, (name, gap)
+    # "no row's difference of means is larger than the larger of its two standard deviations"
+    for _, name, _, metric, _ in MODELS_II:
+        ours, theirs = models_ii_finals(name, metric, "tg"), models_ii_finals(name, metric, "torch")
+        assert abs(statistics.mean(ours) - statistics.mean(theirs)) <= max(
+            statistics.stdev(ours), statistics.stdev(theirs)), name
+    # the ReLU sunspots: tg lower in every seed, after the same minimum
+    ours, theirs = models_ii_finals("sunspots-rnn", "val_rmse", "tg"), \
+        models_ii_finals("sunspots-rnn", "val_rmse", "torch")
+    gaps = [b - a for a, b in zip(ours, theirs)]
+    assert min(gaps) > 0
+    assert_says(MODELS, f"in all three seeds (by {min(gaps):.1f}–{max(gaps):.1f})")
+    best = {}
+    for name in ("sunspots-rnn", "sunspots-lstm", "sunspots-gru"):
+        for seed in (0, 1, 2):
+            pair = [min(metrics_of(models_ii_path(name, seed, e), "eval")[1:], key=lambda r: r["val_rmse"])
+                    for e in ("tg", "torch")]
+            assert abs(pair[0]["val_rmse"] - pair[1]["val_rmse"]) < 0.05  # "the same minimum"
+            for record in pair:
+                best[(name, seed, record["step"])] = record["val_rmse"]
+    steps = sorted({step for _, _, step in best})
+    assert max(best.values()) < sunspots["ar_rmse"]
+    assert_says(MODELS, f"lowest at step {' or '.join(map(str, steps))} ({min(best.values()):.1f}–"
+                        f"{max(best.values()):.1f}, below AR(20))")
+    for _, name, _, metric, _ in MODELS_II[3:6]:
+        for engine in ("tg", "torch"):  # none beats AR(20) at the end, all beat persistence
+            finals = models_ii_finals(name, metric, engine)
+            assert statistics.mean(finals) > sunspots["ar_rmse"]
+            assert max(finals) < sunspots["persistence_rmse"]
+    stocks_best = min(r["val_rmse"] for seed in (0, 1, 2) for e in ("tg", "torch")
+                      for r in metrics_of(models_ii_path("stocks-rnn", seed, e), "eval")[1:])
+    assert stocks_best > stocks["persistence_rmse"] < stocks["ar_rmse"]
+    assert_says(MODELS, f"neither network (best evaluation {stocks_best:.1f})")
+    # per second: tg slower on the digit classifiers, faster on the reviews and the forecasters
+    for _, name, _, _, _ in MODELS_II:
+        rate = lambda engine: statistics.mean(speed_of(models_ii_path(name, s, engine))[1] for s in (0, 1, 2))
+        assert (rate("tg") < rate("torch")) == (name in ("mnist", "digits")), name
+
+
+def test_generator_numbers_are_the_logs():
+    first, every = (metrics_of(f"models/generate-rows/{form}.metrics.jsonl", "eval")[-1]
+                    for form in ("first", "every"))
+    assert first["step"] == every["step"] == 1000
+    assert_says(MODELS, f"**{first['val_loss']:.4f}** nats per pixel with the class at the first "
+                        f"step only, **{every['val_loss']:.4f}** with it at every step")
+    assert_says(MODELS, f"(mean squared error {every['free_mse']:.4f} against {first['free_mse']:.4f})")
+    assert every["val_loss"] < first["val_loss"] and every["free_mse"] < first["free_mse"]
+
+
+FRENCH = "models/seq2seq-fr/"
+
+
+def test_french_table_and_bootstrap_are_the_logs():
+    t = table(MODELS, "English → French", "290 held-out messages")
+    exact_beam = r"on 290 held-out pairs of fr, beam 5, alpha 1: exact match ([0-9.]+), BLEU ([0-9.]+)"
+    for row, name, beam_file in (("additive attention", "additive", "additive-vs-none.eval-beam5.txt"),
+                                 ("no attention", "none", "none.eval-beam5.txt")):
+        path = FRENCH + f"{name}.metrics.jsonl"
+        last = metrics_of(path, "eval")[-1]
+        assert last["step"] == metrics_of(path, "train")[-1]["step"] == 2400
+        exact, bleu = printed(FRENCH + beam_file, rf"{name}/checkpoint.safetensors \(step 2400\) " + exact_beam)
+        assert_row(t.row(row, exact=True), {
+            "training seconds, 2,400 steps": last["seconds"], "held-out loss": last["val_loss"],
+            "BLEU greedy": 100 * last["bleu"], "BLEU beam 5": bleu,
+            "exact greedy / beam 5": [100 * last["exact"], 100 * exact], "load (1-min)": loads_of(path)})
+    bootstrap = (r"BLEU ([0-9.]+) vs ([0-9.]+), difference ([-+0-9.]+) \(95%: ([-+0-9.]+) to "
+                 r"([-+0-9.]+)\), ahead in ([0-9.]+)% of (\d+) paired bootstrap resamples")
+    greedy = printed(FRENCH + "additive-vs-none.eval-greedy.txt", bootstrap)
+    beam = printed(FRENCH + "additive-vs-none.eval-beam5.txt", bootstrap)
+    finals = [metrics_of(FRENCH + f"{n}.metrics.jsonl", "eval")[-1]["bleu"] for n in ("additive", "none")]
+    assert_shown(f"{greedy[0]:.2f}", 100 * finals[0])  # --compare decoded the same checkpoints
+    assert_shown(f"{greedy[1]:.2f}", 100 * finals[1])
+    sign = lambda v: f"{v:+.2f}".replace("-", "−")
+    assert_says(MODELS, f"{int(greedy[6]):,} resamples) puts the greedy difference at {sign(greedy[2])} BLEU "
+                        f"(95%: {sign(greedy[3])} to {sign(greedy[4])}, attention ahead in {greedy[5]:.0f}% "
+                        f"of the resamples) and the beam-5 one at {sign(beam[2])} (95%: {sign(beam[3])} "
+                        f"to {sign(beam[4])}, ahead in {beam[5]:.0f}%)")
+    assert greedy[3] > 0 and beam[3] > 0  # "the gap is not noise": both intervals above zero
+    at_800 = [next(r["bleu"] for r in metrics_of(FRENCH + f"{n}.metrics.jsonl", "eval") if r["step"] == 800)
+              for n in ("additive", "none")]
+    assert_says(MODELS, f"(greedy BLEU {100 * at_800[0]:.2f} and {100 * at_800[1]:.2f} at step 800)")
+    none_end = metrics_of(FRENCH + "none.metrics.jsonl", "eval")[-1]
+    near = max((r for r in metrics_of(FRENCH + "additive.metrics.jsonl", "eval")
+                if r["seconds"] <= none_end["seconds"] + 5), key=lambda r: r["seconds"])
+    assert near["bleu"] < none_end["bleu"]  # "per second the comparison goes the other way"
+    assert_says(MODELS, f"after {none_end['seconds']:.0f} s of training at BLEU {100 * none_end['bleu']:.2f}, "
+                        f"the run with attention stood at {100 * near['bleu']:.2f} ({near['seconds']:.0f} s)")
+    with open(os.path.join(RESULTS, FRENCH + "additive.translate-heatmap.txt")) as file:
+        assert file.read().strip() == "le site ne peut être enregistré du fait d ' erreurs ."
+    with open(os.path.join(RESULTS, FRENCH + "additive.translate-heatmap-order.txt")) as file:
+        assert file.read().strip() == "numfig_format invalide : % s"

@@ -93,6 +93,23 @@ def test_bad_files_are_refused_by_name_and_leave_the_model_untouched(tmp_path):
         assert all(np.array_equal(after[name], before[name]) for name in before), what
 
 
+def test_a_tied_parameter_must_get_one_value(tmp_path):
+    class Tied(tg.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder, self.decoder = tg.nn.Linear(3, 3), tg.nn.Linear(3, 3)
+            self.decoder.weight = self.encoder.weight
+
+    tg.manual_seed(0)
+    model, path = Tied(), str(tmp_path / "tied.safetensors")
+    good = weights(model)
+    tg.save({**good, "decoder.weight": good["decoder.weight"] + 1}, path)
+    with pytest.raises(harness.UsageError, match="encoder.weight and decoder.weight are one tied"):
+        load_initial(model, path)
+    tg.save(good, path)
+    load_initial(model, path)  # the same value under both names loads
+
+
 def test_a_training_checkpoint_or_no_file_is_not_initial_weights(tmp_path):
     out = str(tmp_path / "run")
     charlm.main(["train", "--data", "hello", "--steps", "1", "--out", out, "--progress", "off"])
