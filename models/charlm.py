@@ -320,7 +320,7 @@ def generate(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m models.charlm", description=__doc__.split("\n\n")[0],
+    parser = harness.ArgumentParser(prog="python -m models.charlm", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     data_help = "stdlib (the default), shakespeare, hello or the path of a UTF-8 text file"
@@ -362,7 +362,7 @@ def build_parser():
                        help="default: runs/charlm-DATA/checkpoint.safetensors (DATA: --data or stdlib)")
     write.add_argument("--data", default=None, help="check that the checkpoint's vocabulary is this text's")
     add_sampling_options(write, length_flag="--length")
-    write.add_argument("--seed", type=int, default=0)
+    write.add_argument("--seed", type=harness.non_negative_int, default=0)
     harness.add_device_option(write)
     write.set_defaults(func=generate)
     return parser

@@ -253,7 +253,7 @@ def _load_array(path, flag):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m models.classify_rows",
+    parser = harness.ArgumentParser(prog="python -m models.classify_rows",
                                      description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     fit = commands.add_parser("train", help="train (or --resume) a classifier", description=__doc__,
@@ -275,7 +275,7 @@ def build_parser():
                        help="default: runs/classify_rows-DATA/checkpoint.safetensors")
     judge.add_argument("--images", default=None, help="classify these instead: a .npy (N, H, W) in [0, 1]")
     judge.add_argument("--labels", default=None, help="their true classes: a .npy (N,)")
-    judge.add_argument("--out", default=None, help="where the PNGs go (default: the checkpoint's folder)")
+    judge.add_argument("--out", type=harness.output_folder, default=None, help="where the PNGs go (default: the checkpoint's folder)")
     harness.add_device_option(judge)
     judge.set_defaults(func=evaluate)
     return parser

@@ -24,6 +24,7 @@ column).
 import argparse
 import hashlib
 import os
+import warnings
 
 import numpy as np
 import tinygrad_seq as tg
@@ -77,7 +78,10 @@ def read_series(source):
     if not os.path.isfile(source):
         raise harness.UsageError(f"--data {source}: neither {' nor '.join(SOURCES)} nor a file")
     try:
-        values = np.load(source, allow_pickle=False) if source.endswith(".npy") else np.loadtxt(source, ndmin=1)
+        with warnings.catch_warnings():  # an empty file is refused below, in one line
+            warnings.simplefilter("ignore", UserWarning)
+            values = (np.load(source, allow_pickle=False) if source.endswith(".npy")
+                      else np.loadtxt(source, ndmin=1))
     except (OSError, ValueError) as e:
         raise harness.UsageError(f"--data {source}: not a series of numbers ({e})") from None
     values = np.asarray(values, dtype=np.float64)
@@ -322,7 +326,7 @@ def forecast(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m models.forecast",
+    parser = harness.ArgumentParser(prog="python -m models.forecast",
                                      description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     data_help = "sunspots (yearly), stocks (monthly, five series) or a .npy / text file"
@@ -344,10 +348,10 @@ def build_parser():
         command.add_argument("--checkpoint", default=None,
                              help="default: runs/forecast-DATA-rnn-relu/checkpoint.safetensors")
         if name == "forecast":
-            command.add_argument("--horizon", type=int, default=20, help="steps to forecast (20)")
-            command.add_argument("--start", type=int, default=None,
+            command.add_argument("--horizon", type=harness.positive_int, default=20, help="steps to forecast (20)")
+            command.add_argument("--start", type=harness.non_negative_int, default=None,
                                  help="forecast from this step (default: the start of the test part)")
-            command.add_argument("--out", default=None, help="the PNG (default: forecast.png by the checkpoint)")
+            command.add_argument("--out", type=harness.output_file, default=None, help="the PNG (default: forecast.png by the checkpoint)")
         harness.add_device_option(command)
         command.set_defaults(func=func)
     return parser

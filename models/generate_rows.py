@@ -206,7 +206,7 @@ def evaluate(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m models.generate_rows",
+    parser = harness.ArgumentParser(prog="python -m models.generate_rows",
                                      description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     fit = commands.add_parser("train", help="train (or --resume) a generator", description=__doc__,
@@ -227,8 +227,8 @@ def build_parser():
         if name == "sample":
             command.add_argument("--digit", type=int, default=None, help="this class only (default: all)")
             command.add_argument("--per-class", type=harness.positive_int, default=8)
-            command.add_argument("--seed", type=int, default=0)
-            command.add_argument("--out", default=None, help="the PNG (default: samples.png by the checkpoint)")
+            command.add_argument("--seed", type=harness.non_negative_int, default=0)
+            command.add_argument("--out", type=harness.output_file, default=None, help="the PNG (default: samples.png by the checkpoint)")
         harness.add_device_option(command)
         command.set_defaults(func=func)
     return parser

@@ -147,7 +147,7 @@ def train(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m models.output_recurrent",
+    parser = harness.ArgumentParser(prog="python -m models.output_recurrent",
                                      description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)

@@ -257,7 +257,7 @@ def classify(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m models.sentiment",
+    parser = harness.ArgumentParser(prog="python -m models.sentiment",
                                      description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     fit = commands.add_parser("train", help="train (or --resume) the classifier", description=__doc__,

@@ -68,6 +68,10 @@ def load_pairs(source, seed=0):
         if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
             raise harness.UsageError(f"--data {source}: line {number} is not source<TAB>target")
         pairs.append((parts[0], parts[1]))
+    if len(pairs) < 2:  # one pair is held out (10%, at least one), the rest is trained on
+        raise harness.UsageError(f"--data {source}: {len(pairs)} source<TAB>target "
+                                 f"line{'' if len(pairs) == 1 else 's'}; at least 2 are needed "
+                                 f"(one held out for evaluation, the others to train on)")
     order = np.random.default_rng(seed).permutation(len(pairs))
     cut = max(1, len(pairs) // 10)
     return [pairs[i] for i in order[cut:]], [pairs[i] for i in order[:cut]], "word"
@@ -395,7 +399,10 @@ def plot_logs(args):
         raise harness.UsageError(f"--labels: {len(args.labels)} labels for {len(args.logs)} logs")
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for number, path in enumerate(args.logs):
-        evals = [r for r in read(path) if r["kind"] == "eval" and args.metric in r]
+        try:
+            evals = [r for r in read(path) if r.get("kind") == "eval" and args.metric in r]
+        except (ValueError, AttributeError) as e:  # a line that is not JSON, or not a record
+            raise harness.UsageError(f"{path} is not a metrics log ({e})") from None
         if not evals:
             raise harness.UsageError(f"{path} has no evaluation with {args.metric!r}")
         label = args.labels[number] if args.labels else path
@@ -413,7 +420,7 @@ def plot_logs(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m models.seq2seq",
+    parser = harness.ArgumentParser(prog="python -m models.seq2seq",
                                      description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -459,7 +466,7 @@ def build_parser():
                          help="default: runs/seq2seq-DATA/checkpoint.safetensors")
         sub.add_argument("--beam", type=harness.positive_int, default=1,
                          help="beam width (1: greedy)")
-        sub.add_argument("--alpha", type=float, default=1.0,
+        sub.add_argument("--alpha", type=harness.finite_float, default=1.0,
                          help="length normalisation: log-probability / length**alpha (1)")
         if name == "eval":
             sub.add_argument("--eval-size", type=harness.non_negative_int, default=0,
@@ -469,18 +476,18 @@ def build_parser():
                              "of the BLEU difference (this one minus that one)")
             sub.add_argument("--bootstrap-samples", type=harness.positive_int, default=1000,
                              help="resamples of the paired bootstrap (1000)")
-            sub.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (0)")
+            sub.add_argument("--seed", type=harness.non_negative_int, default=0, help="the bootstrap's seed (0)")
         else:
-            sub.add_argument("--heatmap", default=None, metavar="PNG",
+            sub.add_argument("--heatmap", type=harness.output_file, default=None, metavar="PNG",
                              help="plot the attention of the first sentence")
         harness.add_device_option(sub)
         sub.set_defaults(func=func)
 
     draw = commands.add_parser("plot", help="a held-out metric of several runs on one plot")
-    draw.add_argument("logs", nargs="+", help="metrics.jsonl files")
+    draw.add_argument("logs", nargs="+", type=harness.existing_file, help="metrics.jsonl files")
     draw.add_argument("--labels", nargs="+", default=None)
     draw.add_argument("--metric", default="exact", help="exact, bleu or val_loss (exact)")
-    draw.add_argument("-o", "--out", default="seq2seq.png")
+    draw.add_argument("-o", "--out", type=harness.output_file, default="seq2seq.png")
     draw.set_defaults(func=plot_logs)
     return parser
 

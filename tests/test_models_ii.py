@@ -252,7 +252,7 @@ def test_forecast_horizon_series_too_short_and_series_of_the_wrong_shape(tmp_pat
     checkpoint = os.path.join(out, "checkpoint.safetensors")
     for horizon in ("0", "-3"):
         fails(capsys, forecast.main, ["forecast", "--checkpoint", checkpoint, "--horizon", horizon],
-              "horizon must be >= 1")
+              "--horizon", "must be an integer >= 1")
     short, cube = str(tmp_path / "short.txt"), str(tmp_path / "cube.npy")
     np.savetxt(short, sine(20))
     np.save(cube, np.zeros((30, 2, 2)))

@@ -1,7 +1,7 @@
 """What the experiments share: the adding problem, the models on it, a timed training loop with
 a JSON-lines log, options, and the plot helpers. The PyTorch twin
 (benchmarks/experiments_torch.py) draws the same batches from the same seeds."""
-import argparse
+import functools
 import json
 import math
 import os
@@ -11,6 +11,8 @@ import time
 import numpy as np
 
 import tinygrad_seq as tg
+
+from .. import harness
 
 KINDS = ("tanh", "relu", "lstm", "lstm_fb1", "gru", "gru_before", "lstm1997", "peephole")
 DOCS_PLOTS = os.path.join("docs", "experiments")            # the plots the docs embed
@@ -126,15 +128,35 @@ def solved_at(records, threshold=0.01):
 
 # ---------------------------------------------------------------- command line and plots
 
-def parser(description):
-    p = argparse.ArgumentParser(description=description)
+def prog(name):
+    return f"python -m models.experiments.{name}"
+
+
+def parser(description, name):
+    """The options every experiment shares, in the models' parser: a bad value is one line
+    naming it, exit status 2 (models/harness/arguments.py)."""
+    p = harness.ArgumentParser(prog=prog(name), description=description)
     p.add_argument("--smoke", action="store_true", help="a seconds-long run that checks the code path")
-    p.add_argument("--out", default=None, help="where to write the plot and logs (default: "
-                   "plots to docs/experiments, logs to docs/results/experiments; with --smoke "
-                   "both to a new temporary folder, printed)")
-    p.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=harness.output_folder, default=None,
+                   help="where to write the plot and logs (default: plots to docs/experiments, "
+                        "logs to docs/results/experiments; with --smoke both to a new temporary "
+                        "folder, printed)")
+    p.add_argument("--threads", type=harness.positive_int, default=1, help="BLAS threads (default 1)")
+    p.add_argument("--seed", type=harness.non_negative_int, default=0)
     return p
+
+
+def command(name):
+    """Wraps an experiment's ``main(argv)``: bad input found after the command line is read (a
+    UsageError) is one line and exit status 2, Ctrl-C one line and status 130; any other
+    exception keeps its traceback."""
+    def wrap(main):
+        @functools.wraps(main)
+        def guarded(argv=None):
+            with harness.exit_cleanly(prog(name)):
+                return main(argv)
+        return guarded
+    return wrap
 
 
 def setup(args, name):
@@ -147,8 +169,11 @@ def setup(args, name):
         out = tempfile.mkdtemp(prefix=f"{name}-smoke-")
         print(f"--smoke: writing to {out}", flush=True)
     logs, plots = (out, out) if out is not None else (DOCS_LOGS, DOCS_PLOTS)
-    os.makedirs(logs, exist_ok=True)
-    os.makedirs(plots, exist_ok=True)
+    for folder in (logs, plots):
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            raise harness.UsageError(f"cannot create the folder {folder}: {e.strerror or e}") from None
     return logs, plots
 
 

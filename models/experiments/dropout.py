@@ -17,6 +17,7 @@ import numpy as np
 
 import tinygrad_seq as tg
 
+from .. import harness
 from . import common
 
 
@@ -34,10 +35,11 @@ def held_out(model, x, y, passes):
     return eval_loss, float(np.mean(train_losses)), mc_loss
 
 
+@common.command("dropout")
 def main(argv=None):
-    p = common.parser(__doc__)
-    p.add_argument("--seconds", type=float, default=90)
-    p.add_argument("--dropout", type=float, default=0.3)
+    p = common.parser(__doc__, "dropout")
+    p.add_argument("--seconds", type=harness.positive_float, default=90)
+    p.add_argument("--dropout", type=harness.probability, default=0.3)
     args = p.parse_args(argv)
     logs, plots = common.setup(args, "dropout")
     hidden, batch, T, seconds, passes, every = 64, 64, 20, args.seconds, 8, 50

@@ -15,6 +15,7 @@ import numpy as np
 
 import tinygrad_seq as tg
 
+from .. import harness
 from . import common
 
 
@@ -48,9 +49,10 @@ def run(model, clip, steps, T, batch, lr, seed):
     return history
 
 
+@common.command("exploding")
 def main(argv=None):
-    p = common.parser(__doc__)
-    p.add_argument("--steps", type=int, default=600)
+    p = common.parser(__doc__, "exploding")
+    p.add_argument("--steps", type=harness.positive_int, default=600)
     args = p.parse_args(argv)
     logs, plots = common.setup(args, "exploding")
     hidden, T, batch, lr, gain, steps = 64, 50, 64, 0.01, 1.5, args.steps

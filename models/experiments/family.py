@@ -10,6 +10,7 @@ declared cells, so the curves are drawn against steps as well as seconds.
 """
 import os
 
+from .. import harness
 from . import common
 
 KINDS = ("lstm1997", "lstm", "peephole", "gru", "gru_before")
@@ -18,13 +19,14 @@ LABELS = {"lstm1997": "LSTM 1997 (no forget gate)", "lstm": "LSTM (forget gate)"
           "gru_before": "GRU (reset before, Cho 2014)"}
 
 
+@common.command("family")
 def main(argv=None):
-    p = common.parser(__doc__)
-    p.add_argument("--seconds", type=float, default=90)
-    p.add_argument("--T", type=int, default=50)
-    p.add_argument("--steps", type=int, default=None,
+    p = common.parser(__doc__, "family")
+    p.add_argument("--seconds", type=harness.positive_float, default=90)
+    p.add_argument("--T", type=harness.positive_int, default=50)
+    p.add_argument("--steps", type=harness.positive_int, default=None,
                    help="a budget of Adam steps instead of seconds (the declared cells are slower)")
-    p.add_argument("--name", default="family", help="the stem of the output files")
+    p.add_argument("--name", type=harness.file_stem, default="family", help="the stem of the output files")
     args = p.parse_args(argv)
     logs, plots = common.setup(args, "family")
     hidden, batch, seconds, T, steps = 64, 64, args.seconds, args.T, args.steps

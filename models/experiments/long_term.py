@@ -17,6 +17,7 @@ import tempfile
 import tinygrad_seq as tg
 
 from ..harness.initial import save_initial
+from .. import harness
 from . import common
 
 DEFAULT_RUNS = ["tanh", "lstm", "lstm_fb1", "gru"]
@@ -47,13 +48,14 @@ def plot(results, path):
     plt.close(figure)
 
 
+@common.command("long_term")
 def main(argv=None):
-    p = common.parser(__doc__)
-    p.add_argument("--lengths", type=int, nargs="+", default=[50, 100])
-    p.add_argument("--kinds", nargs="+", default=DEFAULT_RUNS)
-    p.add_argument("--seconds", type=float, default=120)
+    p = common.parser(__doc__, "long_term")
+    p.add_argument("--lengths", type=harness.positive_int, nargs="+", default=[50, 100])
+    p.add_argument("--kinds", nargs="+", choices=common.KINDS, default=DEFAULT_RUNS)
+    p.add_argument("--seconds", type=harness.positive_float, default=120)
     p.add_argument("--torch", action="store_true", help="run the PyTorch twin at the same time")
-    p.add_argument("--name", default="long_term", help="the stem of the output files")
+    p.add_argument("--name", type=harness.file_stem, default="long_term", help="the stem of the output files")
     p.add_argument("--same-init", action="store_true",
                    help="with --torch: the twin starts from tg's initial weights (its --init-from)")
     args = p.parse_args(argv)

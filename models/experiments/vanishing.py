@@ -16,9 +16,11 @@ import numpy as np
 
 import tinygrad_seq as tg
 
+from .. import harness
 from . import common
 
 KS = (1, 5, 10, 20, 50)
+VARIANTS = ("default", "orthogonal", "trained")
 
 
 def measure(layer, head, rng, steps, batch, input_size, x=None, probes=0):
@@ -66,15 +68,17 @@ def variant(kind, how, seeds, steps, batch, hidden, probes, train_seconds, log):
     return median, (np.median(np.stack(jacs), axis=0) if jacs else None), vals
 
 
+@common.command("vanishing")
 def main(argv=None):
-    p = common.parser(__doc__)
-    p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--train-seconds", type=float, default=25,
+    p = common.parser(__doc__, "vanishing")
+    p.add_argument("--seeds", type=harness.positive_int, default=5)
+    p.add_argument("--train-seconds", type=harness.positive_float, default=25,
                    help="training time of each 'trained' model (adding problem, T=50)")
-    p.add_argument("--variants", nargs="+", default=["default", "orthogonal", "trained"],
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
                    help="which of default (with LSTM forget bias +1), orthogonal, trained to run")
-    p.add_argument("--train-seeds", type=int, default=3, help="seeds of the trained variant")
-    p.add_argument("--name", default="vanishing", help="the stem of the output files")
+    p.add_argument("--train-seeds", type=harness.positive_int, default=3,
+                   help="seeds of the trained variant")
+    p.add_argument("--name", type=harness.file_stem, default="vanishing", help="the stem of the output files")
     args = p.parse_args(argv)
     logs, plots = common.setup(args, "vanishing")
     steps, batch, hidden, seeds, probes, train_seconds = 100, 20, 64, args.seeds, 4, args.train_seconds

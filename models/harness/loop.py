@@ -244,7 +244,7 @@ def _fit(task, args, out_dir, progress, par):
            if par.lead else parallel.NullLog())
     log.write({"kind": "run", "engine": "tinygrad_seq", "model": task.name, "step": step,
                "config": task.config, "identity": _brief(task.identity), "seed": seed,
-               "init_from": init_from,
+               "init_from": init_from, "save_init": save_init,
                "lr": args.lr, "clip": args.clip, "device": task.device,
                "threads": _threads(), "resumed": bool(args.resume), "processes": par.size})
     limits = ", ".join(filter(None, [f"{args.steps} steps" if args.steps else None,

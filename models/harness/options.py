@@ -1,16 +1,30 @@
 """The command-line options every model shares (budgets, seed, device, evaluation, output), and
 the one error type a model's CLI turns into a clean message.
 
+Bad input is one line and exit status 2, never a traceback: a bad value is refused as the
+command line is read (the types of arguments.py), a bad combination of options or a folder that
+does not fit (``--resume`` with no checkpoint in ``--out``...) by ``resolve`` before any data is
+loaded, and what only the data or a checkpoint can tell is a ``UsageError`` raised where it is
+found and printed by ``run_command`` (or ``exit_cleanly`` for the experiments). Any other
+exception is a bug and keeps its traceback. Ctrl-C outside the training loop, or a second one
+inside it, ends the program with one line and exit status 130, as a shell reports SIGINT.
+
 The default time budget is the model's own (``resolve``'s defaults) unless the environment sets
 ``TINYGRAD_SEQ_MINUTES``: CI exports it to run the README's main job, unchanged, in less time.
 An explicit ``--minutes`` wins over both.
 """
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
 
 import tinygrad_seq as tg
+
+from .arguments import (ArgumentParser, existing_file, file_stem, finite_float,  # noqa: F401
+                        non_negative_float, non_negative_int, output_file,
+                        output_file_in_new_folders, output_folder, positive_float, positive_int,
+                        probability)
 
 MINUTES_ENV = "TINYGRAD_SEQ_MINUTES"
 
@@ -18,41 +32,6 @@ MINUTES_ENV = "TINYGRAD_SEQ_MINUTES"
 class UsageError(Exception):
     """Bad input from the command line (options, data, checkpoint): the message names what was
     wrong and ``run_command`` prints it without a traceback."""
-
-
-def positive_float(text):
-    value = float(text)
-    if not value > 0:  # also refuses NaN
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
-    return value
-
-
-def non_negative_float(text):
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return value
-
-
-def probability(text):
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1), got {text}")
-    return value
-
-
-def non_negative_int(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
-    return value
-
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
 
 
 def add_device_option(parser):
@@ -71,7 +50,7 @@ def add_train_options(parser):
     group.add_argument("--minutes", type=non_negative_float, default=None,
                        help=f"wall-clock budget of this run, 0 for none (default: the model's, or "
                             f"${MINUTES_ENV} when set)")
-    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--seed", type=non_negative_int, default=0)
     group.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate")
     group.add_argument("--clip", type=non_negative_float, default=None,
                        help="clip the gradient norm at this value (0: no clipping)")
@@ -79,7 +58,7 @@ def add_train_options(parser):
                        help="evaluate (and checkpoint) every this many steps...")
     group.add_argument("--eval-seconds", type=positive_float, default=None, metavar="SECONDS",
                        help="...or after this many seconds, whichever comes first")
-    group.add_argument("--out", default=None,
+    group.add_argument("--out", type=output_folder, default=None,
                        help="directory of the checkpoint, metrics log and plot (--smoke: a new "
                             "temporary folder)")
     group.add_argument("--resume", action="store_true",
@@ -88,10 +67,10 @@ def add_train_options(parser):
                        help="replace the run in --out (its checkpoint, log and plot stay until "
                             "the new run writes its first checkpoint); without it a folder "
                             "holding a checkpoint is refused")
-    group.add_argument("--init-from", default=None, metavar="FILE",
+    group.add_argument("--init-from", type=existing_file, default=None, metavar="FILE",
                        help="start from these initial weights (safetensors, PyTorch's names and "
                             "layout, e.g. a PyTorch twin's --save-init) instead of --seed's draw")
-    group.add_argument("--save-init", default=None, metavar="FILE",
+    group.add_argument("--save-init", type=output_file_in_new_folders, default=None, metavar="FILE",
                        help="write the initial weights (safetensors) before the first step, for "
                             "a twin's --init-from")
     group.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
@@ -124,7 +103,35 @@ def resolve(args, defaults):
     for key, value in defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
+    check_run_folder(args)
     return smoke_folder(args)
+
+
+CHECKPOINT_NAME = "checkpoint.safetensors"  # loop.RunPaths' name of the checkpoint
+
+
+def check_run_folder(args):
+    """Refuse, before any data is loaded, the options that cannot fit together or fit the
+    folder ``--out`` names (when given; a model's default folder is checked by ``fit``):
+    ``--resume`` with ``--overwrite``, ``--init-from`` or ``--save-init``, or with no
+    checkpoint to continue; a new run over a trained one without ``--overwrite``."""
+    resume = getattr(args, "resume", False)
+    if resume and getattr(args, "overwrite", False):
+        raise UsageError("--resume continues the run in --out and --overwrite replaces it: "
+                         "drop one of them")
+    if resume and (getattr(args, "init_from", None) or getattr(args, "save_init", None)):
+        raise UsageError("--init-from and --save-init start a new run; --resume continues the "
+                         "checkpoint's weights (drop one of them)")
+    out = getattr(args, "out", None)
+    if out is None:
+        return
+    checkpoint = os.path.join(out, CHECKPOINT_NAME)
+    if resume and not os.path.lexists(checkpoint):
+        raise UsageError(f"--resume: no checkpoint at {checkpoint} to continue (train first, or "
+                         f"pass the --out of the run to continue)")
+    if not resume and os.path.lexists(checkpoint) and not getattr(args, "overwrite", False):
+        raise UsageError(f"{out} holds a trained run ({checkpoint}): --resume continues it, "
+                         f"--overwrite replaces it, or choose another --out")
 
 
 def smoke_folder(args):
@@ -169,15 +176,47 @@ def use_device(args):
     return device
 
 
+INTERRUPTED = 130  # the status a shell gives a program that SIGINT ended
+
+
+@contextlib.contextmanager
+def exit_cleanly(prog):
+    """Within it, a UsageError ends the program with ``PROG: error: MESSAGE`` on stderr and exit
+    status 2, as argparse's own errors do, and Ctrl-C (KeyboardInterrupt) with one line and
+    status 130; any other exception passes untouched, traceback and all: it is a bug.
+
+    >>> try:
+    ...     with exit_cleanly("prog"):
+    ...         raise UsageError("--data x: no such file")
+    ... except SystemExit as stop:
+    ...     print(stop.code)
+    2
+    """
+    try:
+        yield
+    except UsageError as e:
+        _exit(2, f"{prog}: error: {e}")
+    except KeyboardInterrupt:
+        _exit(INTERRUPTED, f"{prog}: stopped by Ctrl-C (saved checkpoints are whole: each is "
+                           f"written atomically)")
+
+
+def _exit(status, line):
+    sys.stdout.flush()  # what the program said before comes first
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+    raise SystemExit(status)
+
+
 def run_command(parser, argv=None):
-    """Parse ``argv`` and call the chosen sub-command's ``func(args)``; a UsageError ends the
-    program with its message and exit status 2, as argparse's own errors do."""
+    """Parse ``argv`` and call the chosen sub-command's ``func(args)`` within ``exit_cleanly``:
+    bad input ends the program with one line and exit status 2, Ctrl-C with status 130."""
     args = parser.parse_args(argv)
     try:
         try:
-            return args.func(args)
-        except UsageError as e:
-            parser.exit(2, f"{parser.prog}: error: {e}\n")
+            with exit_cleanly(parser.prog if not getattr(args, "command", None)
+                              else f"{parser.prog} {args.command}"):
+                return args.func(args)
         finally:
             _remove_unused_smoke_folder(args)
     except SystemExit as e:  # under mpiexec the other processes must not wait for this one
