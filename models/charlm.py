@@ -270,21 +270,18 @@ def check_prime(vocab, prime):
     encode(vocab, prime, "--prime")
 
 
-def load_model(args):
-    """The model, vocabulary and checkpoint named by --checkpoint (or --data's run)."""
-    device = trainer.use_device(args)
-    path = args.checkpoint or os.path.join(run_dir(args.data or "stdlib"), "checkpoint.safetensors")
-    model, saved = trainer.checkpoint.load_model(path, Task.name, CharLM, device)
+def check_vocab(saved, path):
+    """The checkpoint's vocabulary: one distinct character per row of the model's."""
     vocab = trainer.checkpoint.identity_entry(saved, path, "vocab")
     if len(vocab) != saved["config"]["vocab_size"] or len(set(vocab)) != len(vocab):
         raise trainer.UsageError(f"checkpoint {path}: its vocabulary has {len(vocab)} characters "
                                  f"({len(set(vocab))} distinct), its model "
                                  f"{saved['config']['vocab_size']}")
-    return model, saved, path, device
 
 
 def evaluate(args):
-    model, saved, path, device = load_model(args)
+    model, saved, path, device = trainer.load_run(args, Task.name, CharLM,
+                                                  run_dir(args.data or "stdlib"), check_vocab)
     data = trainer.checkpoint.data_to_read(args.data, saved, path, SOURCES)
     holdout = trainer.checkpoint.identity_entry(saved, path, "holdout", (int, float))
     if not 0 <= holdout < 1:
@@ -305,7 +302,8 @@ def evaluate(args):
 
 
 def generate(args):
-    model, saved, path, device = load_model(args)
+    model, saved, path, device = trainer.load_run(args, Task.name, CharLM,
+                                                  run_dir(args.data or "stdlib"), check_vocab)
     vocab = saved["identity"]["vocab"]
     if args.data is not None:
         corpus = Corpus(args.data, trainer.checkpoint.identity_entry(saved, path, "holdout",

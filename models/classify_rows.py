@@ -215,15 +215,9 @@ def train(args):
     return result
 
 
-def load_model(args):
-    device = trainer.use_device(args)
-    path = args.checkpoint or os.path.join(run_dir(args.data or "mnist"), "checkpoint.safetensors")
-    model, saved = trainer.checkpoint.load_model(path, Task.name, RowClassifier, device)
-    return model, saved, path, device
-
-
 def evaluate(args):
-    model, saved, path, device = load_model(args)
+    model, saved, path, device = trainer.load_run(args, Task.name, RowClassifier,
+                                                  run_dir(args.data or "mnist"))
     out = args.out or os.path.dirname(path)
     if args.images:
         images = check_images(_load_array(args.images, "--images"), model.config["side"],

@@ -264,23 +264,28 @@ def train(args):
     return result
 
 
-def load_model(args):
-    device = trainer.use_device(args)
-    path = args.checkpoint or os.path.join(run_dir(args.data or "sunspots", "rnn-relu"),
-                                           "checkpoint.safetensors")
-    model, saved = trainer.checkpoint.load_model(path, Task.name, Forecaster, device)
+def check_split(saved, path):
+    """The checkpoint's window and test fraction, in range."""
     entry = lambda key, types: trainer.checkpoint.identity_entry(saved, path, key, types)
     window, test = entry("window", int), entry("test", (int, float))
     if window < 1 or not 0 < test < 1:
         raise trainer.UsageError(f"checkpoint {path}: its identity's window {window} or test "
                                  f"fraction {test!r} is out of range")
-    series = Series(trainer.checkpoint.data_to_read(args.data, saved, path, SOURCES), window, test)
+
+
+def load_with_series(args):
+    """The checkpoint's model and the series it was trained on (checked to be that one)."""
+    model, saved, path, device = trainer.load_run(
+        args, Task.name, Forecaster, run_dir(args.data or "sunspots", "rnn-relu"), check_split)
+    identity = saved["identity"]
+    series = Series(trainer.checkpoint.data_to_read(args.data, saved, path, SOURCES),
+                    identity["window"], identity["test"])
     trainer.checkpoint.check_identity(saved, path, series.identity, ["sha256"], series.name)
     return model, series, saved, path, device
 
 
 def evaluate(args):
-    model, series, saved, path, device = load_model(args)
+    model, series, saved, path, device = load_with_series(args)
     result = evaluate_on(model, series, device)
     print(f"{path} (step {saved['step']}) on the last {len(series.columns[0]) - series.cuts[0]} "
           f"steps of {series.name}, one step ahead: RMSE model {result['val_rmse']:.3f}, "
@@ -289,10 +294,8 @@ def evaluate(args):
 
 
 def forecast(args):
-    model, series, saved, path, device = load_model(args)
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    model, series, saved, path, device = load_with_series(args)
+    plt = trainer.extras.pyplot()
 
     figure, axes = plt.subplots(len(series.columns), 1, figsize=(9, 2.8 * len(series.columns)),
                                 squeeze=False)

@@ -175,15 +175,9 @@ def write_grid(model, out, per_class=8, seed=0, digits=range(CLASSES), device="c
     print(f"wrote {out}")
 
 
-def load_model(args):
-    device = trainer.use_device(args)
-    path = args.checkpoint or os.path.join("runs", "generate_rows-every", "checkpoint.safetensors")
-    model, saved = trainer.checkpoint.load_model(path, Task.name, RowGenerator, device)
-    return model, saved, path, device
-
-
 def sample(args):
-    model, saved, path, device = load_model(args)
+    model, saved, path, device = trainer.load_run(args, Task.name, RowGenerator,
+                                                  os.path.join("runs", "generate_rows-every"))
     digits = range(CLASSES) if args.digit is None else [args.digit]
     try:
         check_classes(list(digits), model.config["classes"])
@@ -195,7 +189,8 @@ def sample(args):
 
 
 def evaluate(args):
-    model, saved, path, device = load_model(args)
+    model, saved, path, device = trainer.load_run(args, Task.name, RowGenerator,
+                                                  os.path.join("runs", "generate_rows-every"))
     digits = Digits("mnist")
     trainer.checkpoint.check_identity(saved, path, digits.identity, ["data", "sha256"], "MNIST")
     result = evaluate_on(model, *digits.held, device)

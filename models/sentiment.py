@@ -219,10 +219,8 @@ def train(args):
     return result
 
 
-def load_model(args):
-    device = trainer.use_device(args)
-    path = args.checkpoint or os.path.join("runs", "sentiment", "checkpoint.safetensors")
-    saved = trainer.checkpoint.load(path, Task.name, device=device)
+def vocab_of(saved, path):
+    """The checkpoint's vocabulary, one word per row of the model's embedding."""
     words = trainer.checkpoint.identity_entry(saved, path, "vocab").split("\n")
     try:
         vocab = Vocab(words[len(Vocab.SPECIALS):])
@@ -231,12 +229,13 @@ def load_model(args):
     if len(vocab) != saved["config"].get("vocab_size"):
         raise trainer.UsageError(f"checkpoint {path}: its vocabulary has {len(vocab)} words but "
                                  f"its embedding {saved['config'].get('vocab_size')!r}")
-    model = trainer.checkpoint.build(saved, path, SentimentClassifier)
-    return model, vocab, saved, path, device
+    return vocab
 
 
 def evaluate(args):
-    model, vocab, saved, path, device = load_model(args)
+    model, saved, path, device = trainer.load_run(args, Task.name, SentimentClassifier,
+                                                  os.path.join("runs", "sentiment"), vocab_of)
+    vocab = vocab_of(saved, path)
     reviews = Reviews(saved["identity"]["vocab_size"])
     trainer.checkpoint.check_identity(saved, path, reviews.identity, ["sha256", "vocab"],
                                       "the reviews' vocabulary")
@@ -248,7 +247,9 @@ def evaluate(args):
 
 
 def classify(args):
-    model, vocab, saved, path, device = load_model(args)
+    model, saved, path, device = trainer.load_run(args, Task.name, SentimentClassifier,
+                                                  os.path.join("runs", "sentiment"), vocab_of)
+    vocab = vocab_of(saved, path)
     scores = predict(model, encode_texts(vocab, args.texts), device)
     probabilities = np.exp(scores - np.logaddexp.reduce(scores, axis=1, keepdims=True))
     for text, p in zip(args.texts, probabilities):

@@ -259,11 +259,8 @@ def train(args):
                        args.out or run_dir(args.data, args.attention))
 
 
-def load_model(args, path=None):
-    device = trainer.use_device(args)
-    path = path or args.checkpoint or os.path.join(run_dir(args.data or "dates"),
-                                                   "checkpoint.safetensors")
-    model, saved = trainer.checkpoint.load_model(path, Task.name, Seq2Seq, device)
+def check_vocabularies(saved, path):
+    """The checkpoint's token kind and vocabularies, which its model's sizes must match."""
     identity, config = saved["identity"], saved["config"]
     entry = lambda key, types: trainer.checkpoint.identity_entry(saved, path, key, types)
     entry("reverse_source", bool), entry("max_source", int), entry("max_target", int)
@@ -279,7 +276,6 @@ def load_model(args, path=None):
         raise trainer.UsageError(f"checkpoint {path}: its vocabularies have {sizes[0]} and "
                                  f"{sizes[1]} tokens, its model {config.get('source_size')} "
                                  f"and {config.get('target_size')}")
-    return model, saved, path
 
 
 def corpus_of(args, saved, path):
@@ -293,7 +289,8 @@ def corpus_of(args, saved, path):
 
 
 def evaluate(args):
-    model, saved, path = load_model(args)
+    model, saved, path, _ = trainer.load_run(args, Task.name, Seq2Seq, run_dir(args.data or "dates"),
+                                             check_vocabularies)
     corpus = corpus_of(args, saved, path)
     compare = getattr(args, "compare", None)
     with tg.no_grad():
@@ -311,7 +308,9 @@ def evaluate(args):
 def compare_with(args, other_path, corpus, result):
     """The paired bootstrap of this checkpoint's translations (A) against another checkpoint's
     (B) on the same held-out pairs (each model decodes through its own vocabularies)."""
-    other, saved, path = load_model(args, other_path)
+    other, saved = trainer.load_model(other_path, Task.name, Seq2Seq, trainer.use_device(args),
+                                      check_vocabularies)
+    path = other_path
     # the other model reads the same data through its own vocabularies
     theirs_corpus = corpus_of(argparse.Namespace(data=corpus.identity["data"]), saved, path)
     with tg.no_grad():
@@ -331,7 +330,8 @@ def compare_with(args, other_path, corpus, result):
 
 
 def translate(args, stdin=None):
-    model, saved, path = load_model(args)
+    model, saved, path, _ = trainer.load_run(args, Task.name, Seq2Seq, run_dir(args.data or "dates"),
+                                             check_vocabularies)
     identity = saved["identity"]
     if args.data is not None:
         corpus_of(args, saved, path)

@@ -14,5 +14,5 @@ from .arguments import (ArgumentParser, existing_file, file_stem, finite_float,
                         non_negative_float, non_negative_int, output_file, output_folder,
                         positive_float, positive_int, probability)
 from .loop import fit, step_random, EpochBatches, RunPaths, Task
-from .checkpoint import load_model
+from .checkpoint import load_model, load_run
 from . import checkpoint, metrics

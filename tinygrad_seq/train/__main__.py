@@ -2,7 +2,8 @@
 ``python -m tinygrad_seq.train LOG.jsonl [LOG.jsonl ...] -o out.png``."""
 from .arguments import ArgumentParser, existing_file, output_file
 from .metrics import plot, read
-from .options import UsageError, exit_cleanly
+from .errors import UsageError
+from .options import exit_cleanly
 
 PROG = "python -m tinygrad_seq.train"
 

@@ -38,7 +38,8 @@ import numpy as np
 import tinygrad_seq as tg
 
 from . import checkpoint, extras, initial, metrics, parallel, runs
-from .options import UsageError, stderr_is_terminal
+from .errors import UsageError
+from .options import stderr_is_terminal
 
 
 def step_random(seed, step, stream=0):
