@@ -40,7 +40,6 @@ INTERNAL = {
     "checks": "argument checks behind the clear errors",
     "creation": "the factories, re-exported by tinygrad_seq",
     "inplace": "the in-place ops behind Tensor.add_ and kin",
-    "sharding": "DistributedSampler and ShardedGenerator, re-exported by tinygrad_seq.distributed",
     "size": "the int that Tensor.size returns",
     "tensor": "Tensor and tensor, re-exported by tinygrad_seq",
     "versions": "the version counts behind in-place ops",

@@ -42,7 +42,7 @@ def test_a_single_process_is_a_world_of_one_and_every_call_is_a_no_op():
 
 
 def test_a_launcher_without_mpi4py_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(dist, "_world", dist._World())
+    monkeypatch.setattr(dist.world, "_world", dist.world._World())
     monkeypatch.setenv("PMI_SIZE", "2")
     monkeypatch.setenv("PMI_RANK", "1")
     monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py fails
