@@ -374,9 +374,7 @@ def translate(args, stdin=None):
 
 def heatmap(weights, source, output, path):
     """The attention weights (output steps x source tokens) of one sentence, as a PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = trainer.extras.pyplot()
     weights = weights[:len(output), :len(source)]
     figure, axis = plt.subplots(figsize=(1 + 0.35 * len(source), 1 + 0.35 * len(output)))
     axis.imshow(weights, cmap="Greys", vmin=0, vmax=1, aspect="auto")
@@ -391,9 +389,7 @@ def heatmap(weights, source, output, path):
 
 def plot_logs(args):
     """One held-out metric of several runs against training seconds and against steps."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = trainer.extras.pyplot()
     from tinygrad_seq.train.metrics import read
     if args.labels and len(args.labels) != len(args.logs):
         raise trainer.UsageError(f"--labels: {len(args.labels)} labels for {len(args.logs)} logs")

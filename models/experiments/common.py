@@ -178,10 +178,7 @@ def setup(args, name):
 
 
 def pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+    return trainer.extras.pyplot()  # a missing matplotlib is named with the extra that brings it
 
 
 def load_json(path):
