@@ -19,7 +19,7 @@ curves is the engine's and not the draw's:
         --init-from runs/init.safetensors --out runs/charlm-tg
     python benchmarks/charlm_torch.py --data stdlib --steps 300 --minutes 0 --threads 1 \\
         --init-from runs/init.safetensors --out runs/charlm-torch-stdlib
-    python -m models.harness runs/charlm-tg/metrics.jsonl \\
+    python -m tinygrad_seq.train runs/charlm-tg/metrics.jsonl \\
         runs/charlm-torch-stdlib/metrics.jsonl --labels tinygrad_seq torch -o compare.png
 """
 import argparse
@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # models/ lives at the root
 from models import charlm  # noqa: E402
-from models.harness import metrics, step_random  # noqa: E402
+from tinygrad_seq.train import metrics, step_random  # noqa: E402
 import torch_init  # noqa: E402  (beside this file)
 
 

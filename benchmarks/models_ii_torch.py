@@ -18,8 +18,8 @@ thread each:
         --save-init runs/cmp/mnist-init.safetensors --out runs/cmp/mnist-tg
     python benchmarks/models_ii_torch.py classify --threads 1 --steps 1500 --minutes 0 \\
         --init-from runs/cmp/mnist-init.safetensors --out runs/cmp/mnist-torch
-    python -m models.harness runs/cmp/mnist-tg/metrics.jsonl runs/cmp/mnist-torch/metrics.jsonl \\
-        --labels tinygrad_seq torch -o docs/models-ii/mnist-vs-torch.png
+    python -m tinygrad_seq.train runs/cmp/mnist-tg/metrics.jsonl \\
+        runs/cmp/mnist-torch/metrics.jsonl --labels tinygrad_seq torch -o docs/models-ii/mnist-vs-torch.png
 """
 import argparse
 import os
@@ -31,7 +31,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # models/ lives at the root
 from models import classify_rows, forecast, sentiment  # noqa: E402
-from models.harness import EpochBatches, metrics, step_random  # noqa: E402
+from tinygrad_seq.train import EpochBatches, metrics, step_random  # noqa: E402
 import torch_init  # noqa: E402  (beside this file)
 
 

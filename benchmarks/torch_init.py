@@ -1,5 +1,5 @@
 """Initial weights of a PyTorch twin from and to a file: ``--init-from FILE`` and ``--save-init
-FILE``, the same options and file as the tg side's (models/harness/initial.py), so that either
+FILE``, the same options and file as the tg side's (tinygrad_seq/train/initial.py), so that either
 engine can start from the other's draw.
 
 The file is safetensors, one tensor per parameter under its ``state_dict`` name. It is checked

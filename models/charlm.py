@@ -23,7 +23,7 @@ import os
 import numpy as np
 import tinygrad_seq as tg
 
-from models import harness
+from tinygrad_seq import train as trainer
 from models.data import load_text, split_text
 from models.data.text import SOURCES
 
@@ -78,14 +78,14 @@ class Corpus:
         try:
             text = load_text(source)
         except (ValueError, TypeError, OSError, RuntimeError) as e:
-            raise harness.UsageError(f"--data {source}: {e}") from None
+            raise trainer.UsageError(f"--data {source}: {e}") from None
         self.name = source if source in SOURCES else os.path.basename(source)
         self.vocab = "".join(sorted(set(text)))
         if holdout:
             try:
                 train, valid = split_text(text, holdout)
             except ValueError as e:
-                raise harness.UsageError(f"--data {source} --holdout {holdout:g}: {e}") from None
+                raise trainer.UsageError(f"--data {source} --holdout {holdout:g}: {e}") from None
         else:  # the toy: nothing to hold out, so it is judged on what it learnt
             train = valid = text
         self.train, self.valid = self.encode(train), self.encode(valid)
@@ -104,7 +104,7 @@ def encode(vocab, text, what):
     ids = np.minimum(np.searchsorted(table, codes), len(table) - 1)
     unknown = sorted(set(text[i] for i in np.flatnonzero(table[ids] != codes)[:1000]))
     if unknown:
-        raise harness.UsageError(f"{what} has characters outside the model's vocabulary of "
+        raise trainer.UsageError(f"{what} has characters outside the model's vocabulary of "
                                  f"{len(vocab)}: {''.join(unknown)[:40]!r}")
     return ids
 
@@ -238,8 +238,8 @@ def train(args):
     defaults = {**DEFAULTS, **PRESETS.get(args.data, {})}
     if args.smoke:  # smaller, never larger, than the data's own settings
         defaults.update({key: min(defaults.get(key, value), value) for key, value in SMOKE.items()})
-    harness.resolve(args, defaults)
-    device = harness.use_device(args)
+    trainer.resolve(args, defaults)
+    device = trainer.use_device(args)
     corpus = Corpus(args.data, args.holdout)
     tg.manual_seed(args.seed)
     model = CharLM(len(corpus.vocab), args.embedding_size, args.hidden_size, args.num_layers,
@@ -249,7 +249,7 @@ def train(args):
           f"held-out characters, vocabulary of {len(corpus.vocab)}; {args.num_layers} x "
           f"{args.cell.upper()} {args.hidden_size}, {parameters:,} parameters; windows of "
           f"{args.bptt} ({args.windows}), batch {args.batch_size}, on {device}")
-    return harness.fit(Task(model, corpus, args, device), args, args.out or run_dir(args.data))
+    return trainer.fit(Task(model, corpus, args, device), args, args.out or run_dir(args.data))
 
 
 def check_lengths(corpus, args):
@@ -258,7 +258,7 @@ def check_lengths(corpus, args):
               f"{args.batch_size} contiguous streams of one window (--batch-size)")
     for part, ids, needed in (("training", corpus.train, need), ("held-out", corpus.valid, args.bptt + 1)):
         if len(ids) < needed:
-            raise harness.UsageError(
+            raise trainer.UsageError(
                 f"--data {args.data}: the {part} text has {len(ids)} characters, fewer than "
                 f"{layout if part == 'training' else 'one window'} of --bptt {args.bptt} needs "
                 f"({needed}); use a longer text or a smaller --bptt")
@@ -266,34 +266,31 @@ def check_lengths(corpus, args):
 
 def check_prime(vocab, prime):
     if not prime:
-        raise harness.UsageError("--prime must have at least one character")
+        raise trainer.UsageError("--prime must have at least one character")
     encode(vocab, prime, "--prime")
 
 
-def load_model(args):
-    """The model, vocabulary and checkpoint named by --checkpoint (or --data's run)."""
-    device = harness.use_device(args)
-    path = args.checkpoint or os.path.join(run_dir(args.data or "stdlib"), "checkpoint.safetensors")
-    model, saved = harness.checkpoint.load_model(path, Task.name, CharLM, device)
-    vocab = harness.checkpoint.identity_entry(saved, path, "vocab")
+def check_vocab(saved, path):
+    """The checkpoint's vocabulary: one distinct character per row of the model's."""
+    vocab = trainer.checkpoint.identity_entry(saved, path, "vocab")
     if len(vocab) != saved["config"]["vocab_size"] or len(set(vocab)) != len(vocab):
-        raise harness.UsageError(f"checkpoint {path}: its vocabulary has {len(vocab)} characters "
+        raise trainer.UsageError(f"checkpoint {path}: its vocabulary has {len(vocab)} characters "
                                  f"({len(set(vocab))} distinct), its model "
                                  f"{saved['config']['vocab_size']}")
-    return model, saved, path, device
 
 
 def evaluate(args):
-    model, saved, path, device = load_model(args)
-    data = harness.checkpoint.data_to_read(args.data, saved, path, SOURCES)
-    holdout = harness.checkpoint.identity_entry(saved, path, "holdout", (int, float))
+    model, saved, path, device = trainer.load_run(args, Task.name, CharLM,
+                                                  run_dir(args.data or "stdlib"), check_vocab)
+    data = trainer.checkpoint.data_to_read(args.data, saved, path, SOURCES)
+    holdout = trainer.checkpoint.identity_entry(saved, path, "holdout", (int, float))
     if not 0 <= holdout < 1:
-        raise harness.UsageError(f"checkpoint {path}: its identity's holdout {holdout!r} is not in [0, 1)")
+        raise trainer.UsageError(f"checkpoint {path}: its identity's holdout {holdout!r} is not in [0, 1)")
     corpus = Corpus(data, holdout)
-    harness.checkpoint.check_identity(saved, path, corpus.identity, ["vocab"], f"--data {args.data}")
-    bptt = harness.checkpoint.identity_entry(saved, path, "bptt", int)
+    trainer.checkpoint.check_identity(saved, path, corpus.identity, ["vocab"], f"--data {args.data}")
+    bptt = trainer.checkpoint.identity_entry(saved, path, "bptt", int)
     if not 1 <= bptt <= len(corpus.valid):
-        raise harness.UsageError(f"checkpoint {path}: its identity's bptt {bptt} does not fit the "
+        raise trainer.UsageError(f"checkpoint {path}: its identity's bptt {bptt} does not fit the "
                                  f"{len(corpus.valid)} held-out characters")
     task_args = argparse.Namespace(bptt=bptt, batch_size=1,
                                    windows="random", eval_windows=args.eval_windows)
@@ -305,12 +302,13 @@ def evaluate(args):
 
 
 def generate(args):
-    model, saved, path, device = load_model(args)
+    model, saved, path, device = trainer.load_run(args, Task.name, CharLM,
+                                                  run_dir(args.data or "stdlib"), check_vocab)
     vocab = saved["identity"]["vocab"]
     if args.data is not None:
-        corpus = Corpus(args.data, harness.checkpoint.identity_entry(saved, path, "holdout",
+        corpus = Corpus(args.data, trainer.checkpoint.identity_entry(saved, path, "holdout",
                                                                      (int, float)))
-        harness.checkpoint.check_identity(saved, path, corpus.identity, ["vocab"], f"--data {args.data}")
+        trainer.checkpoint.check_identity(saved, path, corpus.identity, ["vocab"], f"--data {args.data}")
     prime = args.prime if args.prime is not None else PRESETS.get(str(saved["identity"].get("data")), {}).get("prime", "\n")
     check_prime(vocab, prime)
     tg.manual_seed(args.seed)
@@ -320,7 +318,7 @@ def generate(args):
 
 
 def build_parser():
-    parser = harness.ArgumentParser(prog="python -m models.charlm", description=__doc__.split("\n\n")[0],
+    parser = trainer.ArgumentParser(prog="python -m models.charlm", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     data_help = "stdlib (the default), shakespeare, hello or the path of a UTF-8 text file"
@@ -330,31 +328,31 @@ def build_parser():
     fit.add_argument("--data", default="stdlib", help=data_help)
     model = fit.add_argument_group("model (defaults: 64, LSTM, 2 x 256; hello: 4, RNN, 1 x 16)")
     model.add_argument("--cell", choices=sorted(CELLS), default=None)
-    model.add_argument("--embedding-size", type=harness.positive_int, default=None)
-    model.add_argument("--hidden-size", type=harness.positive_int, default=None)
-    model.add_argument("--layers", dest="num_layers", type=harness.positive_int, default=None)
-    model.add_argument("--dropout", type=harness.probability, default=None, help="between layers")
+    model.add_argument("--embedding-size", type=trainer.positive_int, default=None)
+    model.add_argument("--hidden-size", type=trainer.positive_int, default=None)
+    model.add_argument("--layers", dest="num_layers", type=trainer.positive_int, default=None)
+    model.add_argument("--dropout", type=trainer.probability, default=None, help="between layers")
     batches = fit.add_argument_group("batches and evaluation")
-    batches.add_argument("--bptt", type=harness.positive_int, default=None,
+    batches.add_argument("--bptt", type=trainer.positive_int, default=None,
                          help="window length: characters per truncated BPTT step (100)")
-    batches.add_argument("--batch-size", type=harness.positive_int, default=None, help="(32)")
+    batches.add_argument("--batch-size", type=trainer.positive_int, default=None, help="(32)")
     batches.add_argument("--windows", choices=["random", "contiguous"], default=None,
                          help="random windows, or contiguous ones carrying the state (random)")
-    batches.add_argument("--holdout", type=harness.probability, default=None,
+    batches.add_argument("--holdout", type=trainer.probability, default=None,
                          help="held-out fraction of the text (0.05; hello: 0, judged on itself)")
-    batches.add_argument("--eval-windows", type=harness.non_negative_int, default=None,
+    batches.add_argument("--eval-windows", type=trainer.non_negative_int, default=None,
                          help="held-out windows per evaluation, spread evenly; 0: all (256)")
     add_sampling_options(fit, length_flag="--sample-length")
     fit.add_argument("--smoke", action="store_true", help="a tiny model for a few steps: seconds")
-    harness.add_train_options(fit)
+    trainer.add_train_options(fit)
     fit.set_defaults(func=train)
 
     judge = commands.add_parser("eval", help="validation loss of a checkpoint")
     judge.add_argument("--data", default=None, help=data_help + " (default: the checkpoint's)")
     judge.add_argument("--checkpoint", default=None,
                        help="default: runs/charlm-DATA/checkpoint.safetensors (DATA: --data or stdlib)")
-    judge.add_argument("--eval-windows", type=harness.non_negative_int, default=0, help="0: every window (default)")
-    harness.add_device_option(judge)
+    judge.add_argument("--eval-windows", type=trainer.non_negative_int, default=0, help="0: every window (default)")
+    trainer.add_device_option(judge)
     judge.set_defaults(func=evaluate)
 
     write = commands.add_parser("sample", help="write text with a trained model")
@@ -362,8 +360,8 @@ def build_parser():
                        help="default: runs/charlm-DATA/checkpoint.safetensors (DATA: --data or stdlib)")
     write.add_argument("--data", default=None, help="check that the checkpoint's vocabulary is this text's")
     add_sampling_options(write, length_flag="--length")
-    write.add_argument("--seed", type=harness.non_negative_int, default=0)
-    harness.add_device_option(write)
+    write.add_argument("--seed", type=trainer.non_negative_int, default=0)
+    trainer.add_device_option(write)
     write.set_defaults(func=generate)
     return parser
 
@@ -372,17 +370,17 @@ def add_sampling_options(parser, length_flag):
     group = parser.add_argument_group("sampling")
     group.add_argument("--prime", default=None, help="text to start from")
     group.add_argument(length_flag, dest="sample_length" if length_flag != "--length" else "length",
-                       type=harness.non_negative_int, default=None if length_flag != "--length" else 300,
+                       type=trainer.non_negative_int, default=None if length_flag != "--length" else 300,
                        help="characters to write (300)")
-    group.add_argument("--temperature", type=harness.positive_float,
+    group.add_argument("--temperature", type=trainer.positive_float,
                        default=None if length_flag != "--length" else 0.8,
                        help="> 0; lower is more conservative (0.8)")
-    group.add_argument("--top-k", type=harness.positive_int, default=None,
+    group.add_argument("--top-k", type=trainer.positive_int, default=None,
                        help="draw among the k likeliest characters only")
 
 
 def main(argv=None):
-    return harness.run_command(build_parser(), argv)
+    return trainer.run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

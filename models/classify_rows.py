@@ -21,7 +21,7 @@ import os
 import numpy as np
 import tinygrad_seq as tg
 
-from models import harness
+from tinygrad_seq import train as trainer
 from models.data import load_digits, load_mnist
 
 CLASSES = 10
@@ -83,12 +83,12 @@ class Digits:
 
     def __init__(self, source, holdout=0.2):
         if source not in SOURCES:
-            raise harness.UsageError(f"--data {source}: unknown; choose one of {sorted(SOURCES)}")
+            raise trainer.UsageError(f"--data {source}: unknown; choose one of {sorted(SOURCES)}")
         loader, self.side = SOURCES[source]
         try:
             parts = loader()
         except (ValueError, OSError, RuntimeError) as e:
-            raise harness.UsageError(f"--data {source}: {e}") from None
+            raise trainer.UsageError(f"--data {source}: {e}") from None
         images = np.concatenate([part[0] for part in parts])
         labels = np.concatenate([part[1] for part in parts])
         train, held = stratified_split(labels, holdout)
@@ -103,12 +103,12 @@ def check_images(images, side, what="images"):
     """``images`` as float32 (N, side, side), N >= 1, or a UsageError saying what is wrong."""
     images = np.asarray(images)
     if images.ndim != 3 or images.shape[1:] != (side, side):
-        raise harness.UsageError(f"{what} have shape {images.shape}; this model reads "
+        raise trainer.UsageError(f"{what} have shape {images.shape}; this model reads "
                                  f"(N, {side}, {side}) images ({side} rows of {side} pixels)")
     if len(images) == 0:
-        raise harness.UsageError(f"{what}: an empty batch (no images) has nothing to classify")
+        raise trainer.UsageError(f"{what}: an empty batch (no images) has nothing to classify")
     if not np.isfinite(images).all():
-        raise harness.UsageError(f"{what} have NaN or infinite pixels")
+        raise trainer.UsageError(f"{what} have NaN or infinite pixels")
     return images.astype(np.float32)
 
 
@@ -128,7 +128,7 @@ def epoch_of(labels, batch_size):
 # ---------------------------------------------------------------- training, for the harness
 
 
-class DigitsTask(harness.Task):
+class DigitsTask(trainer.Task):
     """A task trained epoch after epoch on the training digits, ``batch(step)`` its images and
     labels; this model's and models.generate_rows' (they differ in loss and evaluation)."""
 
@@ -138,7 +138,7 @@ class DigitsTask(harness.Task):
         self.model, self.digits, self.args, self.device = model, digits, args, device
         self.config = model.config
         self.identity = dict(digits.identity, batch_size=args.batch_size)
-        self.batches = harness.EpochBatches(args.seed, epoch_of(digits.train[1], args.batch_size))
+        self.batches = trainer.EpochBatches(args.seed, epoch_of(digits.train[1], args.batch_size))
 
     def batch(self, step):
         index = self.batches(step)
@@ -163,19 +163,19 @@ def evaluate_on(model, images, labels, device="cpu", predict=predict):
     scores = predict(model, images, device)
     log_probabilities = scores - np.logaddexp.reduce(scores, axis=1, keepdims=True)
     return {"val_loss": float(-log_probabilities[np.arange(len(labels)), labels].mean()),
-            "val_acc": harness.metrics.accuracy(labels, scores.argmax(1))}
+            "val_acc": trainer.metrics.accuracy(labels, scores.argmax(1))}
 
 
 def write_report(model, images, labels, out_dir, device="cpu", title=""):
     """Accuracy, confusion matrix (printed and PNG) and a grid of misclassified digits (PNG)."""
     predictions = predict(model, images, device).argmax(1)
-    counts = harness.metrics.confusion_matrix(labels, predictions, model.config["classes"])
-    accuracy = harness.metrics.accuracy(labels, predictions)
+    counts = trainer.metrics.confusion_matrix(labels, predictions, model.config["classes"])
+    accuracy = trainer.metrics.accuracy(labels, predictions)
     os.makedirs(out_dir, exist_ok=True)
     confusion_png, errors_png = (os.path.join(out_dir, name) for name in ("confusion.png", "errors.png"))
-    harness.metrics.plot_confusion(counts, confusion_png, f"{title} accuracy {accuracy:.2%}")
+    trainer.metrics.plot_confusion(counts, confusion_png, f"{title} accuracy {accuracy:.2%}")
     wrong = np.flatnonzero(predictions != labels)[:60]
-    harness.metrics.plot_images(images[wrong], errors_png,
+    trainer.metrics.plot_images(images[wrong], errors_png,
                                 [f"{labels[i]} as {predictions[i]}" for i in wrong],
                                 title=f"{title} misclassified: {len(np.flatnonzero(predictions != labels))} "
                                       f"of {len(labels)} (first {len(wrong)}; true as predicted)")
@@ -199,8 +199,8 @@ def run_dir(data):
 
 def train(args):
     defaults = dict(DEFAULTS, **(SMOKE if args.smoke else {}))
-    harness.resolve(args, defaults)
-    device = harness.use_device(args)
+    trainer.resolve(args, defaults)
+    device = trainer.use_device(args)
     digits = Digits(args.data)
     tg.manual_seed(args.seed)
     model = RowClassifier(digits.side, args.hidden_size, args.num_layers, args.cell).to(device)
@@ -209,21 +209,15 @@ def train(args):
           f"{args.num_layers} x {args.cell.upper()} {args.hidden_size}, "
           f"{sum(p.size for p in model.parameters()):,} parameters; batch {args.batch_size}, on {device}")
     out = args.out or run_dir(args.data)
-    result = harness.fit(Task(model, digits, args, device), args, out)
+    result = trainer.fit(Task(model, digits, args, device), args, out)
     model.eval()
     write_report(model, *digits.held, out, device, f"{digits.name} held out:")
     return result
 
 
-def load_model(args):
-    device = harness.use_device(args)
-    path = args.checkpoint or os.path.join(run_dir(args.data or "mnist"), "checkpoint.safetensors")
-    model, saved = harness.checkpoint.load_model(path, Task.name, RowClassifier, device)
-    return model, saved, path, device
-
-
 def evaluate(args):
-    model, saved, path, device = load_model(args)
+    model, saved, path, device = trainer.load_run(args, Task.name, RowClassifier,
+                                                  run_dir(args.data or "mnist"))
     out = args.out or os.path.dirname(path)
     if args.images:
         images = check_images(_load_array(args.images, "--images"), model.config["side"],
@@ -234,12 +228,12 @@ def evaluate(args):
             return {"predictions": predictions}
         labels = _load_array(args.labels, "--labels").astype(np.int64)
         if labels.shape != (len(images),) or labels.min() < 0 or labels.max() >= CLASSES:
-            raise harness.UsageError(f"--labels {args.labels}: need {len(images)} labels in "
+            raise trainer.UsageError(f"--labels {args.labels}: need {len(images)} labels in "
                                      f"0-{CLASSES - 1}, got shape {labels.shape}")
         return write_report(model, images, labels, out, device, os.path.basename(args.images))
-    digits = Digits(harness.checkpoint.data_to_read(args.data, saved, path, SOURCES),
-                    harness.checkpoint.identity_entry(saved, path, "holdout", (int, float)))
-    harness.checkpoint.check_identity(saved, path, digits.identity, ["data", "sha256"],
+    digits = Digits(trainer.checkpoint.data_to_read(args.data, saved, path, SOURCES),
+                    trainer.checkpoint.identity_entry(saved, path, "holdout", (int, float)))
+    trainer.checkpoint.check_identity(saved, path, digits.identity, ["data", "sha256"],
                                       f"--data {digits.name}")
     print(f"{path} (step {saved['step']}) on the {len(digits.held[1])} held-out {digits.name} digits:")
     return write_report(model, *digits.held, out, device, f"{digits.name} held out:")
@@ -249,11 +243,11 @@ def _load_array(path, flag):
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
-        raise harness.UsageError(f"{flag} {path}: not a readable .npy file ({e})") from None
+        raise trainer.UsageError(f"{flag} {path}: not a readable .npy file ({e})") from None
 
 
 def build_parser():
-    parser = harness.ArgumentParser(prog="python -m models.classify_rows",
+    parser = trainer.ArgumentParser(prog="python -m models.classify_rows",
                                      description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     fit = commands.add_parser("train", help="train (or --resume) a classifier", description=__doc__,
@@ -261,11 +255,11 @@ def build_parser():
     fit.add_argument("--data", choices=sorted(SOURCES), default="mnist")
     model = fit.add_argument_group("model (defaults: 1 x LSTM 128, batch 64, Adam lr 1e-3)")
     model.add_argument("--cell", choices=sorted(CELLS), default=None)
-    model.add_argument("--hidden-size", type=harness.positive_int, default=None)
-    model.add_argument("--layers", dest="num_layers", type=harness.positive_int, default=None)
-    model.add_argument("--batch-size", type=harness.positive_int, default=None)
+    model.add_argument("--hidden-size", type=trainer.positive_int, default=None)
+    model.add_argument("--layers", dest="num_layers", type=trainer.positive_int, default=None)
+    model.add_argument("--batch-size", type=trainer.positive_int, default=None)
     fit.add_argument("--smoke", action="store_true", help="a tiny model for a few steps: seconds")
-    harness.add_train_options(fit)
+    trainer.add_train_options(fit)
     fit.set_defaults(func=train)
 
     judge = commands.add_parser("eval", help="accuracy, confusion matrix and misclassified digits")
@@ -275,14 +269,14 @@ def build_parser():
                        help="default: runs/classify_rows-DATA/checkpoint.safetensors")
     judge.add_argument("--images", default=None, help="classify these instead: a .npy (N, H, W) in [0, 1]")
     judge.add_argument("--labels", default=None, help="their true classes: a .npy (N,)")
-    judge.add_argument("--out", type=harness.output_folder, default=None, help="where the PNGs go (default: the checkpoint's folder)")
-    harness.add_device_option(judge)
+    judge.add_argument("--out", type=trainer.output_folder, default=None, help="where the PNGs go (default: the checkpoint's folder)")
+    trainer.add_device_option(judge)
     judge.set_defaults(func=evaluate)
     return parser
 
 
 def main(argv=None):
-    return harness.run_command(build_parser(), argv)
+    return trainer.run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

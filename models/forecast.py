@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 import tinygrad_seq as tg
 
-from models import harness
+from tinygrad_seq import train as trainer
 from models.data import load_stocks, load_sunspots
 
 SOURCES = {"sunspots": lambda: load_sunspots()[1][:, None],
@@ -74,19 +74,19 @@ def read_series(source):
         try:
             return np.asarray(SOURCES[source](), dtype=np.float64)
         except (ValueError, OSError, RuntimeError) as e:
-            raise harness.UsageError(f"--data {source}: {e}") from None
+            raise trainer.UsageError(f"--data {source}: {e}") from None
     if not os.path.isfile(source):
-        raise harness.UsageError(f"--data {source}: neither {' nor '.join(SOURCES)} nor a file")
+        raise trainer.UsageError(f"--data {source}: neither {' nor '.join(SOURCES)} nor a file")
     try:
         with warnings.catch_warnings():  # an empty file is refused below, in one line
             warnings.simplefilter("ignore", UserWarning)
             values = (np.load(source, allow_pickle=False) if source.endswith(".npy")
                       else np.loadtxt(source, ndmin=1))
     except (OSError, ValueError) as e:
-        raise harness.UsageError(f"--data {source}: not a series of numbers ({e})") from None
+        raise trainer.UsageError(f"--data {source}: not a series of numbers ({e})") from None
     values = np.asarray(values, dtype=np.float64)
     if values.ndim not in (1, 2) or values.size == 0:
-        raise harness.UsageError(f"--data {source}: a series has shape (T,) or (T, series); "
+        raise trainer.UsageError(f"--data {source}: a series has shape (T,) or (T, series); "
                                  f"got {values.shape}")
     return values[:, None] if values.ndim == 1 else values
 
@@ -104,10 +104,10 @@ class Series:
             start = int(np.argmax(~np.isnan(column))) if not np.isnan(column).all() else len(column)
             values = column[start:]
             if np.isnan(values).any():
-                raise harness.UsageError(f"--data {source}: missing values (NaN) inside a series")
+                raise trainer.UsageError(f"--data {source}: missing values (NaN) inside a series")
             cut = self.cut - start
             if cut < window + 1 or len(values) - cut < 1:
-                raise harness.UsageError(
+                raise trainer.UsageError(
                     f"--data {source}: a series of {len(values)} values has {max(cut, 0)} to train "
                     f"on and {len(values) - max(cut, 0)} to test; it needs more than one window "
                     f"of {window} to train on and at least one value to test")
@@ -220,7 +220,7 @@ def evaluate_on(model, series, device="cpu", predict=model_predict):
 # ---------------------------------------------------------------- training, for the harness
 
 
-class Task(harness.Task):
+class Task(trainer.Task):
     name, unit = "forecast", "window"
 
     def __init__(self, model, series, args, device):
@@ -250,37 +250,42 @@ def run_dir(data, cell):
 
 
 def train(args):
-    harness.resolve(args, dict(DEFAULTS, **(SMOKE if args.smoke else {})))
-    device = harness.use_device(args)
+    trainer.resolve(args, dict(DEFAULTS, **(SMOKE if args.smoke else {})))
+    device = trainer.use_device(args)
     series = Series(args.data, args.window)
     tg.manual_seed(args.seed)
     model = Forecaster(args.hidden_size, args.cell).to(device)
     print(f"forecast on {series.name}: {len(series.columns)} series, the first {series.cut} steps "
           f"to train, {sum(map(len, series.points))} test points; {args.cell.upper()} "
           f"{args.hidden_size}, windows of {args.window}, batch {args.batch_size}, on {device}")
-    result = harness.fit(Task(model, series, args, device), args, args.out or run_dir(args.data, args.cell))
+    result = trainer.fit(Task(model, series, args, device), args, args.out or run_dir(args.data, args.cell))
     print(f"one-step test RMSE: model {result['val_rmse']:.3f}, AR({args.window}) "
           f"{result['ar_rmse']:.3f}, persistence {result['persistence_rmse']:.3f}")
     return result
 
 
-def load_model(args):
-    device = harness.use_device(args)
-    path = args.checkpoint or os.path.join(run_dir(args.data or "sunspots", "rnn-relu"),
-                                           "checkpoint.safetensors")
-    model, saved = harness.checkpoint.load_model(path, Task.name, Forecaster, device)
-    entry = lambda key, types: harness.checkpoint.identity_entry(saved, path, key, types)
+def check_split(saved, path):
+    """The checkpoint's window and test fraction, in range."""
+    entry = lambda key, types: trainer.checkpoint.identity_entry(saved, path, key, types)
     window, test = entry("window", int), entry("test", (int, float))
     if window < 1 or not 0 < test < 1:
-        raise harness.UsageError(f"checkpoint {path}: its identity's window {window} or test "
+        raise trainer.UsageError(f"checkpoint {path}: its identity's window {window} or test "
                                  f"fraction {test!r} is out of range")
-    series = Series(harness.checkpoint.data_to_read(args.data, saved, path, SOURCES), window, test)
-    harness.checkpoint.check_identity(saved, path, series.identity, ["sha256"], series.name)
+
+
+def load_with_series(args):
+    """The checkpoint's model and the series it was trained on (checked to be that one)."""
+    model, saved, path, device = trainer.load_run(
+        args, Task.name, Forecaster, run_dir(args.data or "sunspots", "rnn-relu"), check_split)
+    identity = saved["identity"]
+    series = Series(trainer.checkpoint.data_to_read(args.data, saved, path, SOURCES),
+                    identity["window"], identity["test"])
+    trainer.checkpoint.check_identity(saved, path, series.identity, ["sha256"], series.name)
     return model, series, saved, path, device
 
 
 def evaluate(args):
-    model, series, saved, path, device = load_model(args)
+    model, series, saved, path, device = load_with_series(args)
     result = evaluate_on(model, series, device)
     print(f"{path} (step {saved['step']}) on the last {len(series.columns[0]) - series.cuts[0]} "
           f"steps of {series.name}, one step ahead: RMSE model {result['val_rmse']:.3f}, "
@@ -289,10 +294,8 @@ def evaluate(args):
 
 
 def forecast(args):
-    model, series, saved, path, device = load_model(args)
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    model, series, saved, path, device = load_with_series(args)
+    plt = trainer.extras.pyplot()
 
     figure, axes = plt.subplots(len(series.columns), 1, figsize=(9, 2.8 * len(series.columns)),
                                 squeeze=False)
@@ -302,7 +305,7 @@ def forecast(args):
         try:
             drawn = forecasts(model, series, i, start, args.horizon, device)
         except ValueError as e:
-            raise harness.UsageError(f"--horizon {args.horizon} --start {start}: {e}") from None
+            raise trainer.UsageError(f"--horizon {args.horizon} --start {start}: {e}") from None
         values = series.columns[i]
         steps = np.arange(start, start + args.horizon)
         known = steps < len(values)
@@ -320,13 +323,13 @@ def forecast(args):
     figure.suptitle(f"{series.name}: the model fed its own output, against the truth and the baselines",
                     fontsize=9)
     out = args.out or os.path.join(os.path.dirname(path), "forecast.png")
-    harness.metrics.save_figure(figure, out)
+    trainer.metrics.save_figure(figure, out)
     print(f"wrote {out}")
     return results
 
 
 def build_parser():
-    parser = harness.ArgumentParser(prog="python -m models.forecast",
+    parser = trainer.ArgumentParser(prog="python -m models.forecast",
                                      description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     data_help = "sunspots (yearly), stocks (monthly, five series) or a .npy / text file"
@@ -335,11 +338,11 @@ def build_parser():
     fit.add_argument("--data", default=None, help=data_help + " (sunspots)")
     model = fit.add_argument_group("model (defaults: RNN-ReLU 100, windows of 20, batch 32)")
     model.add_argument("--cell", choices=sorted(CELLS), default=None)
-    model.add_argument("--hidden-size", type=harness.positive_int, default=None)
-    model.add_argument("--window", type=harness.positive_int, default=None)
-    model.add_argument("--batch-size", type=harness.positive_int, default=None)
+    model.add_argument("--hidden-size", type=trainer.positive_int, default=None)
+    model.add_argument("--window", type=trainer.positive_int, default=None)
+    model.add_argument("--batch-size", type=trainer.positive_int, default=None)
     fit.add_argument("--smoke", action="store_true", help="a tiny model for a few steps: seconds")
-    harness.add_train_options(fit)
+    trainer.add_train_options(fit)
     fit.set_defaults(func=train)
     for name, func, text in (("eval", evaluate, "one-step test RMSE beside the baselines"),
                              ("forecast", forecast, "feed the model its own output; plot it")):
@@ -348,17 +351,17 @@ def build_parser():
         command.add_argument("--checkpoint", default=None,
                              help="default: runs/forecast-DATA-rnn-relu/checkpoint.safetensors")
         if name == "forecast":
-            command.add_argument("--horizon", type=harness.positive_int, default=20, help="steps to forecast (20)")
-            command.add_argument("--start", type=harness.non_negative_int, default=None,
+            command.add_argument("--horizon", type=trainer.positive_int, default=20, help="steps to forecast (20)")
+            command.add_argument("--start", type=trainer.non_negative_int, default=None,
                                  help="forecast from this step (default: the start of the test part)")
-            command.add_argument("--out", type=harness.output_file, default=None, help="the PNG (default: forecast.png by the checkpoint)")
-        harness.add_device_option(command)
+            command.add_argument("--out", type=trainer.output_file, default=None, help="the PNG (default: forecast.png by the checkpoint)")
+        trainer.add_device_option(command)
         command.set_defaults(func=func)
     return parser
 
 
 def main(argv=None):
-    return harness.run_command(build_parser(), argv)
+    return trainer.run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

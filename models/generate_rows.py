@@ -27,7 +27,7 @@ import os
 import numpy as np
 import tinygrad_seq as tg
 
-from models import harness
+from tinygrad_seq import train as trainer
 from models.classify_rows import CLASSES, Digits, DigitsTask
 
 FORMS = ("first", "every")
@@ -144,8 +144,8 @@ SMOKE = dict(hidden_size=16, batch_size=16, steps=30, minutes=0.0, lr=1e-2)
 
 
 def train(args):
-    harness.resolve(args, dict(DEFAULTS, **(SMOKE if args.smoke else {})))
-    device = harness.use_device(args)
+    trainer.resolve(args, dict(DEFAULTS, **(SMOKE if args.smoke else {})))
+    device = trainer.use_device(args)
     digits = Digits("mnist")
     tg.manual_seed(args.seed)
     model = RowGenerator(digits.side, args.hidden_size, args.form).to(device)
@@ -153,7 +153,7 @@ def train(args):
           f"{len(digits.train[1]):,} training and {len(digits.held[1]):,} held-out MNIST digits; "
           f"LSTM {args.hidden_size}, batch {args.batch_size}, on {device}")
     out = args.out or os.path.join("runs", f"generate_rows-{args.form}")
-    result = harness.fit(Task(model, digits, args, device), args, out)
+    result = trainer.fit(Task(model, digits, args, device), args, out)
     model.eval()
     write_grid(model, os.path.join(out, "samples.png"), per_class=8, seed=args.seed, device=device)
     return result
@@ -169,35 +169,30 @@ def write_grid(model, out, per_class=8, seed=0, digits=range(CLASSES), device="c
         drawn = generate(model, classes, rng, device)
         drawn[0] = generate(model, classes[:1], None, device)[0]
         images.extend(drawn)
-    harness.metrics.plot_images(np.array(images), out, columns=per_class,
+    trainer.metrics.plot_images(np.array(images), out, columns=per_class,
                                 title=f"class vector at {WHERE[model.config['form']]}: one class a row "
                                       f"(first column: mean intensities fed back; others: drawn pixels)")
     print(f"wrote {out}")
 
 
-def load_model(args):
-    device = harness.use_device(args)
-    path = args.checkpoint or os.path.join("runs", "generate_rows-every", "checkpoint.safetensors")
-    model, saved = harness.checkpoint.load_model(path, Task.name, RowGenerator, device)
-    return model, saved, path, device
-
-
 def sample(args):
-    model, saved, path, device = load_model(args)
+    model, saved, path, device = trainer.load_run(args, Task.name, RowGenerator,
+                                                  os.path.join("runs", "generate_rows-every"))
     digits = range(CLASSES) if args.digit is None else [args.digit]
     try:
         check_classes(list(digits), model.config["classes"])
     except ValueError as e:
-        raise harness.UsageError(f"--digit {args.digit}: {e}") from None
+        raise trainer.UsageError(f"--digit {args.digit}: {e}") from None
     out = args.out or os.path.join(os.path.dirname(path), "samples.png")
     write_grid(model, out, args.per_class, args.seed, digits, device)
     return out
 
 
 def evaluate(args):
-    model, saved, path, device = load_model(args)
+    model, saved, path, device = trainer.load_run(args, Task.name, RowGenerator,
+                                                  os.path.join("runs", "generate_rows-every"))
     digits = Digits("mnist")
-    harness.checkpoint.check_identity(saved, path, digits.identity, ["data", "sha256"], "MNIST")
+    trainer.checkpoint.check_identity(saved, path, digits.identity, ["data", "sha256"], "MNIST")
     result = evaluate_on(model, *digits.held, device)
     print(f"{path} (form {model.config['form']}, step {saved['step']}) on {len(digits.held[1])} "
           f"held-out digits: {result['val_loss']:.4f} nats per pixel (teacher-forced); digits "
@@ -206,7 +201,7 @@ def evaluate(args):
 
 
 def build_parser():
-    parser = harness.ArgumentParser(prog="python -m models.generate_rows",
+    parser = trainer.ArgumentParser(prog="python -m models.generate_rows",
                                      description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     fit = commands.add_parser("train", help="train (or --resume) a generator", description=__doc__,
@@ -214,10 +209,10 @@ def build_parser():
     model = fit.add_argument_group("model (defaults: LSTM 128, class at every step, batch 64)")
     model.add_argument("--form", choices=FORMS, default=None,
                        help="the class vector at the first step only, or at every step (every)")
-    model.add_argument("--hidden-size", type=harness.positive_int, default=None)
-    model.add_argument("--batch-size", type=harness.positive_int, default=None)
+    model.add_argument("--hidden-size", type=trainer.positive_int, default=None)
+    model.add_argument("--batch-size", type=trainer.positive_int, default=None)
     fit.add_argument("--smoke", action="store_true", help="a tiny model for a few steps: seconds")
-    harness.add_train_options(fit)
+    trainer.add_train_options(fit)
     fit.set_defaults(func=train)
     for name, func, text in (("sample", sample, "a grid of generated digits (PNG)"),
                              ("eval", evaluate, "held-out per-pixel loss")):
@@ -226,16 +221,16 @@ def build_parser():
                              help="default: runs/generate_rows-every/checkpoint.safetensors")
         if name == "sample":
             command.add_argument("--digit", type=int, default=None, help="this class only (default: all)")
-            command.add_argument("--per-class", type=harness.positive_int, default=8)
-            command.add_argument("--seed", type=harness.non_negative_int, default=0)
-            command.add_argument("--out", type=harness.output_file, default=None, help="the PNG (default: samples.png by the checkpoint)")
-        harness.add_device_option(command)
+            command.add_argument("--per-class", type=trainer.positive_int, default=8)
+            command.add_argument("--seed", type=trainer.non_negative_int, default=0)
+            command.add_argument("--out", type=trainer.output_file, default=None, help="the PNG (default: samples.png by the checkpoint)")
+        trainer.add_device_option(command)
         command.set_defaults(func=func)
     return parser
 
 
 def main(argv=None):
-    return harness.run_command(build_parser(), argv)
+    return trainer.run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import numpy as np
 import tinygrad_seq as tg
 from tinygrad_seq.nn import functional as F
 
-from models import harness
+from tinygrad_seq import train as trainer
 from models.charlm import BITS_PER_NAT, Corpus, eval_windows, random_windows
 
 
@@ -92,7 +92,7 @@ MODELS = {"output": OutputRecurrent, "hidden": HiddenRecurrent,
 
 
 
-class Task(harness.Task):
+class Task(trainer.Task):
     name, unit = "output_recurrent", "char"
 
     def __init__(self, model, corpus, args, device):
@@ -132,8 +132,8 @@ def train(args):
     defaults = dict(DEFAULTS)
     if args.smoke:
         defaults.update(SMOKE)
-    harness.resolve(args, defaults)
-    device = harness.use_device(args)
+    trainer.resolve(args, defaults)
+    device = trainer.use_device(args)
     corpus = Corpus(args.data, args.holdout)
     tg.manual_seed(args.seed)
     model = MODELS[args.model](len(corpus.vocab), args.embedding_size, args.hidden_size).to(device)
@@ -143,11 +143,11 @@ def train(args):
           f"{args.hidden_size}, {parameters:,} parameters; windows of {args.bptt}, batch "
           f"{args.batch_size}, on {device}")
     out = args.out or os.path.join("runs", f"output_recurrent-{args.model}")
-    return harness.fit(Task(model, corpus, args, device), args, out)
+    return trainer.fit(Task(model, corpus, args, device), args, out)
 
 
 def build_parser():
-    parser = harness.ArgumentParser(prog="python -m models.output_recurrent",
+    parser = trainer.ArgumentParser(prog="python -m models.output_recurrent",
                                      description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -159,20 +159,20 @@ def build_parser():
                           "same with the declared cells, BPTT through the graph step by step")
     fit.add_argument("--data", default="stdlib", help="as models.charlm: stdlib, shakespeare, "
                                                       "hello or a UTF-8 text file")
-    fit.add_argument("--embedding-size", type=harness.positive_int, default=None)
-    fit.add_argument("--hidden-size", type=harness.positive_int, default=None)
-    fit.add_argument("--bptt", type=harness.positive_int, default=None, help="window length (100)")
-    fit.add_argument("--batch-size", type=harness.positive_int, default=None)
-    fit.add_argument("--holdout", type=harness.probability, default=None)
-    fit.add_argument("--eval-windows", type=harness.non_negative_int, default=None)
+    fit.add_argument("--embedding-size", type=trainer.positive_int, default=None)
+    fit.add_argument("--hidden-size", type=trainer.positive_int, default=None)
+    fit.add_argument("--bptt", type=trainer.positive_int, default=None, help="window length (100)")
+    fit.add_argument("--batch-size", type=trainer.positive_int, default=None)
+    fit.add_argument("--holdout", type=trainer.probability, default=None)
+    fit.add_argument("--eval-windows", type=trainer.non_negative_int, default=None)
     fit.add_argument("--smoke", action="store_true", help="a tiny model for a few steps: seconds")
-    harness.add_train_options(fit)
+    trainer.add_train_options(fit)
     fit.set_defaults(func=train)
     return parser
 
 
 def main(argv=None):
-    return harness.run_command(build_parser(), argv)
+    return trainer.run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import numpy as np
 import tinygrad_seq as tg
 from tinygrad_seq.data import Vocab, bucket_batches, pad_sequences
 
-from models import harness
+from tinygrad_seq import train as trainer
 from models.data import load_reviews
 
 LABELS = ("rotten", "fresh")
@@ -102,7 +102,7 @@ class Reviews:
         try:
             (train_x, train_y), (more_x, more_y), (held_x, held_y) = load_reviews()
         except (ValueError, OSError, RuntimeError) as e:
-            raise harness.UsageError(f"the reviews: {e}") from None
+            raise trainer.UsageError(f"the reviews: {e}") from None
         train_x, train_y = np.concatenate([train_x, more_x]), np.concatenate([train_y, more_y])
         tokens = [tokenise(text) for text in train_x]
         self.vocab = Vocab.from_counts(collections.Counter(t for ts in tokens for t in ts),
@@ -124,12 +124,12 @@ class Reviews:
 def encode_texts(vocab, texts):
     """Token ids of each text; a UsageError for no texts or a text of no words."""
     if len(texts) == 0:
-        raise harness.UsageError("an empty batch: no review to classify")
+        raise trainer.UsageError("an empty batch: no review to classify")
     ids = []
     for text in texts:
         tokens = tokenise(text)
         if not tokens:
-            raise harness.UsageError(f"the review {text!r} tokenises to nothing (no words or "
+            raise trainer.UsageError(f"the review {text!r} tokenises to nothing (no words or "
                                      f"punctuation): there is nothing to classify")
         ids.append(vocab.encode(tokens))
     return ids
@@ -160,7 +160,7 @@ def predict(model, sequences, device="cpu", batch_size=256):
 # ---------------------------------------------------------------- training, for the harness
 
 
-class Task(harness.Task):
+class Task(trainer.Task):
     name, unit = "sentiment", "sample"
 
     def __init__(self, model, reviews, args, device):
@@ -168,7 +168,7 @@ class Task(harness.Task):
         self.config = model.config
         self.identity = dict(reviews.identity, batch_size=args.batch_size,
                              bucket_width=args.bucket_width)
-        self.batches = harness.EpochBatches(
+        self.batches = trainer.EpochBatches(
             args.seed, epoch_of(reviews.train[0], args.batch_size, args.bucket_width))
 
     def loss(self, step, rng):
@@ -188,8 +188,8 @@ def evaluate_on(model, reviews, device="cpu", predict=predict):
     scores = predict(model, sequences, device)
     log_probabilities = scores - np.logaddexp.reduce(scores, axis=1, keepdims=True)
     return {"val_loss": float(-log_probabilities[np.arange(len(labels)), labels].mean()),
-            "val_acc": harness.metrics.accuracy(labels, scores.argmax(1)),
-            "majority_acc": harness.metrics.accuracy(labels, np.full(len(labels), reviews.majority))}
+            "val_acc": trainer.metrics.accuracy(labels, scores.argmax(1)),
+            "majority_acc": trainer.metrics.accuracy(labels, np.full(len(labels), reviews.majority))}
 
 # ---------------------------------------------------------------- the command line
 
@@ -202,8 +202,8 @@ SMOKE = dict(vocab_size=2000, embedding_size=16, hidden_size=16, steps=30, minut
 
 
 def train(args):
-    harness.resolve(args, dict(DEFAULTS, **(SMOKE if args.smoke else {})))
-    device = harness.use_device(args)
+    trainer.resolve(args, dict(DEFAULTS, **(SMOKE if args.smoke else {})))
+    device = trainer.use_device(args)
     reviews = Reviews(args.vocab_size)
     tg.manual_seed(args.seed)
     model = SentimentClassifier(len(reviews.vocab), args.embedding_size, args.hidden_size, args.cell,
@@ -213,32 +213,31 @@ def train(args):
           f"{args.cell.upper()} {args.hidden_size} ({args.pool} state), "
           f"{sum(p.size for p in model.parameters()):,} parameters; batch {args.batch_size}, "
           f"buckets {args.bucket_width} tokens wide, on {device}")
-    result = harness.fit(Task(model, reviews, args, device), args, args.out or "runs/sentiment")
+    result = trainer.fit(Task(model, reviews, args, device), args, args.out or "runs/sentiment")
     print(f"held-out accuracy {result['val_acc']:.4f}; the majority class "
           f"({LABELS[reviews.majority]}) scores {result['majority_acc']:.4f}")
     return result
 
 
-def load_model(args):
-    device = harness.use_device(args)
-    path = args.checkpoint or os.path.join("runs", "sentiment", "checkpoint.safetensors")
-    saved = harness.checkpoint.load(path, Task.name, device=device)
-    words = harness.checkpoint.identity_entry(saved, path, "vocab").split("\n")
+def vocab_of(saved, path):
+    """The checkpoint's vocabulary, one word per row of the model's embedding."""
+    words = trainer.checkpoint.identity_entry(saved, path, "vocab").split("\n")
     try:
         vocab = Vocab(words[len(Vocab.SPECIALS):])
     except ValueError as e:
-        raise harness.UsageError(f"checkpoint {path}: its vocabulary is not one ({e})") from None
+        raise trainer.UsageError(f"checkpoint {path}: its vocabulary is not one ({e})") from None
     if len(vocab) != saved["config"].get("vocab_size"):
-        raise harness.UsageError(f"checkpoint {path}: its vocabulary has {len(vocab)} words but "
+        raise trainer.UsageError(f"checkpoint {path}: its vocabulary has {len(vocab)} words but "
                                  f"its embedding {saved['config'].get('vocab_size')!r}")
-    model = harness.checkpoint.build(saved, path, SentimentClassifier)
-    return model, vocab, saved, path, device
+    return vocab
 
 
 def evaluate(args):
-    model, vocab, saved, path, device = load_model(args)
+    model, saved, path, device = trainer.load_run(args, Task.name, SentimentClassifier,
+                                                  os.path.join("runs", "sentiment"), vocab_of)
+    vocab = vocab_of(saved, path)
     reviews = Reviews(saved["identity"]["vocab_size"])
-    harness.checkpoint.check_identity(saved, path, reviews.identity, ["sha256", "vocab"],
+    trainer.checkpoint.check_identity(saved, path, reviews.identity, ["sha256", "vocab"],
                                       "the reviews' vocabulary")
     result = evaluate_on(model, reviews, device)
     print(f"{path} (step {saved['step']}) on {len(reviews.held[1])} held-out snippets: accuracy "
@@ -248,7 +247,9 @@ def evaluate(args):
 
 
 def classify(args):
-    model, vocab, saved, path, device = load_model(args)
+    model, saved, path, device = trainer.load_run(args, Task.name, SentimentClassifier,
+                                                  os.path.join("runs", "sentiment"), vocab_of)
+    vocab = vocab_of(saved, path)
     scores = predict(model, encode_texts(vocab, args.texts), device)
     probabilities = np.exp(scores - np.logaddexp.reduce(scores, axis=1, keepdims=True))
     for text, p in zip(args.texts, probabilities):
@@ -257,26 +258,26 @@ def classify(args):
 
 
 def build_parser():
-    parser = harness.ArgumentParser(prog="python -m models.sentiment",
+    parser = trainer.ArgumentParser(prog="python -m models.sentiment",
                                      description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     fit = commands.add_parser("train", help="train (or --resume) the classifier", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     model = fit.add_argument_group("model (defaults: 10k words, embedding 100, dropout 0.5, biLSTM 128)")
-    model.add_argument("--vocab-size", type=harness.positive_int, default=None,
+    model.add_argument("--vocab-size", type=trainer.positive_int, default=None,
                        help="ids in all, the 4 specials included (10000)")
-    model.add_argument("--embedding-size", type=harness.positive_int, default=None)
-    model.add_argument("--hidden-size", type=harness.positive_int, default=None)
+    model.add_argument("--embedding-size", type=trainer.positive_int, default=None)
+    model.add_argument("--hidden-size", type=trainer.positive_int, default=None)
     model.add_argument("--cell", choices=["lstm", "gru"], default=None)
     model.add_argument("--unidirectional", action="store_true", help="forwards only")
     model.add_argument("--pool", choices=["last", "mean"], default=None,
                        help="the last state of each direction, or the mean output (last)")
-    model.add_argument("--dropout", type=harness.probability, default=None, help="on the embeddings (0.5)")
-    model.add_argument("--batch-size", type=harness.positive_int, default=None, help="(64)")
-    model.add_argument("--bucket-width", type=harness.positive_int, default=None,
+    model.add_argument("--dropout", type=trainer.probability, default=None, help="on the embeddings (0.5)")
+    model.add_argument("--batch-size", type=trainer.positive_int, default=None, help="(64)")
+    model.add_argument("--bucket-width", type=trainer.positive_int, default=None,
                        help="lengths in a batch differ by less than this many tokens (4)")
     fit.add_argument("--smoke", action="store_true", help="a tiny model for a few steps: seconds")
-    harness.add_train_options(fit)
+    trainer.add_train_options(fit)
     fit.set_defaults(func=train)
 
     for name, func, text in (("eval", evaluate, "held-out accuracy beside the majority class"),
@@ -286,13 +287,13 @@ def build_parser():
             command.add_argument("texts", nargs="*", help="review snippets")
         command.add_argument("--checkpoint", default=None,
                              help="default: runs/sentiment/checkpoint.safetensors")
-        harness.add_device_option(command)
+        trainer.add_device_option(command)
         command.set_defaults(func=func)
     return parser
 
 
 def main(argv=None):
-    return harness.run_command(build_parser(), argv)
+    return trainer.run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

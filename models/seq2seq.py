@@ -28,7 +28,7 @@ import sys
 import numpy as np
 import tinygrad_seq as tg
 
-from models import harness
+from tinygrad_seq import train as trainer
 from models.bleu import bleu, paired_bootstrap
 from models.seq2seq_model import (ATTENTIONS, BOS, CELLS, EOS, PAD, UNK, Seq2Seq, beam_search,
                                   greedy, loss_of)
@@ -60,16 +60,16 @@ def load_pairs(source, seed=0):
         with open(source, encoding="utf-8") as file:
             lines = [line.rstrip("\n") for line in file if line.strip()]
     except (OSError, UnicodeDecodeError) as e:
-        raise harness.UsageError(f"--data {source}: not dates, fr, or a readable UTF-8 "
+        raise trainer.UsageError(f"--data {source}: not dates, fr, or a readable UTF-8 "
                                  f"tab-separated file ({e})") from None
     pairs = []
     for number, line in enumerate(lines, 1):
         parts = line.split("\t")
         if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
-            raise harness.UsageError(f"--data {source}: line {number} is not source<TAB>target")
+            raise trainer.UsageError(f"--data {source}: line {number} is not source<TAB>target")
         pairs.append((parts[0], parts[1]))
     if len(pairs) < 2:  # one pair is held out (10%, at least one), the rest is trained on
-        raise harness.UsageError(f"--data {source}: {len(pairs)} source<TAB>target "
+        raise trainer.UsageError(f"--data {source}: {len(pairs)} source<TAB>target "
                                  f"line{'' if len(pairs) == 1 else 's'}; at least 2 are needed "
                                  f"(one held out for evaluation, the others to train on)")
     order = np.random.default_rng(seed).permutation(len(pairs))
@@ -84,7 +84,7 @@ class Corpus:
         try:
             train, test, self.kind = load_pairs(source)
         except (ValueError, OSError, RuntimeError) as e:
-            raise harness.UsageError(f"--data {source}: {e}") from None
+            raise trainer.UsageError(f"--data {source}: {e}") from None
         self.name = source if source in ("dates", "fr") else os.path.basename(source)
         self.reverse_source = reverse_source
         tokenized = [[(tokenize(s, self.kind), tokenize(t, self.kind)) for s, t in part]
@@ -169,7 +169,7 @@ def evaluate_corpus(model, corpus, limit=0, beam=1, alpha=1.0, keep_words=False)
 
 # ---------------------------------------------------------------- training, for the harness
 
-class Task(harness.Task):
+class Task(trainer.Task):
     name, unit = "seq2seq", "token"
 
     def __init__(self, model, corpus, args, device):
@@ -212,7 +212,7 @@ class Task(harness.Task):
 
 def check_sampled(k, vocabulary):
     if k and k >= vocabulary:
-        raise harness.UsageError(f"--sampled-softmax {k}: K must be smaller than the target "
+        raise trainer.UsageError(f"--sampled-softmax {k}: K must be smaller than the target "
                                  f"vocabulary ({vocabulary} ids), or the full softmax is cheaper; "
                                  f"drop the option")
 
@@ -242,8 +242,8 @@ def train(args):
     if args.smoke:
         defaults.update({key: min(defaults.get(key, value), value) for key, value in SMOKE.items()})
         defaults["eval_size"] = SMOKE["eval_size"]
-    harness.resolve(args, defaults)
-    device = harness.use_device(args)
+    trainer.resolve(args, defaults)
+    device = trainer.use_device(args)
     corpus = Corpus(args.data, args.reverse_source)
     check_sampled(args.sampled_softmax, len(corpus.target_vocab))
     tg.manual_seed(args.seed)
@@ -255,45 +255,42 @@ def train(args):
           f"held-out pairs; vocabularies {len(corpus.source_vocab)} -> {len(corpus.target_vocab)} "
           f"({corpus.kind}s); Bi{args.cell.upper()} {args.hidden_size}, attention "
           f"{args.attention}, {parameters:,} parameters; batch {args.batch_size}, on {device}")
-    return harness.fit(Task(model, corpus, args, device), args,
+    return trainer.fit(Task(model, corpus, args, device), args,
                        args.out or run_dir(args.data, args.attention))
 
 
-def load_model(args, path=None):
-    device = harness.use_device(args)
-    path = path or args.checkpoint or os.path.join(run_dir(args.data or "dates"),
-                                                   "checkpoint.safetensors")
-    model, saved = harness.checkpoint.load_model(path, Task.name, Seq2Seq, device)
+def check_vocabularies(saved, path):
+    """The checkpoint's token kind and vocabularies, which its model's sizes must match."""
     identity, config = saved["identity"], saved["config"]
-    entry = lambda key, types: harness.checkpoint.identity_entry(saved, path, key, types)
+    entry = lambda key, types: trainer.checkpoint.identity_entry(saved, path, key, types)
     entry("reverse_source", bool), entry("max_source", int), entry("max_target", int)
     if entry("tokens", str) not in ("char", "word"):
-        raise harness.UsageError(f"checkpoint {path}: its identity's tokens {identity['tokens']!r} "
+        raise trainer.UsageError(f"checkpoint {path}: its identity's tokens {identity['tokens']!r} "
                                  f"is neither 'char' nor 'word'")
     try:
         sizes = [len(vocab) for vocab in vocabularies_of(identity)]
     except (TypeError, ValueError, KeyError) as e:
-        raise harness.UsageError(f"checkpoint {path}: its vocabularies are not readable "
+        raise trainer.UsageError(f"checkpoint {path}: its vocabularies are not readable "
                                  f"({type(e).__name__}: {e})") from None
     if sizes != [config.get("source_size"), config.get("target_size")]:
-        raise harness.UsageError(f"checkpoint {path}: its vocabularies have {sizes[0]} and "
+        raise trainer.UsageError(f"checkpoint {path}: its vocabularies have {sizes[0]} and "
                                  f"{sizes[1]} tokens, its model {config.get('source_size')} "
                                  f"and {config.get('target_size')}")
-    return model, saved, path
 
 
 def corpus_of(args, saved, path):
     identity = saved["identity"]
-    data = harness.checkpoint.data_to_read(args.data, saved, path, PRESETS)
+    data = trainer.checkpoint.data_to_read(args.data, saved, path, PRESETS)
     corpus = Corpus(data, identity["reverse_source"], vocabularies_of(identity))
     ours = Corpus(data, identity["reverse_source"])  # the vocabulary this data would build
-    harness.checkpoint.check_identity(saved, path, ours.identity, ["source_vocab", "target_vocab"],
+    trainer.checkpoint.check_identity(saved, path, ours.identity, ["source_vocab", "target_vocab"],
                                       f"--data {data}")
     return corpus
 
 
 def evaluate(args):
-    model, saved, path = load_model(args)
+    model, saved, path, _ = trainer.load_run(args, Task.name, Seq2Seq, run_dir(args.data or "dates"),
+                                             check_vocabularies)
     corpus = corpus_of(args, saved, path)
     compare = getattr(args, "compare", None)
     with tg.no_grad():
@@ -311,14 +308,16 @@ def evaluate(args):
 def compare_with(args, other_path, corpus, result):
     """The paired bootstrap of this checkpoint's translations (A) against another checkpoint's
     (B) on the same held-out pairs (each model decodes through its own vocabularies)."""
-    other, saved, path = load_model(args, other_path)
+    other, saved = trainer.load_model(other_path, Task.name, Seq2Seq, trainer.use_device(args),
+                                      check_vocabularies)
+    path = other_path
     # the other model reads the same data through its own vocabularies
     theirs_corpus = corpus_of(argparse.Namespace(data=corpus.identity["data"]), saved, path)
     with tg.no_grad():
         theirs = evaluate_corpus(other, theirs_corpus, args.eval_size, args.beam, args.alpha,
                                  keep_words=True)
     if theirs["references"] != result["references"]:
-        raise harness.UsageError(f"--compare {other_path}: its held-out references differ from "
+        raise trainer.UsageError(f"--compare {other_path}: its held-out references differ from "
                                  f"{args.checkpoint or 'this checkpoint'}'s; compare models of one data set")
     boot = paired_bootstrap(result["words"], theirs["words"], result["references"],
                             samples=args.bootstrap_samples, seed=args.seed)
@@ -331,7 +330,8 @@ def compare_with(args, other_path, corpus, result):
 
 
 def translate(args, stdin=None):
-    model, saved, path = load_model(args)
+    model, saved, path, _ = trainer.load_run(args, Task.name, Seq2Seq, run_dir(args.data or "dates"),
+                                             check_vocabularies)
     identity = saved["identity"]
     if args.data is not None:
         corpus_of(args, saved, path)
@@ -340,7 +340,7 @@ def translate(args, stdin=None):
     lines = [line.rstrip("\n") for line in (stdin or sys.stdin)]
     for number, line in enumerate(lines, 1):
         if not tokenize(line, kind):
-            raise harness.UsageError(f"line {number} of the input is empty: nothing to translate "
+            raise trainer.UsageError(f"line {number} of the input is empty: nothing to translate "
                                      f"(one sentence a line)")
     sources, outputs = [], []
     for number, line in enumerate(lines, 1):
@@ -363,7 +363,7 @@ def translate(args, stdin=None):
         print(results[-1])
     if args.heatmap and lines:
         if attention[0] is None:
-            raise harness.UsageError("--heatmap: this model has no attention (--attention none)")
+            raise trainer.UsageError("--heatmap: this model has no attention (--attention none)")
         source_tokens = tokenize(lines[0], kind)
         if identity["reverse_source"]:
             source_tokens = source_tokens[::-1]
@@ -374,9 +374,7 @@ def translate(args, stdin=None):
 
 def heatmap(weights, source, output, path):
     """The attention weights (output steps x source tokens) of one sentence, as a PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = trainer.extras.pyplot()
     weights = weights[:len(output), :len(source)]
     figure, axis = plt.subplots(figsize=(1 + 0.35 * len(source), 1 + 0.35 * len(output)))
     axis.imshow(weights, cmap="Greys", vmin=0, vmax=1, aspect="auto")
@@ -391,20 +389,18 @@ def heatmap(weights, source, output, path):
 
 def plot_logs(args):
     """One held-out metric of several runs against training seconds and against steps."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from models.harness.metrics import read
+    plt = trainer.extras.pyplot()
+    from tinygrad_seq.train.metrics import read
     if args.labels and len(args.labels) != len(args.logs):
-        raise harness.UsageError(f"--labels: {len(args.labels)} labels for {len(args.logs)} logs")
+        raise trainer.UsageError(f"--labels: {len(args.labels)} labels for {len(args.logs)} logs")
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for number, path in enumerate(args.logs):
         try:
             evals = [r for r in read(path) if r.get("kind") == "eval" and args.metric in r]
         except (ValueError, AttributeError) as e:  # a line that is not JSON, or not a record
-            raise harness.UsageError(f"{path} is not a metrics log ({e})") from None
+            raise trainer.UsageError(f"{path} is not a metrics log ({e})") from None
         if not evals:
-            raise harness.UsageError(f"{path} has no evaluation with {args.metric!r}")
+            raise trainer.UsageError(f"{path} has no evaluation with {args.metric!r}")
         label = args.labels[number] if args.labels else path
         for axis, x in zip(axes, ("seconds", "step")):
             axis.plot([r[x] for r in evals], [r[args.metric] for r in evals], "o-", ms=3, label=label)
@@ -420,7 +416,7 @@ def plot_logs(args):
 
 
 def build_parser():
-    parser = harness.ArgumentParser(prog="python -m models.seq2seq",
+    parser = trainer.ArgumentParser(prog="python -m models.seq2seq",
                                      description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -431,30 +427,30 @@ def build_parser():
     fit.add_argument("--data", default="dates", help=data_help + " (dates)")
     model = fit.add_argument_group("model (dates: 32, BiLSTM 64; fr: 64, BiLSTM 64)")
     model.add_argument("--cell", choices=sorted(CELLS), default=None)
-    model.add_argument("--embedding-size", type=harness.positive_int, default=None)
-    model.add_argument("--hidden-size", type=harness.positive_int, default=None,
+    model.add_argument("--embedding-size", type=trainer.positive_int, default=None)
+    model.add_argument("--hidden-size", type=trainer.positive_int, default=None,
                        help="per encoder direction; the decoder has twice as many")
-    model.add_argument("--layers", dest="num_layers", type=harness.positive_int, default=None)
+    model.add_argument("--layers", dest="num_layers", type=trainer.positive_int, default=None)
     model.add_argument("--attention", choices=ATTENTIONS, default=None,
                        help="none: the decoder sees the context vector alone (additive)")
-    model.add_argument("--attention-size", type=harness.positive_int, default=None)
-    model.add_argument("--dropout", type=harness.probability, default=None,
+    model.add_argument("--attention-size", type=trainer.positive_int, default=None)
+    model.add_argument("--dropout", type=trainer.probability, default=None,
                        help="on the embeddings and the decoder's outputs (0; fr: 0.3)")
     batches = fit.add_argument_group("batches and loss")
-    batches.add_argument("--batch-size", type=harness.positive_int, default=None)
-    batches.add_argument("--bucket-width", type=harness.positive_int, default=None,
+    batches.add_argument("--batch-size", type=trainer.positive_int, default=None)
+    batches.add_argument("--bucket-width", type=trainer.positive_int, default=None,
                          help="source lengths in a batch differ by less than this (2)")
     batches.add_argument("--reverse-source", action="store_true", default=None,
                          help="feed each source reversed (Sutskever et al. 2014)")
-    batches.add_argument("--sampled-softmax", type=harness.non_negative_int, default=None,
+    batches.add_argument("--sampled-softmax", type=trainer.non_negative_int, default=None,
                          metavar="K", help="train with a softmax over K sampled classes (0: full)")
-    batches.add_argument("--sample-ratio", type=harness.probability, default=None,
+    batches.add_argument("--sample-ratio", type=trainer.probability, default=None,
                          help="scheduled sampling: feed the model's own previous token with this "
                               "probability instead of the true one (0)")
-    batches.add_argument("--eval-size", type=harness.non_negative_int, default=None,
+    batches.add_argument("--eval-size", type=trainer.non_negative_int, default=None,
                          help="held-out pairs per evaluation (0: all)")
     fit.add_argument("--smoke", action="store_true", help="a tiny model for a few steps: seconds")
-    harness.add_train_options(fit)
+    trainer.add_train_options(fit)
     fit.set_defaults(func=train)
 
     for name, func, text in (("eval", evaluate, "exact match and BLEU of a checkpoint"),
@@ -464,36 +460,36 @@ def build_parser():
                          "refuses a checkpoint of another vocabulary")
         sub.add_argument("--checkpoint", default=None,
                          help="default: runs/seq2seq-DATA/checkpoint.safetensors")
-        sub.add_argument("--beam", type=harness.positive_int, default=1,
+        sub.add_argument("--beam", type=trainer.positive_int, default=1,
                          help="beam width (1: greedy)")
-        sub.add_argument("--alpha", type=harness.finite_float, default=1.0,
+        sub.add_argument("--alpha", type=trainer.finite_float, default=1.0,
                          help="length normalisation: log-probability / length**alpha (1)")
         if name == "eval":
-            sub.add_argument("--eval-size", type=harness.non_negative_int, default=0,
+            sub.add_argument("--eval-size", type=trainer.non_negative_int, default=0,
                              help="held-out pairs (0: all)")
             sub.add_argument("--compare", default=None, metavar="CHECKPOINT",
                              help="also decode with this checkpoint and give the paired bootstrap "
                              "of the BLEU difference (this one minus that one)")
-            sub.add_argument("--bootstrap-samples", type=harness.positive_int, default=1000,
+            sub.add_argument("--bootstrap-samples", type=trainer.positive_int, default=1000,
                              help="resamples of the paired bootstrap (1000)")
-            sub.add_argument("--seed", type=harness.non_negative_int, default=0, help="the bootstrap's seed (0)")
+            sub.add_argument("--seed", type=trainer.non_negative_int, default=0, help="the bootstrap's seed (0)")
         else:
-            sub.add_argument("--heatmap", type=harness.output_file, default=None, metavar="PNG",
+            sub.add_argument("--heatmap", type=trainer.output_file, default=None, metavar="PNG",
                              help="plot the attention of the first sentence")
-        harness.add_device_option(sub)
+        trainer.add_device_option(sub)
         sub.set_defaults(func=func)
 
     draw = commands.add_parser("plot", help="a held-out metric of several runs on one plot")
-    draw.add_argument("logs", nargs="+", type=harness.existing_file, help="metrics.jsonl files")
+    draw.add_argument("logs", nargs="+", type=trainer.existing_file, help="metrics.jsonl files")
     draw.add_argument("--labels", nargs="+", default=None)
     draw.add_argument("--metric", default="exact", help="exact, bleu or val_loss (exact)")
-    draw.add_argument("-o", "--out", type=harness.output_file, default="seq2seq.png")
+    draw.add_argument("-o", "--out", type=trainer.output_file, default="seq2seq.png")
     draw.set_defaults(func=plot_logs)
     return parser
 
 
 def main(argv=None):
-    return harness.run_command(build_parser(), argv)
+    return trainer.run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ DOCUMENTED = [
     "tinygrad_seq.nn.init", "tinygrad_seq.nn.utils", "tinygrad_seq.optim",
     "tinygrad_seq.optim.lr_scheduler", "tinygrad_seq.data", "tinygrad_seq.serialization",
     "tinygrad_seq.inspect", "tinygrad_seq.viz", "tinygrad_seq.anomaly",
-    "tinygrad_seq.distributed", "tinygrad_seq.testing",
+    "tinygrad_seq.distributed", "tinygrad_seq.train", "tinygrad_seq.testing",
 ]
 # Top-level modules that users reach only through the names ``tinygrad_seq`` re-exports (or not
 # at all). A new module must be added to one list or the other.
@@ -40,7 +40,6 @@ INTERNAL = {
     "checks": "argument checks behind the clear errors",
     "creation": "the factories, re-exported by tinygrad_seq",
     "inplace": "the in-place ops behind Tensor.add_ and kin",
-    "sharding": "DistributedSampler and ShardedGenerator, re-exported by tinygrad_seq.distributed",
     "size": "the int that Tensor.size returns",
     "tensor": "Tensor and tensor, re-exported by tinygrad_seq",
     "versions": "the version counts behind in-place ops",

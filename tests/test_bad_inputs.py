@@ -9,7 +9,7 @@ temporary folders all land in it) whose files are compared before and after. The
 ``CLI`` also run as ``python -m`` in a child process, as a user types them.
 
 The one line: argparse's errors print their usage block first, a dozen lines for a training
-command that bury the line saying what was wrong, so the parsers of models/harness/arguments.py
+command that bury the line saying what was wrong, so the parsers of tinygrad_seq/train/arguments.py
 print ``PROG: error: MESSAGE (--help lists the options)`` alone.
 """
 import os
@@ -23,13 +23,14 @@ import warnings
 import pytest
 
 import tinygrad_seq as tg
-from models import (charlm, classify_rows, demo, forecast, generate_rows, harness,
-                    output_recurrent, sentiment, seq2seq)
+from models import (charlm, classify_rows, demo, forecast, generate_rows, output_recurrent,
+                    sentiment, seq2seq)
 from models.experiments import dropout, exploding, family, long_term, vanishing
-from models.harness import __main__ as plot_logs
+from tinygrad_seq import train as trainer
+from tinygrad_seq.train import __main__ as plot_logs
 
-pytest.importorskip("tqdm", reason="the models extra (tqdm, matplotlib) is not installed")
-pytest.importorskip("matplotlib", reason="the models extra (tqdm, matplotlib) is not installed")
+pytest.importorskip("tqdm", reason="the train extra (tqdm, matplotlib) is not installed")
+pytest.importorskip("matplotlib", reason="the train extra (tqdm, matplotlib) is not installed")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,7 +40,7 @@ MAINS = {"charlm": charlm.main, "classify_rows": classify_rows.main, "demo": dem
          "seq2seq": seq2seq.main, "experiments.dropout": dropout.main,
          "experiments.exploding": exploding.main, "experiments.family": family.main,
          "experiments.long_term": long_term.main, "experiments.vanishing": vanishing.main,
-         "harness": plot_logs.main}
+         "train": plot_logs.main}
 
 # each training command, up to the options under test (cheap data: the shared rows fail first)
 TRAIN = {"charlm": ["train", "--data", "hello"], "demo": [],
@@ -176,11 +177,11 @@ OWN = [  # (command, arguments, words)
     ("generate_rows", ["sample", "--seed", "-1"], ["--seed", ">= 0"]),
     ("generate_rows", ["sample", "--out", "adir"], ["--out", "adir", "is a folder"]),
     ("generate_rows", ["sample", "--checkpoint", "missing.safetensors"], ["missing.safetensors"]),
-    ("harness", ["missing.jsonl"], ["missing.jsonl", "no such file"]),
-    ("harness", ["README.md"], ["README.md", "not a metrics log"]),
-    ("harness", ["words.csv"], ["words.csv", "not a metrics log"]),
-    ("harness", ["log.jsonl", "-o", "adir"], ["--out", "adir", "is a folder"]),
-    ("harness", ["log.jsonl", "--labels", "a", "b"], ["--labels", "2 labels for 1 logs"]),
+    ("train", ["missing.jsonl"], ["missing.jsonl", "no such file"]),
+    ("train", ["README.md"], ["README.md", "not a metrics log"]),
+    ("train", ["words.csv"], ["words.csv", "not a metrics log"]),
+    ("train", ["log.jsonl", "-o", "adir"], ["--out", "adir", "is a folder"]),
+    ("train", ["log.jsonl", "--labels", "a", "b"], ["--labels", "2 labels for 1 logs"]),
     ("experiments.vanishing", ["--variants", "bogus"], ["--variants", "'bogus'"]),
     ("experiments.vanishing", ["--seeds", "0"], ["--seeds", ">= 1"]),
     ("experiments.vanishing", ["--train-seconds", "-1"], ["--train-seconds", "> 0"]),
@@ -267,7 +268,8 @@ def snapshot(root):
 def assert_one_clear_line(stderr, words):
     lines = stderr.strip("\n").split("\n")
     assert len(lines) == 1 and "Traceback" not in stderr, stderr
-    assert lines[0].startswith("python -m models.") and ": error: " in lines[0], stderr
+    assert lines[0].startswith(("python -m models.", "python -m tinygrad_seq.train:")), stderr
+    assert ": error: " in lines[0], stderr
     for word in words:
         assert word in lines[0], f"{word!r} not in {lines[0]!r}"
 
@@ -308,7 +310,7 @@ def test_the_table_covers_every_command_line():
     assert {command for command, _, _ in ROWS} == set(MAINS)
     assert len(CLI) == len([row for row in ROWS if (row[0], tuple(row[1])) in CLI])
     # the early --resume/--out checks look for the checkpoint under the loop's own name
-    assert harness.RunPaths("x").checkpoint == os.path.join("x", harness.options.CHECKPOINT_NAME)
+    assert trainer.RunPaths("x").checkpoint == os.path.join("x", trainer.options.CHECKPOINT_NAME)
 
 
 def test_an_unexpected_error_keeps_its_traceback(monkeypatch):
@@ -323,10 +325,10 @@ def test_an_unexpected_error_keeps_its_traceback(monkeypatch):
 def test_ctrl_c_ends_with_one_line_and_status_130(capsys):
     def interrupted(args):
         raise KeyboardInterrupt
-    parser = harness.ArgumentParser(prog="python -m models.toy")
+    parser = trainer.ArgumentParser(prog="python -m models.toy")
     parser.set_defaults(func=interrupted)
     with pytest.raises(SystemExit) as stop:
-        harness.run_command(parser, [])
+        trainer.run_command(parser, [])
     stderr = capsys.readouterr().err
     assert stop.value.code == 130 and "Traceback" not in stderr
     assert stderr.count("\n") == 1 and stderr.startswith("python -m models.toy: stopped by Ctrl-C")

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 import tinygrad_seq as tg
-from models import charlm, harness
+from models import charlm
+from tinygrad_seq import train as trainer
 
-pytest.importorskip("tqdm", reason="the models extra (tqdm, matplotlib) is not installed")
-pytest.importorskip("matplotlib", reason="the models extra (tqdm, matplotlib) is not installed")
+pytest.importorskip("tqdm", reason="the train extra (tqdm, matplotlib) is not installed")
+pytest.importorskip("matplotlib", reason="the train extra (tqdm, matplotlib) is not installed")
 
 TEXT = "the cat sat on the mat. the dog sat on the log. " * 40
 TINY = ["--embedding-size", "8", "--hidden-size", "24", "--layers", "1", "--bptt", "12",
@@ -20,7 +21,7 @@ TINY = ["--embedding-size", "8", "--hidden-size", "24", "--layers", "1", "--bptt
 
 @pytest.fixture(autouse=True)
 def no_budget_from_the_environment(monkeypatch):
-    monkeypatch.delenv(harness.MINUTES_ENV, raising=False)  # CI exports one for the main job
+    monkeypatch.delenv(trainer.MINUTES_ENV, raising=False)  # CI exports one for the main job
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ def test_a_single_process_is_a_world_of_one_and_every_call_is_a_no_op():
 
 
 def test_a_launcher_without_mpi4py_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(dist, "_world", dist._World())
+    monkeypatch.setattr(dist.world, "_world", dist.world._World())
     monkeypatch.setenv("PMI_SIZE", "2")
     monkeypatch.setenv("PMI_RANK", "1")
     monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py fails
@@ -111,8 +111,8 @@ def test_gradients_go_into_buckets_of_at_most_the_size_asked_for():
 
 
 def test_the_harness_flag_alone_trains_as_one_process(tmp_path):
-    pytest.importorskip("tqdm", reason="the models extra (tqdm, matplotlib) is not installed")
-    pytest.importorskip("matplotlib", reason="the models extra (tqdm, matplotlib) is not installed")
+    pytest.importorskip("tqdm", reason="the train extra (tqdm, matplotlib) is not installed")
+    pytest.importorskip("matplotlib", reason="the train extra (tqdm, matplotlib) is not installed")
     from models import charlm
     outs = []
     for flags in ([], ["--distributed", "--bucket-mb", "0.01"]):
@@ -253,7 +253,7 @@ def _weights(out):
 
 
 def test_charlm_trains_data_parallel_and_resumes_on_any_number_of_processes(mpi, tmp_path):
-    pytest.importorskip("tqdm", reason="the models extra (tqdm, matplotlib) is not installed")
+    pytest.importorskip("tqdm", reason="the train extra (tqdm, matplotlib) is not installed")
     straight, two_then_one, one_then_two = (str(tmp_path / n) for n in ("a", "b", "c"))
     _charlm(mpi, 1, straight, "--steps", "8")
     output = _charlm(mpi, 2, two_then_one, "--steps", "4", "--bucket-mb", "0.01")

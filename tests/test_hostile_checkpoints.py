@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 import tinygrad_seq as tg
-from models import charlm, harness
+from models import charlm
+from tinygrad_seq import train as trainer
 
-pytest.importorskip("tqdm", reason="the models extra (tqdm, matplotlib) is not installed")
-pytest.importorskip("matplotlib", reason="the models extra (tqdm, matplotlib) is not installed")
+pytest.importorskip("tqdm", reason="the train extra (tqdm, matplotlib) is not installed")
+pytest.importorskip("matplotlib", reason="the train extra (tqdm, matplotlib) is not installed")
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,12 @@ import pytest
 
 import tinygrad_seq as tg
 from tinygrad_seq.testing import assert_close
-from models import charlm, forecast, harness
-from models.harness.initial import load_initial, save_initial
+from models import charlm, forecast
+from tinygrad_seq import train as trainer
+from tinygrad_seq.train.initial import load_initial, save_initial
 
-pytest.importorskip("tqdm", reason="the models extra (tqdm, matplotlib) is not installed")
-pytest.importorskip("matplotlib", reason="the models extra (tqdm, matplotlib) is not installed")
+pytest.importorskip("tqdm", reason="the train extra (tqdm, matplotlib) is not installed")
+pytest.importorskip("matplotlib", reason="the train extra (tqdm, matplotlib) is not installed")
 
 BENCHMARKS = os.path.join(os.path.dirname(__file__), "..", "benchmarks")
 SMALL = dict(vocab_size=11, embedding_size=6, hidden_size=16, num_layers=2)
@@ -25,7 +26,7 @@ TEXT = "".join(chr(97 + (i * 7 + i // 13) % 26) for i in range(2500))
 
 @pytest.fixture(autouse=True)
 def no_budget_from_the_environment(monkeypatch):
-    monkeypatch.delenv(harness.MINUTES_ENV, raising=False)
+    monkeypatch.delenv(trainer.MINUTES_ENV, raising=False)
 
 
 @pytest.fixture
@@ -86,7 +87,7 @@ def test_bad_files_are_refused_by_name_and_leave_the_model_untouched(tmp_path):
     for what, path, fragment in bad_files(tmp_path):
         model = small_model(1)
         before = weights(model)
-        with pytest.raises(harness.UsageError) as error:
+        with pytest.raises(trainer.UsageError) as error:
             load_initial(model, path)
         assert fragment in str(error.value) and "nothing was loaded" in str(error.value), what
         after = weights(model)
@@ -104,7 +105,7 @@ def test_a_tied_parameter_must_get_one_value(tmp_path):
     model, path = Tied(), str(tmp_path / "tied.safetensors")
     good = weights(model)
     tg.save({**good, "decoder.weight": good["decoder.weight"] + 1}, path)
-    with pytest.raises(harness.UsageError, match="encoder.weight and decoder.weight are one tied"):
+    with pytest.raises(trainer.UsageError, match="encoder.weight and decoder.weight are one tied"):
         load_initial(model, path)
     tg.save(good, path)
     load_initial(model, path)  # the same value under both names loads
@@ -114,9 +115,9 @@ def test_a_training_checkpoint_or_no_file_is_not_initial_weights(tmp_path):
     out = str(tmp_path / "run")
     charlm.main(["train", "--data", "hello", "--steps", "1", "--out", out, "--progress", "off"])
     model = charlm.CharLM(vocab_size=4, embedding_size=4, hidden_size=16, num_layers=1, cell="rnn")
-    with pytest.raises(harness.UsageError, match="not tensors .*training checkpoint"):
+    with pytest.raises(trainer.UsageError, match="not tensors .*training checkpoint"):
         load_initial(model, os.path.join(out, "checkpoint.safetensors"))
-    with pytest.raises(harness.UsageError, match="no such file"):
+    with pytest.raises(trainer.UsageError, match="no such file"):
         load_initial(model, str(tmp_path / "none.safetensors"))
 
 

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 import tinygrad_seq as tg
-from models import classify_rows, forecast, generate_rows, harness, sentiment
+from models import classify_rows, forecast, generate_rows, sentiment
+from tinygrad_seq import train as trainer
 from models.data import Splits
 
-pytest.importorskip("tqdm", reason="the models extra (tqdm, matplotlib) is not installed")
-pytest.importorskip("matplotlib", reason="the models extra (tqdm, matplotlib) is not installed")
+pytest.importorskip("tqdm", reason="the train extra (tqdm, matplotlib) is not installed")
+pytest.importorskip("matplotlib", reason="the train extra (tqdm, matplotlib) is not installed")
 
 
 # ---------------------------------------------------------------- synthetic data in place of the loaders
@@ -51,7 +52,7 @@ def sine(n=200):
 
 @pytest.fixture(autouse=True)
 def synthetic_data(monkeypatch, tmp_path):
-    monkeypatch.delenv(harness.MINUTES_ENV, raising=False)
+    monkeypatch.delenv(trainer.MINUTES_ENV, raising=False)
     monkeypatch.chdir(tmp_path)  # any runs/ lands here
     monkeypatch.setattr(classify_rows, "SOURCES", {"mnist": (fake_digits(28), 28),
                                                    "digits": (fake_digits(8), 8)})
@@ -152,8 +153,8 @@ def test_the_generator_forms_differ_only_in_where_the_class_goes():
 
 def test_accuracy_and_confusion_matrix_on_a_hand_made_case():
     targets, predictions = [0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2]
-    assert harness.metrics.accuracy(targets, predictions) == pytest.approx(4 / 6)
-    assert harness.metrics.confusion_matrix(targets, predictions, 3).tolist() == \
+    assert trainer.metrics.accuracy(targets, predictions) == pytest.approx(4 / 6)
+    assert trainer.metrics.confusion_matrix(targets, predictions, 3).tolist() == \
         [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
 
 

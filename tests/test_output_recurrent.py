@@ -6,16 +6,17 @@ import numpy as np
 import pytest
 
 import tinygrad_seq as tg
-from models import harness, output_recurrent
+from models import output_recurrent
+from tinygrad_seq import train as trainer
 from tinygrad_seq.testing import assert_close
 from models.output_recurrent import HiddenRecurrent, OutputRecurrent
 
-pytest.importorskip("matplotlib", reason="the models extra (tqdm, matplotlib) is not installed")
+pytest.importorskip("matplotlib", reason="the train extra (tqdm, matplotlib) is not installed")
 
 
 @pytest.fixture(autouse=True)
 def no_budget_from_the_environment(monkeypatch):
-    monkeypatch.delenv(harness.MINUTES_ENV, raising=False)
+    monkeypatch.delenv(trainer.MINUTES_ENV, raising=False)
 
 
 def test_teacher_forced_steps_are_independent_so_training_needs_no_bptt():

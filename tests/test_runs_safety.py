@@ -14,19 +14,20 @@ import numpy as np
 import pytest
 
 import tinygrad_seq as tg
-from models import charlm, harness
-from models.harness import metrics, runs
+from models import charlm
+from tinygrad_seq import train as trainer
+from tinygrad_seq.train import metrics, runs
 
-pytest.importorskip("tqdm", reason="the models extra (tqdm, matplotlib) is not installed")
-pytest.importorskip("matplotlib", reason="the models extra (tqdm, matplotlib) is not installed")
+pytest.importorskip("tqdm", reason="the train extra (tqdm, matplotlib) is not installed")
+pytest.importorskip("matplotlib", reason="the train extra (tqdm, matplotlib) is not installed")
 
 
 @pytest.fixture(autouse=True)
 def no_budget_from_the_environment(monkeypatch):
-    monkeypatch.delenv(harness.MINUTES_ENV, raising=False)
+    monkeypatch.delenv(trainer.MINUTES_ENV, raising=False)
 
 
-class Toy(harness.Task):
+class Toy(trainer.Task):
     name, unit, device = "toy", "sample", "cpu"
 
     def __init__(self):
@@ -45,13 +46,13 @@ class Toy(harness.Task):
 
 def options(*argv):
     parser = argparse.ArgumentParser()
-    harness.add_train_options(parser)
-    return harness.resolve(parser.parse_args(list(argv)), {
+    trainer.add_train_options(parser)
+    return trainer.resolve(parser.parse_args(list(argv)), {
         "lr": 0.01, "clip": 1.0, "eval_every": 2, "eval_seconds": 60.0, "minutes": 0.0})
 
 
 def fit(out, *argv):
-    return harness.fit(Toy(), options("--progress", "off", *argv), str(out))
+    return trainer.fit(Toy(), options("--progress", "off", *argv), str(out))
 
 
 def snapshot(folder):
@@ -118,12 +119,12 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_has_a_checkpoint(tmp_path
 
 def test_a_live_run_holds_its_folder_and_a_second_is_refused_naming_it(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from models.harness.runs import RunLock; "
+        [sys.executable, "-c", "import sys; from tinygrad_seq.train.runs import RunLock; "
          "RunLock(sys.argv[1]); print('held', flush=True); sys.stdin.read()", str(tmp_path)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=os.getcwd())
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(harness.UsageError) as refusal:
+        with pytest.raises(trainer.UsageError) as refusal:
             fit(tmp_path, "--steps", "1")
         assert f"pid {holder.pid} on host {socket.gethostname()}" in str(refusal.value)
         assert not os.path.exists(tmp_path / "metrics.jsonl")
@@ -150,7 +151,7 @@ def test_a_killed_runs_lock_is_taken_over_and_every_run_releases_its_own(tmp_pat
 
 def test_bad_input_leaves_no_folder_behind(tmp_path):
     out = tmp_path / "new" / "run"
-    with pytest.raises(harness.UsageError, match="no checkpoint"):
+    with pytest.raises(trainer.UsageError, match="no checkpoint"):
         fit(out, "--steps", "1", "--resume")
     assert not os.path.exists(tmp_path / "new")
 
@@ -168,7 +169,7 @@ def test_a_failed_rewrite_on_resume_keeps_every_line_of_the_log(tmp_path, monkey
             raise OSError(errno.ENOSPC, "No space left on device")
         return dumps(value, *a, **k)
     monkeypatch.setattr(metrics.json, "dumps", disk_full_after_three)
-    with pytest.raises(harness.UsageError, match="metrics.jsonl: No space left on device"):
+    with pytest.raises(trainer.UsageError, match="metrics.jsonl: No space left on device"):
         fit(tmp_path, "--steps", "8", "--resume")
     assert (tmp_path / "metrics.jsonl").read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["checkpoint.safetensors", "curves.png", "metrics.jsonl"]
@@ -183,7 +184,7 @@ def test_a_link_planted_in_the_folder_is_refused_by_name(tmp_path, planted):
     out = tmp_path / "run"
     out.mkdir()
     os.symlink(outside, out / planted)
-    with pytest.raises(harness.UsageError, match=f"{planted} is a symbolic link"):
+    with pytest.raises(trainer.UsageError, match=f"{planted} is a symbolic link"):
         fit(out, "--steps", "1")
     assert outside.read_text() == "keep me"
 

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 import tinygrad_seq as tg
-from models import harness, seq2seq
+from models import seq2seq
+from tinygrad_seq import train as trainer
 from tinygrad_seq.testing import assert_close
 from models.data import catalogs, fetch, pins
 from models.seq2seq_model import BOS, EOS, Seq2Seq, beam_search, greedy, loss_of
 
-pytest.importorskip("matplotlib", reason="the models extra (tqdm, matplotlib) is not installed")
+pytest.importorskip("matplotlib", reason="the train extra (tqdm, matplotlib) is not installed")
 
 FIXTURE = pathlib.Path(__file__).resolve().parent / "fixtures" / "catalog_fr.mo"
 PAIRS = [("the cat sat", "le chat est assis"), ("the dog sat", "le chien est assis"),
@@ -28,7 +29,7 @@ TINY = ["--embedding-size", "8", "--hidden-size", "8", "--batch-size", "4", "--s
 
 @pytest.fixture(autouse=True)
 def no_budget_from_the_environment(monkeypatch):
-    monkeypatch.delenv(harness.MINUTES_ENV, raising=False)
+    monkeypatch.delenv(trainer.MINUTES_ENV, raising=False)
 
 
 def write_pairs(path, pairs):

@@ -12,7 +12,7 @@ import numpy as np
 
 import tinygrad_seq as tg
 
-from .. import harness
+from tinygrad_seq import train as trainer
 
 KINDS = ("tanh", "relu", "lstm", "lstm_fb1", "gru", "gru_before", "lstm1997", "peephole")
 DOCS_PLOTS = os.path.join("docs", "experiments")            # the plots the docs embed
@@ -134,15 +134,15 @@ def prog(name):
 
 def parser(description, name):
     """The options every experiment shares, in the models' parser: a bad value is one line
-    naming it, exit status 2 (models/harness/arguments.py)."""
-    p = harness.ArgumentParser(prog=prog(name), description=description)
+    naming it, exit status 2 (tinygrad_seq/train/arguments.py)."""
+    p = trainer.ArgumentParser(prog=prog(name), description=description)
     p.add_argument("--smoke", action="store_true", help="a seconds-long run that checks the code path")
-    p.add_argument("--out", type=harness.output_folder, default=None,
+    p.add_argument("--out", type=trainer.output_folder, default=None,
                    help="where to write the plot and logs (default: plots to docs/experiments, "
                         "logs to docs/results/experiments; with --smoke both to a new temporary "
                         "folder, printed)")
-    p.add_argument("--threads", type=harness.positive_int, default=1, help="BLAS threads (default 1)")
-    p.add_argument("--seed", type=harness.non_negative_int, default=0)
+    p.add_argument("--threads", type=trainer.positive_int, default=1, help="BLAS threads (default 1)")
+    p.add_argument("--seed", type=trainer.non_negative_int, default=0)
     return p
 
 
@@ -153,7 +153,7 @@ def command(name):
     def wrap(main):
         @functools.wraps(main)
         def guarded(argv=None):
-            with harness.exit_cleanly(prog(name)):
+            with trainer.exit_cleanly(prog(name)):
                 return main(argv)
         return guarded
     return wrap
@@ -173,15 +173,12 @@ def setup(args, name):
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as e:
-            raise harness.UsageError(f"cannot create the folder {folder}: {e.strerror or e}") from None
+            raise trainer.UsageError(f"cannot create the folder {folder}: {e.strerror or e}") from None
     return logs, plots
 
 
 def pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+    return trainer.extras.pyplot()  # a missing matplotlib is named with the extra that brings it
 
 
 def load_json(path):

@@ -17,7 +17,7 @@ import numpy as np
 
 import tinygrad_seq as tg
 
-from .. import harness
+from tinygrad_seq import train as trainer
 from . import common
 
 
@@ -38,8 +38,8 @@ def held_out(model, x, y, passes):
 @common.command("dropout")
 def main(argv=None):
     p = common.parser(__doc__, "dropout")
-    p.add_argument("--seconds", type=harness.positive_float, default=90)
-    p.add_argument("--dropout", type=harness.probability, default=0.3)
+    p.add_argument("--seconds", type=trainer.positive_float, default=90)
+    p.add_argument("--dropout", type=trainer.probability, default=0.3)
     args = p.parse_args(argv)
     logs, plots = common.setup(args, "dropout")
     hidden, batch, T, seconds, passes, every = 64, 64, 20, args.seconds, 8, 50

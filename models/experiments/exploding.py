@@ -15,7 +15,7 @@ import numpy as np
 
 import tinygrad_seq as tg
 
-from .. import harness
+from tinygrad_seq import train as trainer
 from . import common
 
 
@@ -52,7 +52,7 @@ def run(model, clip, steps, T, batch, lr, seed):
 @common.command("exploding")
 def main(argv=None):
     p = common.parser(__doc__, "exploding")
-    p.add_argument("--steps", type=harness.positive_int, default=600)
+    p.add_argument("--steps", type=trainer.positive_int, default=600)
     args = p.parse_args(argv)
     logs, plots = common.setup(args, "exploding")
     hidden, T, batch, lr, gain, steps = 64, 50, 64, 0.01, 1.5, args.steps

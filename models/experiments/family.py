@@ -10,7 +10,7 @@ declared cells, so the curves are drawn against steps as well as seconds.
 """
 import os
 
-from .. import harness
+from tinygrad_seq import train as trainer
 from . import common
 
 KINDS = ("lstm1997", "lstm", "peephole", "gru", "gru_before")
@@ -22,11 +22,11 @@ LABELS = {"lstm1997": "LSTM 1997 (no forget gate)", "lstm": "LSTM (forget gate)"
 @common.command("family")
 def main(argv=None):
     p = common.parser(__doc__, "family")
-    p.add_argument("--seconds", type=harness.positive_float, default=90)
-    p.add_argument("--T", type=harness.positive_int, default=50)
-    p.add_argument("--steps", type=harness.positive_int, default=None,
+    p.add_argument("--seconds", type=trainer.positive_float, default=90)
+    p.add_argument("--T", type=trainer.positive_int, default=50)
+    p.add_argument("--steps", type=trainer.positive_int, default=None,
                    help="a budget of Adam steps instead of seconds (the declared cells are slower)")
-    p.add_argument("--name", type=harness.file_stem, default="family", help="the stem of the output files")
+    p.add_argument("--name", type=trainer.file_stem, default="family", help="the stem of the output files")
     args = p.parse_args(argv)
     logs, plots = common.setup(args, "family")
     hidden, batch, seconds, T, steps = 64, 64, args.seconds, args.T, args.steps

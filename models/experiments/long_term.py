@@ -16,8 +16,8 @@ import tempfile
 
 import tinygrad_seq as tg
 
-from ..harness.initial import save_initial
-from .. import harness
+from tinygrad_seq.train.initial import save_initial
+from tinygrad_seq import train as trainer
 from . import common
 
 DEFAULT_RUNS = ["tanh", "lstm", "lstm_fb1", "gru"]
@@ -51,11 +51,11 @@ def plot(results, path):
 @common.command("long_term")
 def main(argv=None):
     p = common.parser(__doc__, "long_term")
-    p.add_argument("--lengths", type=harness.positive_int, nargs="+", default=[50, 100])
+    p.add_argument("--lengths", type=trainer.positive_int, nargs="+", default=[50, 100])
     p.add_argument("--kinds", nargs="+", choices=common.KINDS, default=DEFAULT_RUNS)
-    p.add_argument("--seconds", type=harness.positive_float, default=120)
+    p.add_argument("--seconds", type=trainer.positive_float, default=120)
     p.add_argument("--torch", action="store_true", help="run the PyTorch twin at the same time")
-    p.add_argument("--name", type=harness.file_stem, default="long_term", help="the stem of the output files")
+    p.add_argument("--name", type=trainer.file_stem, default="long_term", help="the stem of the output files")
     p.add_argument("--same-init", action="store_true",
                    help="with --torch: the twin starts from tg's initial weights (its --init-from)")
     args = p.parse_args(argv)

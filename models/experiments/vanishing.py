@@ -16,7 +16,7 @@ import numpy as np
 
 import tinygrad_seq as tg
 
-from .. import harness
+from tinygrad_seq import train as trainer
 from . import common
 
 KS = (1, 5, 10, 20, 50)
@@ -71,14 +71,14 @@ def variant(kind, how, seeds, steps, batch, hidden, probes, train_seconds, log):
 @common.command("vanishing")
 def main(argv=None):
     p = common.parser(__doc__, "vanishing")
-    p.add_argument("--seeds", type=harness.positive_int, default=5)
-    p.add_argument("--train-seconds", type=harness.positive_float, default=25,
+    p.add_argument("--seeds", type=trainer.positive_int, default=5)
+    p.add_argument("--train-seconds", type=trainer.positive_float, default=25,
                    help="training time of each 'trained' model (adding problem, T=50)")
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
                    help="which of default (with LSTM forget bias +1), orthogonal, trained to run")
-    p.add_argument("--train-seeds", type=harness.positive_int, default=3,
+    p.add_argument("--train-seeds", type=trainer.positive_int, default=3,
                    help="seeds of the trained variant")
-    p.add_argument("--name", type=harness.file_stem, default="vanishing", help="the stem of the output files")
+    p.add_argument("--name", type=trainer.file_stem, default="vanishing", help="the stem of the output files")
     args = p.parse_args(argv)
     logs, plots = common.setup(args, "vanishing")
     steps, batch, hidden, seeds, probes, train_seconds = 100, 20, 64, args.seeds, 4, args.train_seconds

@@ -1,9 +1,11 @@
-"""Plot metrics logs side by side: ``python -m models.harness LOG.jsonl [LOG.jsonl ...] -o out.png``."""
+"""Plot metrics logs side by side:
+``python -m tinygrad_seq.train LOG.jsonl [LOG.jsonl ...] -o out.png``."""
 from .arguments import ArgumentParser, existing_file, output_file
 from .metrics import plot, read
-from .options import UsageError, exit_cleanly
+from .errors import UsageError
+from .options import exit_cleanly
 
-PROG = "python -m models.harness"
+PROG = "python -m tinygrad_seq.train"
 
 
 def main(argv=None):

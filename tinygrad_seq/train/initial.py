@@ -29,7 +29,7 @@ from collections import OrderedDict
 import numpy as np
 import tinygrad_seq as tg
 
-from .options import UsageError
+from .errors import UsageError
 
 
 def save_initial(model, path):

@@ -27,7 +27,7 @@ import time
 import numpy as np
 import tinygrad_seq as tg
 
-from .options import UsageError
+from .errors import UsageError
 
 dist = tg.distributed
 

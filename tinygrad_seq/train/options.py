@@ -21,17 +21,13 @@ import tempfile
 
 import tinygrad_seq as tg
 
+from .errors import UsageError
 from .arguments import (ArgumentParser, existing_file, file_stem, finite_float,  # noqa: F401
                         non_negative_float, non_negative_int, output_file,
                         output_file_in_new_folders, output_folder, positive_float, positive_int,
                         probability)
 
 MINUTES_ENV = "TINYGRAD_SEQ_MINUTES"
-
-
-class UsageError(Exception):
-    """Bad input from the command line (options, data, checkpoint): the message names what was
-    wrong and ``run_command`` prints it without a traceback."""
 
 
 def add_device_option(parser):

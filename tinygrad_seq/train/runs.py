@@ -14,14 +14,14 @@ by a live run is refused with its pid and host.
 >>> RunLock(folder)
 Traceback (most recent call last):
 ...
-models.harness.options.UsageError: ... is in use by another run ...
+tinygrad_seq.train.errors.UsageError: ... is in use by another run ...
 >>> lock.release()
 >>> RunLock(folder).release()
 """
 import os
 import socket
 
-from .options import UsageError
+from .errors import UsageError
 
 try:
     import fcntl

@@ -22,7 +22,8 @@ import numpy as np
 
 import tinygrad_seq as tg
 
-from .options import UsageError
+from .errors import UsageError
+from .options import CHECKPOINT_NAME, use_device
 
 FORMAT = "tinygrad_seq.models.checkpoint"
 VERSION = 1
@@ -108,7 +109,7 @@ def build(saved, path, factory):
     >>> build(saved, "memory", tg.nn.Linear)
     Traceback (most recent call last):
     ...
-    models.harness.options.UsageError: checkpoint memory: config out_features=20000 is larger ...
+    tinygrad_seq.train.errors.UsageError: checkpoint memory: config out_features=20000 is larger ...
     """
     config, weights = saved["config"], saved["model"]
     check_config_fits(config, path, factory, weights)
@@ -189,10 +190,41 @@ def check_weights(saved, path, model):
                              f"values")
 
 
-def load_model(path, model_name, factory, device="cpu"):
-    """(the model, the checkpoint) at ``path``: ``load`` then ``build``, both checked."""
+def load_model(path, model_name, factory, device="cpu", check=None):
+    """(the model, the checkpoint) at ``path``: ``load`` then ``build``, both checked, then
+    ``check(checkpoint, path)`` when given: the model's own checks of what its commands read
+    from the checkpoint (a vocabulary, a window), raising a UsageError that names the file.
+
+    The one loader of every trained model; ``load_run`` is its command-line form.
+
+    >>> import os, tempfile
+    >>> import tinygrad_seq as tg
+    >>> path = os.path.join(tempfile.mkdtemp(), "checkpoint.safetensors")
+    >>> save(path, model_name="linear", config={"in_features": 3, "out_features": 2},
+    ...      identity={}, model=tg.nn.Linear(3, 2), optimizer=None, step=5, seconds=1.0, seed=0)
+    >>> model, saved = load_model(path, "linear", tg.nn.Linear)
+    >>> model.weight.shape, saved["step"], model.training
+    ((2, 3), 5, False)
+    >>> load_model(path, "lstm", tg.nn.LSTM)
+    Traceback (most recent call last):
+    ...
+    tinygrad_seq.train.errors.UsageError: checkpoint ... is of model 'linear', not 'lstm'
+    """
     saved = load(path, model_name, device=device)
-    return build(saved, path, factory), saved
+    model = build(saved, path, factory)
+    if check is not None:
+        check(saved, path)
+    return model, saved
+
+
+def load_run(args, model_name, factory, folder, check=None):
+    """``load_model`` for a command line: the checkpoint ``--checkpoint`` names, or else the one
+    in the model's run ``folder``, on ``--device`` (checked by ``use_device``). Returns (the
+    model, the checkpoint, its path, the device)."""
+    device = use_device(args)
+    path = getattr(args, "checkpoint", None) or os.path.join(folder, CHECKPOINT_NAME)
+    model, saved = load_model(path, model_name, factory, device, check)
+    return model, saved, path, device
 
 
 def identity_entry(saved, path, key, types=str):

@@ -37,8 +37,9 @@ import time
 import numpy as np
 import tinygrad_seq as tg
 
-from . import checkpoint, initial, metrics, parallel, runs
-from .options import UsageError, stderr_is_terminal
+from . import checkpoint, extras, initial, metrics, parallel, runs
+from .errors import UsageError
+from .options import stderr_is_terminal
 
 
 def step_random(seed, step, stream=0):
@@ -127,7 +128,7 @@ class Progress:
     TICKS = 1000
 
     def __init__(self, enabled, steps, seconds, step, unit, quiet=False):
-        from tqdm import tqdm
+        tqdm = extras.tqdm()
         self.steps, self.seconds, self.unit, self.quiet = steps, seconds, unit, quiet
         self.start, self.loss, self.rate = time.perf_counter(), None, None
         bounded = steps is not None or seconds is not None

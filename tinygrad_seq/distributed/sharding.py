@@ -5,8 +5,8 @@ cutting every global batch into contiguous, disjoint parts, one a rank. Re-expor
 """
 import numpy as np
 
-from . import distributed
-from .distributed import DistributedError
+from . import world
+from .world import DistributedError
 
 
 class DistributedSampler:
@@ -28,8 +28,8 @@ class DistributedSampler:
 
     def __init__(self, length, batch_size, shuffle=True, seed=0, drop_last=True,
                  rank=None, world_size=None):
-        self.rank = distributed.rank() if rank is None else rank
-        self.world = distributed.world_size() if world_size is None else world_size
+        self.rank = world.rank() if rank is None else rank
+        self.world = world.world_size() if world_size is None else world_size
         if batch_size % self.world:
             raise DistributedError(f"DistributedSampler: a batch of {batch_size} does not split "
                                    f"evenly over {self.world} ranks; use a multiple of {self.world}")
@@ -75,8 +75,8 @@ class ShardedGenerator:
 
     def __init__(self, generator, rank=None, world_size=None):
         self._generator = generator
-        self._rank = distributed.rank() if rank is None else rank
-        self._world = distributed.world_size() if world_size is None else world_size
+        self._rank = world.rank() if rank is None else rank
+        self._world = world.world_size() if world_size is None else world_size
         self.sharded_draws = 0
 
     def __getattr__(self, name):

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 
 import tinygrad_seq as tg
-from models import harness
-from models.harness import metrics
+from tinygrad_seq import train as trainer
+from tinygrad_seq.train import metrics
 
-pytest.importorskip("tqdm", reason="the models extra (tqdm, matplotlib) is not installed")
-pytest.importorskip("matplotlib", reason="the models extra (tqdm, matplotlib) is not installed")
+pytest.importorskip("tqdm", reason="the train extra (tqdm, matplotlib) is not installed")
+pytest.importorskip("matplotlib", reason="the train extra (tqdm, matplotlib) is not installed")
 
 
 @pytest.fixture(autouse=True)
 def no_budget_from_the_environment(monkeypatch):
-    monkeypatch.delenv(harness.MINUTES_ENV, raising=False)  # CI exports one for the main job
+    monkeypatch.delenv(trainer.MINUTES_ENV, raising=False)  # CI exports one for the main job
 
 
 class ToyTask:
@@ -61,9 +61,9 @@ class ToyTask:
 
 def options(*argv, **defaults):
     parser = argparse.ArgumentParser()
-    harness.add_train_options(parser)
+    trainer.add_train_options(parser)
     args = parser.parse_args(list(argv))
-    return harness.resolve(args, {"lr": 0.01, "clip": 1.0, "eval_every": 4, "eval_seconds": 60.0,
+    return trainer.resolve(args, {"lr": 0.01, "clip": 1.0, "eval_every": 4, "eval_seconds": 60.0,
                                   "minutes": 0.0, **defaults})
 
 
@@ -80,10 +80,10 @@ def weights(task):
 def test_resumed_run_equals_uninterrupted_run(tmp_path):
     whole, cut = str(tmp_path / "whole"), str(tmp_path / "cut")
     straight = ToyTask()
-    harness.fit(straight, options("--steps", "10"), whole)
-    harness.fit(ToyTask(), options("--steps", "3"), cut)
+    trainer.fit(straight, options("--steps", "10"), whole)
+    trainer.fit(ToyTask(), options("--steps", "3"), cut)
     resumed = ToyTask()
-    harness.fit(resumed, options("--steps", "10", "--resume", "--eval-every", "1"), cut)
+    trainer.fit(resumed, options("--steps", "10", "--resume", "--eval-every", "1"), cut)
     assert train_losses(cut) == train_losses(whole)  # bit for bit, evaluations in between or not
     assert len(train_losses(whole)) == 10
     for name, value in weights(straight).items():
@@ -93,31 +93,31 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
 
 def test_ctrl_c_stops_after_the_step_and_saves_for_an_exact_resume(tmp_path, capsys):
     whole, cut = str(tmp_path / "whole"), str(tmp_path / "cut")
-    harness.fit(ToyTask(), options("--steps", "8"), whole)
-    harness.fit(ToyTask(stop_at=3), options("--steps", "8"), cut)
+    trainer.fit(ToyTask(), options("--steps", "8"), whole)
+    trainer.fit(ToyTask(stop_at=3), options("--steps", "8"), cut)
     assert "Ctrl-C" in capsys.readouterr().out
     assert tg.load(os.path.join(cut, "checkpoint.safetensors"))["step"] == 3
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
-    harness.fit(ToyTask(), options("--steps", "8", "--resume"), cut)
+    trainer.fit(ToyTask(), options("--steps", "8", "--resume"), cut)
     assert train_losses(cut) == train_losses(whole)
 
 
 def test_a_crashed_runs_extra_log_lines_are_dropped_on_resume(tmp_path):
     out = str(tmp_path)
-    harness.fit(ToyTask(), options("--steps", "4"), out)
+    trainer.fit(ToyTask(), options("--steps", "4"), out)
     with open(os.path.join(out, "metrics.jsonl"), "a") as file:  # logged, never checkpointed
         file.write(json.dumps({"kind": "train", "step": 5, "seconds": 1.0, "loss": 9.0}) + "\n")
-    harness.fit(ToyTask(), options("--steps", "6", "--resume"), out)
+    trainer.fit(ToyTask(), options("--steps", "6", "--resume"), out)
     assert [step for step, _ in train_losses(out)] == [1, 2, 3, 4, 5, 6]
 
 
 def test_a_killed_runs_half_written_last_log_line_is_dropped_on_resume(tmp_path):
     out = str(tmp_path)
-    harness.fit(ToyTask(), options("--steps", "4"), out)
+    trainer.fit(ToyTask(), options("--steps", "4"), out)
     with open(os.path.join(out, "metrics.jsonl"), "a") as file:  # killed in the middle of a write
         file.write(json.dumps({"kind": "train", "step": 5, "seconds": 1.0, "loss": 9.0}) + "\n")
         file.write('{"kind": "train", "step": 6, "sec')
-    harness.fit(ToyTask(), options("--steps", "6", "--resume"), out)
+    trainer.fit(ToyTask(), options("--steps", "6", "--resume"), out)
     assert [step for step, _ in train_losses(out)] == [1, 2, 3, 4, 5, 6]
 
 
@@ -189,7 +189,7 @@ def test_the_progress_bar_shows_the_step_the_loss_the_rate_and_the_eta(tmp_path,
     else:
         flags = ["--steps", "6", "--minutes", "10", "--eval-every", "100"]
     out = str(tmp_path / "run")
-    result = harness.fit(ToyTask(), options(*flags, "--progress", "on"), out)
+    result = trainer.fit(ToyTask(), options(*flags, "--progress", "on"), out)
     shown = capsys.readouterr()
     states = bar_states(shown.err)
     assert states and not bar_states(shown.out)  # on stderr, leaving stdout to the log lines
@@ -210,25 +210,25 @@ def test_the_progress_bar_shows_the_step_the_loss_the_rate_and_the_eta(tmp_path,
 
 
 def test_minutes_default_comes_from_the_environment_and_an_explicit_one_wins(monkeypatch):
-    monkeypatch.setenv(harness.MINUTES_ENV, "0.5")
+    monkeypatch.setenv(trainer.MINUTES_ENV, "0.5")
     assert options(minutes=3.0).minutes == 0.5
     assert options("--minutes", "2", minutes=3.0).minutes == 2.0
-    monkeypatch.setenv(harness.MINUTES_ENV, "soon")
-    with pytest.raises(harness.UsageError, match="TINYGRAD_SEQ_MINUTES"):
+    monkeypatch.setenv(trainer.MINUTES_ENV, "soon")
+    with pytest.raises(trainer.UsageError, match="TINYGRAD_SEQ_MINUTES"):
         options(minutes=3.0)
-    monkeypatch.delenv(harness.MINUTES_ENV)
+    monkeypatch.delenv(trainer.MINUTES_ENV)
     assert options(minutes=3.0).minutes == 3.0
 
 
 @pytest.mark.skipif(tg.cuda_available(), reason="this machine has a GPU")
 def test_device_cuda_without_a_gpu_is_a_clear_error():
-    with pytest.raises(harness.UsageError, match="no usable CUDA GPU"):
-        harness.use_device(options("--device", "cuda"))
+    with pytest.raises(trainer.UsageError, match="no usable CUDA GPU"):
+        trainer.use_device(options("--device", "cuda"))
 
 
 @pytest.fixture
 def checkpoint(tmp_path):
-    harness.fit(ToyTask(), options("--steps", "2"), str(tmp_path))
+    trainer.fit(ToyTask(), options("--steps", "2"), str(tmp_path))
     return str(tmp_path / "checkpoint.safetensors")
 
 
@@ -249,15 +249,15 @@ def test_bad_checkpoints_are_refused_by_name(checkpoint, damage, message):
     else:
         saved = tg.load(checkpoint)
         tg.save(dict(saved, model_name="other"), checkpoint)
-    with pytest.raises(harness.UsageError, match=message):
-        harness.fit(ToyTask(), options("--steps", "4", "--resume"), os.path.dirname(checkpoint))
+    with pytest.raises(trainer.UsageError, match=message):
+        trainer.fit(ToyTask(), options("--steps", "4", "--resume"), os.path.dirname(checkpoint))
 
 
 def test_resume_refuses_other_data_or_another_model(checkpoint):
     out = os.path.dirname(checkpoint)
     other = ToyTask()
     other.identity = {"data": "toy", "size": 300}
-    with pytest.raises(harness.UsageError, match="other data.*size: checkpoint 200"):
-        harness.fit(other, options("--steps", "4", "--resume"), out)
-    with pytest.raises(harness.UsageError, match="another model: width=6 in the checkpoint, 5"):
-        harness.fit(ToyTask(width=5), options("--steps", "4", "--resume"), out)
+    with pytest.raises(trainer.UsageError, match="other data.*size: checkpoint 200"):
+        trainer.fit(other, options("--steps", "4", "--resume"), out)
+    with pytest.raises(trainer.UsageError, match="another model: width=6 in the checkpoint, 5"):
+        trainer.fit(ToyTask(width=5), options("--steps", "4", "--resume"), out)

@@ -14,11 +14,14 @@ average of the machine at evaluation time.
 
 Plot a log, or several side by side:
 
-    python -m models.harness runs/charlm-stdlib/metrics.jsonl runs/torch/metrics.jsonl -o both.png
+    python -m tinygrad_seq.train runs/charlm-stdlib/metrics.jsonl runs/torch/metrics.jsonl \
+        -o both.png
 """
 import json
 import os
 import tempfile
+
+from . import extras
 
 
 class MetricsLog:
@@ -148,9 +151,7 @@ def _smooth(values, width):
 
 def plot(paths, out, labels=None, ylabel="loss (nats per character)"):
     """Training (smoothed) and validation loss of each log, against steps and against seconds."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = extras.pyplot()
 
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for number, path in enumerate(paths):
@@ -205,9 +206,7 @@ def accuracy(targets, predictions):
 
 def plot_confusion(counts, out, title=""):
     """The confusion matrix as a PNG: true class down, predicted across, counts in the cells."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = extras.pyplot()
 
     classes = len(counts)
     figure, axis = plt.subplots(figsize=(1.0 + 0.45 * classes, 0.8 + 0.45 * classes))
@@ -226,9 +225,7 @@ def plot_confusion(counts, out, title=""):
 
 def plot_images(images, out, captions=None, columns=10, title=""):
     """Grey images (N, H, W) in [0, 1] as a grid PNG, each with its caption (if given)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = extras.pyplot()
 
     rows = max(1, -(-len(images) // columns))
     figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.0, rows * 1.15 + 0.4),
@@ -248,7 +245,7 @@ def save_figure(figure, out):
     reader never sees half a PNG and two writers never share a temporary, and closes it; a
     failed save leaves neither ``out`` changed nor the temporary. A symbolic link at ``out`` is
     refused (an OSError naming it)."""
-    import matplotlib.pyplot as plt
+    plt = extras.pyplot()
     temporary = None
     try:
         if os.path.islink(out):
