@@ -13,6 +13,8 @@ import tinygrad_seq as tg
 from models import charlm
 from tinygrad_seq import train as trainer
 
+import cli_cases
+
 pytest.importorskip("tqdm", reason="the train extra (tqdm, matplotlib) is not installed")
 pytest.importorskip("matplotlib", reason="the train extra (tqdm, matplotlib) is not installed")
 
@@ -38,17 +40,10 @@ def refused(capsys, argv, *fragments):
     Python made meanwhile, in bytes."""
     tracemalloc.start()
     try:
-        with pytest.raises(SystemExit) as stop:
-            charlm.main(argv)
-        peak = tracemalloc.get_traced_memory()[1]
+        cli_cases.refused(capsys, charlm.main, argv, *fragments)
+        return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    error = capsys.readouterr().err
-    assert stop.value.code == 2, error
-    assert error.count("\n") == 1 and "Traceback" not in error, error
-    for fragment in fragments:
-        assert fragment in error, error
-    return peak
 
 
 def set_config(key, value):
