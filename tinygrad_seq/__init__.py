@@ -24,6 +24,7 @@ from .ops import (neg, add, sub, mul, div, pow, exp, log, sqrt, abs, sin, cos, t
 from .ops import concatenate as cat  # PyTorch's name: the same function
 
 __version__ = "0.1.0"
+from .loop import scan, ScanFallbackWarning, Untraceable
 from . import nn
 from .serialization import save, load
 from . import inspect

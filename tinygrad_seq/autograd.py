@@ -16,6 +16,7 @@ from . import backend, versions
 
 _Tensor = None  # set by tensor.py: Function.apply wraps its results in Tensors
 _anomaly = None  # anomaly.py's hooks while some thread is in detect_anomaly(), else None
+_recorder = None  # tg.scan's recorder while it records a step (scan/record.py), else None
 
 
 def _register_tensor_type(cls):
@@ -93,6 +94,14 @@ def enable_grad():
     return _SetGradMode(True)
 
 
+def reading(t, what):
+    """Called where a tensor's values leave the ops (``numpy()``, ``item()``, ``detach()``, an
+    index, an in-place write): while tg.scan records a step, a value computed inside the step
+    cannot be read so, as it differs at every step (the recorder raises, naming ``what``)."""
+    if _recorder is not None:
+        _recorder.read(t, what)
+
+
 # ---------------------------------------------------------------- Function
 
 class Function:
@@ -121,6 +130,15 @@ class Function:
     """
 
     name = "function"
+    # For tg.scan's compiled engine (scan/plan.py): ``random`` ops draw from the device's stream
+    # (never hoisted out of a loop, whose order of draws they would change); ``leading`` names
+    # the inputs that may carry extra leading axes, all computed alike ("all" for elementwise
+    # ops), so the op can run once over every step of a sequence.
+    random = False
+    leading = ()
+    # ``summed_input``: an input whose gradient over many steps (the same weight at each) is one
+    # ``summed_grad(xp, saved_of_each_step, output_grad_of_each_step)`` after the loop
+    summed_input = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -179,15 +197,20 @@ class Function:
             if track:
                 ctx.parents, ctx.n_outputs, ctx.freed = _links(inputs, needs), len(out), False
                 ctx.epoch = versions.epoch
-            return tuple([make(o, device, ctx if track and o.dtype.kind == "f" else None, i)
-                          for i, o in enumerate(out)])
-        if type(out) is not dev.array_type:  # NumPy returns scalars for 0-d results
-            out = _as_array(out, dev)
-        if track and out.dtype.kind == "f":
-            ctx.parents, ctx.n_outputs, ctx.freed = _links(inputs, needs), 1, False
-            ctx.epoch = versions.epoch  # saved arrays written in place after this are stale
-            return make(out, device, ctx, 0)
-        return make(out, device, None, 0)
+            result = tuple([make(o, device, ctx if track and o.dtype.kind == "f" else None, i)
+                            for i, o in enumerate(out)])
+        else:
+            if type(out) is not dev.array_type:  # NumPy returns scalars for 0-d results
+                out = _as_array(out, dev)
+            if track and out.dtype.kind == "f":
+                ctx.parents, ctx.n_outputs, ctx.freed = _links(inputs, needs), 1, False
+                ctx.epoch = versions.epoch  # saved arrays written in place after this are stale
+                result = make(out, device, ctx, 0)
+            else:
+                result = make(out, device, None, 0)
+        if _recorder is not None:
+            _recorder.op(cls, inputs, options, result)
+        return result
 
 
 def _links(inputs, needs):

@@ -327,23 +327,31 @@ def astype(a, dtype):
 
 # ---------------------------------------------------------------- comparisons (no gradient)
 
+# Each of these computes every element alike, so it runs unchanged over extra leading axes
+# (tg.scan hoists such work out of its loop and runs it once over every step).
+for _op in (Neg, Add, Sub, Mul, Div, Pow, PowScalar, Exp, Log, Sqrt, Abs, Sin, Cos, Tanh, Sigmoid,
+            Relu, Maximum, Minimum, Clip, Where, Astype):
+    _op.leading = "all"
+
+
+class Compare(Function):
+    """An element-wise comparison (``ufunc`` of the array module) as a bool array: an op like
+    the others, so a recorded step (``tg.scan``) sees it; no gradient flows through it."""
+    leading = "all"
+    ufunc = None
+
+    def forward(ctx, a, b):
+        return getattr(ctx.xp, ctx.ufunc)(a, b)
+
+    def backward(ctx, g):
+        return None, None
+
+
 def _comparison(name, ufunc_name):
+    op = type(name.title().replace("_", ""), (Compare,), {"name": name, "ufunc": ufunc_name})
+
     def compare(a, b):
-        Tensor = tensor_type()
-        tensor = a if isinstance(a, Tensor) else b
-        dev = backend._devices[tensor.device]
-        for x in (a, b):
-            if isinstance(x, Tensor) and x.device != tensor.device:
-                raise RuntimeError(f"{name}: inputs are on different devices, {tensor.device!r} "
-                                   f"and {x.device!r}")
-        with dev.activate():
-            arrays = [x.data if isinstance(x, Tensor) else
-                      x if isinstance(x, (int, float)) else dev.xp.asarray(x) for x in (a, b)]
-            try:
-                out = getattr(dev.xp, ufunc_name)(*arrays)
-            except ValueError as e:
-                raise ValueError(f"{name}: {e}") from None
-            return Tensor._make(dev.xp.asarray(out), tensor.device, None, 0)
+        return op.apply(a, b)
     compare.__name__ = name
     compare.__doc__ = f"Element-wise ``{ufunc_name}`` as a bool tensor (no gradient)."
     return compare

@@ -3,6 +3,7 @@
 Backward of an integer-array index scatter-adds (``xp.add.at``, in NumPy and current CuPy), so a
 repeated index receives the sum of its gradients.
 """
+from .. import autograd
 from ..autograd import Function, tensor_type
 from .. import backend
 from .axes import accepts_dim, axis_index
@@ -138,6 +139,7 @@ def _index_arrays(index, tensor):
                 raise RuntimeError(f"getitem: index is on {i.device!r} but the tensor is on {tensor.device!r}")
             if i.dtype.kind not in "iub":
                 raise IndexError(f"getitem: index tensors must be integer or bool, got {i.dtype}")
+            autograd.reading(i, "a tensor used as an index")
             i = i.data
         elif isinstance(i, list):
             i = xp.asarray(i)
@@ -214,6 +216,20 @@ def masked_fill(a, mask, value):
     return MaskedFill.apply(a, mask, value)
 
 
+class OneHot(Function):
+    name = "one_hot"
+    leading = "all"
+
+    def forward(ctx, data, num_classes, dtype):
+        if data.size and (int(data.min()) < 0 or int(data.max()) >= num_classes):
+            raise IndexError(f"indices must lie in [0, {num_classes}), got values from "
+                             f"{int(data.min())} to {int(data.max())}")
+        return (data[..., None] == ctx.xp.arange(num_classes)).astype(dtype)
+
+    def backward(ctx, g):
+        return None
+
+
 def one_hot(indices, num_classes, dtype=backend.float32):
     """A (..., num_classes) tensor with 1 at each index (no gradient)."""
     Tensor = tensor_type()
@@ -221,10 +237,4 @@ def one_hot(indices, num_classes, dtype=backend.float32):
         indices = Tensor(indices)
     if indices.dtype.kind not in "iu":
         raise TypeError(f"one_hot: indices must be integers, got {indices.dtype}")
-    data = indices.data
-    if data.size and (int(data.min()) < 0 or int(data.max()) >= num_classes):
-        raise IndexError(f"one_hot: indices must lie in [0, {num_classes}), got values from "
-                         f"{int(data.min())} to {int(data.max())}")
-    xp = backend._devices[indices.device].xp
-    out = (data[..., None] == xp.arange(num_classes)).astype(backend.canonical_dtype(dtype))
-    return Tensor._make(out, indices.device, None, 0)
+    return OneHot.apply(indices, num_classes=num_classes, dtype=backend.canonical_dtype(dtype))

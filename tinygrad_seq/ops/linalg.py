@@ -51,6 +51,16 @@ class Linear(Function):
     """x @ weight.T without a transpose node: the weight's gradient is made in the weight's own
     layout by one product over all leading axes, so a weight used at every step of a sequence
     sums T contiguous (out, in) arrays, not T transposed views."""
+    leading = (0,)  # x may have any leading axes; the weight may not
+    summed_input = 1  # over the steps of a scan: one product of the stacked x and gradients
+
+    @staticmethod
+    def summed_grad(xp, saved, grads):
+        """The weight's gradient summed over steps: ``saved`` each step's (x, weight), ``grads``
+        each step's output gradient; one GEMM over all steps instead of one per step."""
+        x = xp.concatenate([s[0].reshape(-1, s[0].shape[-1]) for s in saved])
+        g = xp.concatenate([g.reshape(-1, g.shape[-1]) for g in grads])
+        return g.T @ x
 
     def forward(ctx, x, weight):
         if x.dtype != weight.dtype:

@@ -38,6 +38,7 @@ class LogSoftmax(Function):
 class Dropout(Function):
     """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p); the mask comes
     from the device's random stream (``tg.manual_seed``)."""
+    random = True
 
     def forward(ctx, a, p):
         # float16 has no random generator of its own: draw in float32 for it

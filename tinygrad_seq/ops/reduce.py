@@ -153,13 +153,25 @@ def var(a, axis=None, keepdims=False, correction=0):
 
 # ---------------------------------------------------------------- no gradient
 
+class NoGradReduction(Function):
+    """``method`` of the array over ``axis``: an integer or bool result, no gradient (an op like
+    the others, so a recorded step of ``tg.scan`` sees it)."""
+    method = None
+
+    def forward(ctx, a, axis, keepdims):
+        return ctx.xp.asarray(getattr(a, ctx.method)(axis=axis, keepdims=keepdims))
+
+    def backward(ctx, g):
+        return None
+
+
 def _no_grad_reduction(name):
+    op = type(name.title(), (NoGradReduction,), {"name": name, "method": name})
+
     def reduce(a, axis=None, keepdims=False):
-        Tensor = tensor_type()
         if axis is not None:
             normalize_axes(axis, a.ndim, name)
-        out = getattr(a.data, name)(axis=axis, keepdims=keepdims)
-        return Tensor._make(backend._devices[a.device].xp.asarray(out), a.device, None, 0)
+        return op.apply(a, axis=axis, keepdims=keepdims)
     reduce.__name__ = name
     reduce.__doc__ = f"``{name}`` over ``axis`` (an integer or bool result, no gradient)."
     return accepts_dim(reduce)

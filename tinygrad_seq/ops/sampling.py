@@ -15,6 +15,7 @@ class Multinomial(Function):
     the first ``num_samples`` to ring are, in order, a draw one after the other in proportion to
     the remaining probabilities, as PyTorch's; a class of probability 0 never rings.
     """
+    random = True
 
     def forward(ctx, probs, num_samples, replacement):
         xp = ctx.xp

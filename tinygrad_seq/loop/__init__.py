@@ -1,0 +1,5 @@
+"""Loops over sequences: ``tg.scan`` and its compiled engine (record a step, replay it)."""
+from .record import Untraceable
+from .run import ENGINES, ScanFallbackWarning, scan
+
+__all__ = ["scan", "ENGINES", "ScanFallbackWarning", "Untraceable"]

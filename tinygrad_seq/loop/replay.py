@@ -1,0 +1,155 @@
+"""The compiled loop as one graph node: a recorded step replayed on raw arrays over the sequence.
+
+``Scan.apply(*carry, *xs, *closures, loop=..., steps=T, reverse=...)``: the forward runs the
+loop's program for t = 0 .. T-1 (or back), each op's own ``forward`` on the device's arrays,
+keeping per step only the op contexts whose backward will be needed; the backward walks the
+steps in reverse, each op's own ``backward``, the carry's gradient handed from step to step, and
+sums a loop-invariant weight's gradient as one product over all steps (``plan.Loop``). Being an
+op like the others, a Scan may sit inside another scan's step.
+"""
+from .. import autograd, backend, versions
+from ..autograd import Function, _unbroadcast
+
+_new = object.__new__
+
+
+class Scan(Function):
+    name = "scan"
+
+    def forward(ctx, *arrays, loop, steps, reverse):
+        xp, device = ctx.xp, ctx.device
+        array_type = backend._devices[device].array_type
+        n_carry, n_x = loop.n_carry, len(loop.x_sources)
+        carry = list(arrays[:n_carry])
+        xs = arrays[n_carry:n_carry + n_x]
+        closures = arrays[n_carry + n_x:]
+        needs = tuple(ctx.needs_input_grad)
+        program, slot_needs = loop.program(needs)
+        keep = autograd.is_grad_enabled() and True in needs
+        ctx.loop, ctx.steps, ctx.reverse, ctx.program = loop, steps, reverse, program
+        ctx.slot_needs = slot_needs
+        ctx.save(*closures)  # written in place before backward: the version check raises
+        ctx.x_shapes = [x.shape for x in xs]
+        ctx.x_dtypes = [x.dtype for x in xs]
+        ys = [xp.empty((steps,) + loop.shapes[s], dtype=loop.dtypes[s]) for s in loop.y_out]
+        vals = [None] * loop.n_slots
+        vals[loop.first_closure:loop.first_closure + len(closures)] = closures
+        first_x = loop.first_x
+        anomaly = autograd._anomaly
+        kept = [None] * steps if keep else None
+        order = range(steps - 1, -1, -1) if reverse else range(steps)
+        for t in order:
+            vals[:n_carry] = carry
+            for j in range(n_x):
+                vals[first_x + j] = xs[j][t]
+            contexts = []
+            for op in program:
+                c = _new(op.cls)
+                c.xp, c.device, c.saved, c.needs_input_grad = xp, device, (), op.needs
+                out = c.forward(*[vals[s] for s in op.ins], **op.options)
+                if anomaly is not None:
+                    anomaly.forward(c, op.cls, [vals[s] for s in op.ins], out)
+                if type(out) is tuple:
+                    for s, o in zip(op.outs, out):
+                        vals[s] = o
+                elif type(out) is array_type:
+                    vals[op.outs[0]] = out
+                else:  # NumPy gives scalars for 0-d results
+                    vals[op.outs[0]] = xp.asarray(out)
+                if keep:
+                    contexts.append(c)
+            carry = [vals[s] for s in loop.carry_out]
+            for y, s in zip(ys, loop.y_out):
+                y[t] = vals[s]
+            if keep:
+                kept[t] = contexts
+        ctx.kept = kept
+        # a final carry that is an input's own array (a carry passed through, a closure) is
+        # copied: the result is a tensor of its own
+        final = [c.copy() if any(c is a for a in arrays) else c for c in carry]
+        return tuple(final + ys)
+
+    def backward(ctx, *grads):
+        loop, program, slot_needs = ctx.loop, ctx.program, ctx.slot_needs
+        xp = ctx.xp
+        n_carry, n_x = loop.n_carry, len(loop.x_sources)
+        n_closures = len(loop.closure_sources)
+        if ctx.kept is None:
+            raise RuntimeError("scan: backward through a scan whose forward ran without grad mode "
+                               "(inside no_grad), so it kept nothing for backward")
+        if ctx.epoch != versions.epoch:  # an in-place write since: did it hit a saved array?
+            for contexts in ctx.kept:
+                for c in contexts or ():
+                    c.epoch = ctx.epoch
+                    versions.check_saved(c)
+        g_carry = list(grads[:n_carry])
+        g_ys = grads[n_carry:]
+        g_xs = [None] * n_x
+        g_closures = [None] * n_closures
+        summed = {i: ([], []) for i, op in enumerate(program) if op.summed is not None}
+        first_x, first_closure = loop.first_x, loop.first_closure
+        anomaly = autograd._anomaly
+        order = range(ctx.steps) if ctx.reverse else range(ctx.steps - 1, -1, -1)
+        n_ops = len(program)
+        for t in order:
+            contexts = ctx.kept[t]
+            ctx.kept[t] = None  # this step's saved arrays go as soon as its gradient is made
+            g = [None] * loop.n_slots
+            for s, gc in zip(loop.carry_out, g_carry):
+                if gc is not None and slot_needs[s]:
+                    g[s] = gc if g[s] is None else g[s] + gc
+            for s, gy in zip(loop.y_out, g_ys):
+                if gy is not None and slot_needs[s]:
+                    g[s] = gy[t] if g[s] is None else g[s] + gy[t]
+            for i in range(n_ops - 1, -1, -1):
+                op = program[i]
+                outs = op.outs
+                if len(outs) == 1:
+                    out_grads = (g[outs[0]],)
+                    if out_grads[0] is None:
+                        continue
+                else:
+                    out_grads = tuple(g[s] for s in outs)
+                    if all(x is None for x in out_grads):
+                        continue
+                c = contexts[i]
+                in_grads = c.backward(*out_grads)
+                if type(in_grads) is not tuple:
+                    in_grads = (in_grads,)
+                if anomaly is not None:
+                    anomaly.backward(c, out_grads, in_grads)
+                if op.summed is not None:
+                    saved, given = summed[i]
+                    saved.append(c.saved)
+                    given.append(out_grads[0])
+                for s, gi, need, shape, dtype in zip(op.ins, in_grads, op.needs, op.shapes,
+                                                     op.dtypes):
+                    if gi is None or not need:
+                        continue
+                    if gi.shape != shape:
+                        gi = _unbroadcast(xp.asarray(gi), shape, c)
+                    if gi.dtype != dtype:
+                        gi = gi.astype(dtype)
+                    g[s] = gi if g[s] is None else g[s] + gi
+            g_carry = g[:n_carry]
+            for j in range(n_x):
+                gx = g[first_x + j]
+                if gx is not None:
+                    if g_xs[j] is None:
+                        g_xs[j] = xp.zeros(ctx.x_shapes[j], dtype=ctx.x_dtypes[j])
+                    g_xs[j][t] = gx
+            for k in range(n_closures):
+                gk = g[first_closure + k]
+                if gk is not None:
+                    g_closures[k] = gk if g_closures[k] is None else g_closures[k] + gk
+        for i, (saved, given) in summed.items():
+            op = program[i]
+            k = op.summed
+            if saved:
+                gw = op.cls.summed_grad(xp, saved, given)
+                if gw.dtype != op.dtypes[k]:
+                    gw = gw.astype(op.dtypes[k])
+                j = op.ins[k] - first_closure
+                g_closures[j] = gw if g_closures[j] is None else g_closures[j] + gw
+        ctx.kept = None
+        return tuple(g_carry) + tuple(g_xs) + tuple(g_closures)
