@@ -25,6 +25,7 @@ from .ops import concatenate as cat  # PyTorch's name: the same function
 
 __version__ = "0.1.0"
 from .loop import scan, ScanFallbackWarning, Untraceable
+from . import loop
 from . import nn
 from .serialization import save, load
 from . import inspect

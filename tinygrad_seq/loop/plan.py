@@ -13,7 +13,43 @@ and, for a pattern of which inputs need a gradient, ``program()``: each op's slo
 ``needs_input_grad``, and which ops defer a loop-invariant weight's gradient to one product over
 all steps (``Function.summed_input``: ``linear``, ``matmul``).
 """
+import collections
+
 from ..autograd import Function
+
+
+class Planned:
+    """What a tape becomes: ``hoisted`` ops, ``stacked`` slots, and the ``loop`` (its step inputs
+    and closures named by the tape's slots), shared by every tape of the same signature."""
+
+    def __init__(self, tape):
+        self.hoisted, looped, self.stacked = split(tape)
+        used = [s for op in looped for s in op.ins] + list(tape.carry_out) + list(tape.y_out)
+        made_in_loop = {s for op in looped for s in op.outs} | set(range(tape.n_carry))
+        x_sources, closure_sources = [], []
+        for s in dict.fromkeys(used):  # in order of first use, once each
+            if s not in made_in_loop:
+                (x_sources if s in self.stacked else closure_sources).append(s)
+        self.loop = Loop(tape, looped, x_sources, closure_sources)
+
+
+_planned = collections.OrderedDict()
+PLANS_KEPT = 128
+
+
+def planned(tape):
+    """The plan of ``tape``, from the cache where a tape of its signature was planned before."""
+    key = tape.signature()
+    if key is None:
+        return Planned(tape)
+    found = _planned.get(key)
+    if found is None:
+        found = _planned[key] = Planned(tape)
+        if len(_planned) > PLANS_KEPT:
+            _planned.popitem(last=False)
+    else:
+        _planned.move_to_end(key)
+    return found
 
 
 class Hoisted:

@@ -51,6 +51,33 @@ class Tape:
     def __repr__(self):
         return f"<Tape of {len(self.ops)} ops: {' '.join(map(repr, self.ops))}>"
 
+    def signature(self):
+        """A hashable key equal for two tapes of the same ops, options, wiring, shapes and dtypes
+        (their plan can be shared), or None where an option cannot be compared."""
+        try:
+            ops = tuple((op.cls, _frozen(op.options), op.ins, op.outs) for op in self.ops)
+            key = (ops, tuple(self.kinds), tuple(self.shapes), tuple(self.dtypes), self.n_carry,
+                   self.n_x, self.carry_out, self.y_out)
+            hash(key)
+            return key
+        except TypeError:
+            return None
+
+
+def _frozen(value):
+    """``value`` as something hashable that compares equal exactly when the values do."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (tuple, list)):
+        return (type(value).__name__,) + tuple(_frozen(v) for v in value)
+    if isinstance(value, slice):
+        return ("slice", value.start, value.stop, value.step)
+    if hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "tobytes"):
+        if value.size > 64:
+            raise TypeError("a large array option")  # not worth comparing: plan anew
+        return ("array", str(value.dtype), value.shape, value.tobytes())
+    return value
+
 
 class _CountingGenerator:
     """Stands in for the device's random stream while a step is recorded: the recorded draws are

@@ -37,29 +37,31 @@ class Scan(Function):
         first_x = loop.first_x
         anomaly = autograd._anomaly
         kept = [None] * steps if keep else None
+        forward_ops = [(op.cls, op.cls.forward, op.ins, op.outs, len(op.outs) == 1, op.options,
+                        op.needs) for op in program]
+        carry_out = loop.carry_out
+        y_pairs = list(zip(ys, loop.y_out))
+        x_pairs = [(first_x + j, x) for j, x in enumerate(xs)]
         order = range(steps - 1, -1, -1) if reverse else range(steps)
         for t in order:
             vals[:n_carry] = carry
-            for j in range(n_x):
-                vals[first_x + j] = xs[j][t]
+            for s, x in x_pairs:
+                vals[s] = x[t]
             contexts = []
-            for op in program:
-                c = _new(op.cls)
-                c.xp, c.device, c.saved, c.needs_input_grad = xp, device, (), op.needs
-                out = c.forward(*[vals[s] for s in op.ins], **op.options)
+            for cls, fwd, ins, outs, single, options, op_needs in forward_ops:
+                c = _new(cls)
+                c.xp, c.device, c.saved, c.needs_input_grad = xp, device, (), op_needs
+                out = fwd(c, *[vals[s] for s in ins], **options)
                 if anomaly is not None:
-                    anomaly.forward(c, op.cls, [vals[s] for s in op.ins], out)
-                if type(out) is tuple:
-                    for s, o in zip(op.outs, out):
+                    anomaly.forward(c, cls, [vals[s] for s in ins], out)
+                if single:
+                    vals[outs[0]] = out if type(out) is array_type else xp.asarray(out)
+                else:
+                    for s, o in zip(outs, out):
                         vals[s] = o
-                elif type(out) is array_type:
-                    vals[op.outs[0]] = out
-                else:  # NumPy gives scalars for 0-d results
-                    vals[op.outs[0]] = xp.asarray(out)
-                if keep:
-                    contexts.append(c)
-            carry = [vals[s] for s in loop.carry_out]
-            for y, s in zip(ys, loop.y_out):
+                contexts.append(c)
+            carry = [vals[s] for s in carry_out]
+            for y, s in y_pairs:
                 y[t] = vals[s]
             if keep:
                 kept[t] = contexts
@@ -90,47 +92,53 @@ class Scan(Function):
         first_x, first_closure = loop.first_x, loop.first_closure
         anomaly = autograd._anomaly
         order = range(ctx.steps) if ctx.reverse else range(ctx.steps - 1, -1, -1)
-        n_ops = len(program)
+        backward_ops = []
+        for i in range(len(program) - 1, -1, -1):
+            op = program[i]
+            into = tuple((k, s, shape, dtype) for k, (s, need, shape, dtype) in enumerate(
+                zip(op.ins, op.needs, op.shapes, op.dtypes)) if need)
+            if into or op.summed is not None:
+                backward_ops.append((i, op.cls.backward, op.outs, len(op.outs) == 1, into,
+                                     summed.get(i)))
+        carry_out, y_out = loop.carry_out, loop.y_out
         for t in order:
             contexts = ctx.kept[t]
             ctx.kept[t] = None  # this step's saved arrays go as soon as its gradient is made
             g = [None] * loop.n_slots
-            for s, gc in zip(loop.carry_out, g_carry):
+            for s, gc in zip(carry_out, g_carry):
                 if gc is not None and slot_needs[s]:
                     g[s] = gc if g[s] is None else g[s] + gc
-            for s, gy in zip(loop.y_out, g_ys):
+            for s, gy in zip(y_out, g_ys):
                 if gy is not None and slot_needs[s]:
                     g[s] = gy[t] if g[s] is None else g[s] + gy[t]
-            for i in range(n_ops - 1, -1, -1):
-                op = program[i]
-                outs = op.outs
-                if len(outs) == 1:
+            for i, bwd, outs, single, into, deferred in backward_ops:
+                if single:
                     out_grads = (g[outs[0]],)
                     if out_grads[0] is None:
                         continue
                 else:
-                    out_grads = tuple(g[s] for s in outs)
+                    out_grads = tuple([g[s] for s in outs])
                     if all(x is None for x in out_grads):
                         continue
                 c = contexts[i]
-                in_grads = c.backward(*out_grads)
+                in_grads = bwd(c, *out_grads)
                 if type(in_grads) is not tuple:
                     in_grads = (in_grads,)
                 if anomaly is not None:
                     anomaly.backward(c, out_grads, in_grads)
-                if op.summed is not None:
-                    saved, given = summed[i]
-                    saved.append(c.saved)
-                    given.append(out_grads[0])
-                for s, gi, need, shape, dtype in zip(op.ins, in_grads, op.needs, op.shapes,
-                                                     op.dtypes):
-                    if gi is None or not need:
+                if deferred is not None:
+                    deferred[0].append(c.saved)
+                    deferred[1].append(out_grads[0])
+                for k, s, shape, dtype in into:
+                    gi = in_grads[k]
+                    if gi is None:
                         continue
                     if gi.shape != shape:
                         gi = _unbroadcast(xp.asarray(gi), shape, c)
                     if gi.dtype != dtype:
                         gi = gi.astype(dtype)
-                    g[s] = gi if g[s] is None else g[s] + gi
+                    old = g[s]
+                    g[s] = gi if old is None else old + gi
             g_carry = g[:n_carry]
             for j in range(n_x):
                 gx = g[first_x + j]

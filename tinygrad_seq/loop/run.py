@@ -60,15 +60,7 @@ def scan(step, init, xs=None, *, length=None, lengths=None, reverse=False, engin
     if not callable(step):
         raise TypeError(f"scan: step must be a function step(carry, x) -> (carry, y), got "
                         f"{type(step).__name__}")
-    carry, carry_tree = _flatten(init, "init")
-    if not carry:
-        raise ValueError("scan: init must hold at least one tensor (the carry)")
-    x_parts, x_tree = _flatten(xs, "xs")
-    steps = _steps(x_parts, length)
-    device = carry[0].device
-    if lengths is not None:
-        x_parts = x_parts + [_running(lengths, steps, carry, device)]
-    body = _Body(step, carry_tree, x_tree, carry, lengths is not None)
+    carry, carry_tree, x_parts, steps, device, body = _prepare(step, init, xs, length, lengths)
     if engine != "graph":
         try:
             new_carry, ys = _compiled(body, carry, x_parts, steps, reverse, device)
@@ -81,6 +73,31 @@ def scan(step, init, xs=None, *, length=None, lengths=None, reverse=False, engin
             return _unflatten(carry_tree, new_carry), _unflatten(body.y_tree, ys)
     new_carry, ys = _graph(body, carry, x_parts, steps, reverse, device)
     return _unflatten(carry_tree, new_carry), _unflatten(body.y_tree, ys)
+
+
+def _prepare(step, init, xs, length, lengths):
+    """(carry tensors, their tree, step inputs (the running mask last, with lengths), steps,
+    device, the flat step)."""
+    carry, carry_tree = _flatten(init, "init")
+    if not carry:
+        raise ValueError("scan: init must hold at least one tensor (the carry)")
+    x_parts, x_tree = _flatten(xs, "xs")
+    steps = _steps(x_parts, length)
+    device = carry[0].device
+    ranks = sorted({c.ndim for c in carry})
+    if lengths is not None:
+        running = _running(lengths, steps, carry, device)
+        x_parts = x_parts + [ops.reshape(running, running.shape + (1,) * (r - 1)) for r in ranks]
+    body = _Body(step, carry_tree, x_tree, carry, ranks if lengths is not None else [])
+    return carry, carry_tree, x_parts, steps, device, body
+
+
+def compiled_plan(step, init, xs=None, *, length=None, lengths=None, reverse=False):
+    """(the tape of one recorded step, its plan), as ``scan(..., engine="compiled")`` makes
+    them (see ``explain``)."""
+    carry, _, x_parts, steps, device, body = _prepare(step, init, xs, length, lengths)
+    tape = _record(body, carry, x_parts, steps, reverse, device)
+    return tape, plan.planned(tape)
 
 
 # ---------------------------------------------------------------- the two engines
@@ -99,42 +116,38 @@ def _graph(body, carry, x_parts, steps, reverse, device):
 
 def _compiled(body, carry, x_parts, steps, reverse, device):
     """Record one step, run the hoisted ops over every step at once, replay the rest."""
-    first = steps - 1 if reverse else 0
-    tracers = [Tensor._make(c.data, device, None, 0) for c in carry]
-    x_first = [Tensor._make(x.data[first] if steps else backend.xp_of(device).zeros(
-        x.shape[1:], dtype=x.dtype), device, None, 0) for x in x_parts]
-    tape, _, _ = recording.record(body, tracers, x_first, device)
+    tape = _record(body, carry, x_parts, steps, reverse, device)
     if steps == 0:
         return _empty(tape, carry, device)
-    hoisted, looped, stacked = plan.split(tape)
+    planned = plan.planned(tape)
     value = {tape.n_carry + j: x for j, x in enumerate(x_parts)}
     value.update(tape.closures)
-    for h in hoisted:  # graph ops, over the stacked inputs or the closures alone
+    for h in planned.hoisted:  # graph ops, over the stacked inputs or the closures alone
         out = h.op.cls.apply(*[value[s] for s in h.op.ins], **h.op.options)
         for s, o in zip(h.op.outs, out if type(out) is tuple else (out,)):
             value[s] = o
-    used = [s for op in looped for s in op.ins] + list(tape.carry_out) + list(tape.y_out)
-    made_in_loop = {s for op in looped for s in op.outs} | set(range(tape.n_carry))
-    x_sources, closure_sources = [], []
-    for s in dict.fromkeys(used):  # in order of first use, once each
-        if s in made_in_loop:
-            continue
-        (x_sources if s in stacked else closure_sources).append(s)
-    loop = plan.Loop(tape, looped, x_sources, closure_sources)
-    inputs = list(carry) + [value[s] for s in x_sources] + [value[s] for s in closure_sources]
+    loop = planned.loop
+    inputs = list(carry) + [value[s] for s in loop.x_sources] + [
+        value[s] for s in loop.closure_sources]
     out = Scan.apply(*inputs, loop=loop, steps=steps, reverse=reverse)
     out = out if type(out) is tuple else (out,)
     return list(out[:tape.n_carry]), list(out[tape.n_carry:])
 
 
+def _record(body, carry, x_parts, steps, reverse, device):
+    """The tape of the first step the scan runs (of zeros where there is none)."""
+    first = steps - 1 if reverse else 0
+    tracers = [Tensor._make(c.data, device, None, 0) for c in carry]
+    with backend.get_device(device).activate():
+        x_first = [Tensor._make(x.data[first] if steps else backend.xp_of(device).zeros(
+            x.shape[1:], dtype=x.dtype), device, None, 0) for x in x_parts]
+    tape, _, _ = recording.record(body, tracers, x_first, device)
+    return tape
+
+
 def _no_steps(body, carry, x_parts, device):
     """Zero steps: the carry as it was, and empty ys shaped by one recorded step."""
-    xp = backend.xp_of(device)
-    tracers = [Tensor._make(c.data, device, None, 0) for c in carry]
-    x_zero = [Tensor._make(xp.zeros(x.shape[1:], dtype=x.dtype), device, None, 0)
-              for x in x_parts]
-    tape, _, _ = recording.record(body, tracers, x_zero, device)
-    return _empty(tape, carry, device)
+    return _empty(_record(body, carry, x_parts, 0, False, device), carry, device)
 
 
 def _empty(tape, carry, device):
@@ -151,14 +164,16 @@ class _Body:
     """The user's step on flat lists of tensors, checked, with the ``lengths`` masks applied:
     ``body(carry list, x list) -> (carry list, y list)``."""
 
-    def __init__(self, step, carry_tree, x_tree, carry, masked):
-        self.step, self.carry_tree, self.x_tree, self.masked = step, carry_tree, x_tree, masked
+    def __init__(self, step, carry_tree, x_tree, carry, ranks):
+        # ranks: with lengths, the carry's ranks, whose running masks (B, 1, ...) end the inputs
+        self.step, self.carry_tree, self.x_tree, self.ranks = step, carry_tree, x_tree, ranks
         self.signature = [(c.shape, c.dtype) for c in carry]
         self.y_tree = None
 
     def __call__(self, carry, x):
-        running = x[-1] if self.masked else None
-        user_x = x[:-1] if self.masked else x
+        n = len(self.ranks)
+        running = dict(zip(self.ranks, x[len(x) - n:])) if n else None
+        user_x = x[:len(x) - n]
         result = self.step(_unflatten(self.carry_tree, carry), _unflatten(self.x_tree, user_x))
         if not (isinstance(result, tuple) and len(result) == 2):
             raise TypeError(f"scan: step must return a pair (new_carry, y), got "
@@ -182,15 +197,19 @@ class _Body:
 
 
 def _rows(running, like):
-    """The (B,) running mask shaped to broadcast over ``like`` (B, ...)."""
-    if like.ndim == 0 or like.shape[0] != running.shape[0]:
-        raise ValueError(f"scan: with lengths, every carry and y needs the batch ({running.shape[0]} "
+    """The running mask (B, 1, ...) that broadcasts over ``like`` (B, ...)."""
+    some = next(iter(running.values()))
+    if like.ndim == 0 or like.shape[0] != some.shape[0]:
+        raise ValueError(f"scan: with lengths, every carry and y needs the batch ({some.shape[0]} "
                          f"sequences) as its first axis, got shape {like.shape}")
-    return ops.reshape(running, (running.shape[0],) + (1,) * (like.ndim - 1))
+    mask = running.get(like.ndim)
+    if mask is None:  # a y of a rank no carry has
+        mask = ops.reshape(some, (some.shape[0],) + (1,) * (like.ndim - 1))
+    return mask
 
 
 def _running(lengths, steps, carry, device):
-    """(T, B) bool: step t of sequence b runs (t < lengths[b])."""
+    """(T, B) bool: step t of sequence b runs (t < lengths[b]) (the carry's first axis is B)."""
     host = lengths.numpy() if isinstance(lengths, Tensor) else np.asarray(lengths)
     batch = carry[0].shape[0] if carry[0].ndim else None
     if host.ndim != 1 or (host.size and host.dtype.kind not in "iu") or host.shape[0] != batch:
