@@ -158,6 +158,7 @@ class Loop:
             summed = None
             k = cls.summed_input
             if (k is not None and op_needs[k] and self.kind(ins[k]) == "closure"
+                    and getattr(cls, "summable", _always)([self.shapes[s] for s in ins])
                     and all(self.kind(s) != "closure" for j, s in enumerate(ins) if j != k)):
                 summed, op_needs[k] = k, False  # its gradient: one product after the loop
             steps.append(Step(cls, options, ins, outs, op_needs, [self.shapes[s] for s in ins],
@@ -172,6 +173,10 @@ class Loop:
                 for s in outs:
                     slot_needs[s] = self.dtypes[s].kind == "f"
         return slot_needs
+
+
+def _always(shapes):
+    return True
 
 
 class Step:

@@ -19,6 +19,7 @@ import traceback
 from .. import autograd, backend
 from ..autograd import Function
 
+_INVARIANT = ("closure", "closure-op")  # kinds of slots that are the same at every step
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -38,7 +39,8 @@ class TapeOp:
 
 class Tape:
     """One recorded step. Slots: ``0 .. n_carry-1`` the carry, then ``n_x`` step inputs, then
-    closures and op outputs as met. ``kinds[s]`` is "carry", "x", "closure" or "op";
+    closures and op outputs as met. ``kinds[s]`` is "carry", "x", "closure", "op" or
+    "closure-op" (an op on closures alone: the same at every step);
     ``shapes``/``dtypes`` are each slot's in the recorded step; ``closures`` maps a closure's
     slot to its tensor (this call's); ``carry_out``/``y_out`` are the slots the step returned."""
 
@@ -128,7 +130,7 @@ class Recorder:
         self._check_draws(cls.random)
         ins = tuple(self.slot_of(t) for t in inputs)
         outs = result if type(result) is tuple else (result,)
-        traced = any(self.tape.kinds[s] != "closure" for s in ins)
+        traced = any(self.tape.kinds[s] not in _INVARIANT for s in ins)
         if (cls.backward is Function.backward and traced
                 and any(o.data.dtype.kind == "f" for o in outs)):
             raise Untraceable(f"the op {cls.name} has no backward to replay"
@@ -141,8 +143,8 @@ class Recorder:
         if threading.get_ident() != self.thread:
             return
         s = self.slot.get(id(t))
-        if what.startswith("the in-place") or (s is not None and self.tape.kinds[s] not in
-                                                ("closure", "closure-op")):
+        if what.startswith("the in-place") or (s is not None and
+                                                self.tape.kinds[s] not in _INVARIANT):
             raise Untraceable(f"{what} of a value computed inside the step: its value differs at "
                               f"every step, and a recorded step cannot read it{_user_line()}")
 

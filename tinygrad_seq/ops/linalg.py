@@ -5,6 +5,22 @@ from .elementwise import promote
 
 
 class Matmul(Function):
+    summed_input = 1  # a matrix (or vector) b the same at every step of a scan: see summed_grad
+
+    @staticmethod
+    def summable(shapes):
+        return len(shapes[1]) <= 2
+
+    @staticmethod
+    def summed_grad(xp, saved, grads):
+        """b's gradient summed over steps (b 2-D or 1-D, the same at each): the stacked a's rows
+        times the stacked gradients, one GEMM."""
+        a = xp.concatenate([s[0].reshape(-1, s[0].shape[-1]) for s in saved])
+        b = saved[0][1]
+        if b.ndim == 1:
+            return a.T @ xp.concatenate([g.reshape(-1) for g in grads])
+        return a.T @ xp.concatenate([g.reshape(-1, g.shape[-1]) for g in grads])
+
     def forward(ctx, a, b):
         if a.dtype != b.dtype:
             a, b = promote(a, b)
