@@ -96,7 +96,7 @@ def classify_task(args):
         scores = model(torch.from_numpy(digits.train[0][index]))
         return torch.nn.functional.cross_entropy(scores, torch.from_numpy(digits.train[1][index])), len(index)
 
-    def predict(model, images, device):
+    def predict(model, images):
         return np.concatenate([model(torch.from_numpy(images[i:i + 500])).numpy()
                                for i in range(0, len(images), 500)])
 
@@ -119,7 +119,7 @@ def sentiment_task(args):
         scores = model(*batch([reviews.train[0][i] for i in index]))
         return torch.nn.functional.cross_entropy(scores, torch.from_numpy(reviews.train[1][index])), len(index)
 
-    def predict(model, sequences, device):
+    def predict(model, sequences):
         order = np.argsort([len(s) for s in sequences], kind="stable")
         scores = np.zeros((len(sequences), 2), np.float32)
         for i in range(0, len(order), 256):
@@ -140,7 +140,7 @@ def forecast_task(args):
         inputs, targets = series.random_windows(32, step_random(args.seed, step))
         return torch.nn.functional.mse_loss(model(torch.from_numpy(inputs)), torch.from_numpy(targets)), 32
 
-    def predict(model, series, i, points, device):
+    def predict(model, series, i, points):
         scaled, w = series.scaled(i), series.window
         inputs = np.stack([scaled[t - w:t] for t in points], axis=1)[:, :, None].astype(np.float32)
         mean, std = series.scales[i]

@@ -135,9 +135,10 @@ def eval_windows(ids, bptt, count):
 
 # ---------------------------------------------------------------- sampling
 
-def sample(model, vocab, prime, length, temperature=1.0, top_k=None, device="cpu"):
+def sample(model, vocab, prime, length, temperature=1.0, top_k=None):
     """``length`` characters that follow ``prime``, drawn from the model's softmax at
     ``temperature``, among the ``top_k`` likeliest when given (tg's random stream)."""
+    device = model.device
     with tg.no_grad():
         ids = encode(vocab, prime, "--prime")
         logits, state = model(tg.tensor(ids.reshape(-1, 1), device=device))
@@ -161,8 +162,8 @@ class Task:
 
     name, unit = "charlm", "char"
 
-    def __init__(self, model, corpus, args, device):
-        self.model, self.corpus, self.args, self.device = model, corpus, args, device
+    def __init__(self, model, corpus, args):
+        self.model, self.corpus, self.args = model, corpus, args
         self.config = model.config
         self.identity = dict(corpus.identity, bptt=args.bptt, batch_size=args.batch_size,
                              windows=args.windows)
@@ -184,25 +185,26 @@ class Task:
             if index == 0:
                 self.state = None  # back at the start of the streams
             inputs, targets = contiguous_window(self.corpus.train, args.bptt, args.batch_size, index)
-        loss, state = loss_of(self.model, tg.tensor(inputs, device=self.device),
-                              tg.tensor(targets, device=self.device),
+        device = self.model.device
+        loss, state = loss_of(self.model, tg.tensor(inputs, device=device),
+                              tg.tensor(targets, device=device),
                               self.state if args.windows == "contiguous" else None)
         if args.windows == "contiguous":
             self.state = tg.nn.utils.detach_state(state)
         return loss, inputs.size
 
     def evaluate(self):
-        total, count = 0.0, 0
+        total, count, device = 0.0, 0, self.model.device
         for inputs, targets in self.eval_batches:
-            loss, _ = loss_of(self.model, tg.tensor(inputs, device=self.device),
-                              tg.tensor(targets, device=self.device), reduction="sum")
+            loss, _ = loss_of(self.model, tg.tensor(inputs, device=device),
+                              tg.tensor(targets, device=device), reduction="sum")
             total, count = total + loss.item(), count + targets.size
         return {"val_loss": total / count, "val_bpc": total / count * BITS_PER_NAT}
 
     def report(self, step):
         args = self.args
         text = sample(self.model, self.corpus.vocab, args.prime, args.sample_length,
-                      args.temperature, args.top_k, self.device)
+                      args.temperature, args.top_k)
         lines = (args.prime + text).splitlines() or [""]
         return f"  sample (temperature {args.temperature:g}):\n" + "\n".join("  | " + line for line in lines)
 
@@ -249,7 +251,7 @@ def train(args):
           f"held-out characters, vocabulary of {len(corpus.vocab)}; {args.num_layers} x "
           f"{args.cell.upper()} {args.hidden_size}, {parameters:,} parameters; windows of "
           f"{args.bptt} ({args.windows}), batch {args.batch_size}, on {device}")
-    return trainer.fit(Task(model, corpus, args, device), args, args.out or run_dir(args.data))
+    return trainer.fit(Task(model, corpus, args), args, args.out or run_dir(args.data))
 
 
 def check_lengths(corpus, args):
@@ -280,8 +282,8 @@ def check_vocab(saved, path):
 
 
 def evaluate(args):
-    model, saved, path, device = trainer.load_run(args, Task.name, CharLM,
-                                                  run_dir(args.data or "stdlib"), check_vocab)
+    model, saved, path = trainer.load_run(args, Task.name, CharLM, run_dir(args.data or "stdlib"),
+                                          check_vocab)
     data = trainer.checkpoint.data_to_read(args.data, saved, path, SOURCES)
     holdout = trainer.checkpoint.identity_entry(saved, path, "holdout", (int, float))
     if not 0 <= holdout < 1:
@@ -295,15 +297,15 @@ def evaluate(args):
     task_args = argparse.Namespace(bptt=bptt, batch_size=1,
                                    windows="random", eval_windows=args.eval_windows)
     with tg.no_grad():
-        result = Task(model, corpus, task_args, device).evaluate()
+        result = Task(model, corpus, task_args).evaluate()
     print(f"{path} (step {saved['step']}) on the held-out text of {corpus.name}: "
           f"{result['val_loss']:.4f} nats = {result['val_bpc']:.4f} bits per character")
     return result
 
 
 def generate(args):
-    model, saved, path, device = trainer.load_run(args, Task.name, CharLM,
-                                                  run_dir(args.data or "stdlib"), check_vocab)
+    model, saved, path = trainer.load_run(args, Task.name, CharLM, run_dir(args.data or "stdlib"),
+                                          check_vocab)
     vocab = saved["identity"]["vocab"]
     if args.data is not None:
         corpus = Corpus(args.data, trainer.checkpoint.identity_entry(saved, path, "holdout",
@@ -312,7 +314,7 @@ def generate(args):
     prime = args.prime if args.prime is not None else PRESETS.get(str(saved["identity"].get("data")), {}).get("prime", "\n")
     check_prime(vocab, prime)
     tg.manual_seed(args.seed)
-    text = sample(model, vocab, prime, args.length, args.temperature, args.top_k, device)
+    text = sample(model, vocab, prime, args.length, args.temperature, args.top_k)
     print(prime + text)
     return prime + text
 

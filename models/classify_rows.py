@@ -112,9 +112,9 @@ def check_images(images, side, what="images"):
     return images.astype(np.float32)
 
 
-def predict(model, images, device="cpu", batch_size=500):
+def predict(model, images, batch_size=500):
     """Class scores (N, classes) as NumPy, in batches; ``images`` checked first."""
-    images = check_images(images, model.config["side"])
+    images, device = check_images(images, model.config["side"]), model.device
     with tg.no_grad():
         return np.concatenate([model(tg.tensor(images[i:i + batch_size], device=device)).numpy()
                                for i in range(0, len(images), batch_size)])
@@ -134,8 +134,8 @@ class DigitsTask(trainer.Task):
 
     unit = "sample"
 
-    def __init__(self, model, digits, args, device):
-        self.model, self.digits, self.args, self.device = model, digits, args, device
+    def __init__(self, model, digits, args):
+        self.model, self.digits, self.args = model, digits, args
         self.config = model.config
         self.identity = dict(digits.identity, batch_size=args.batch_size)
         self.batches = trainer.EpochBatches(args.seed, epoch_of(digits.train[1], args.batch_size))
@@ -150,25 +150,26 @@ class Task(DigitsTask):
 
     def loss(self, step, rng):
         images, labels = self.batch(step)
-        return loss_of(self.model, tg.tensor(images, device=self.device),
-                       tg.tensor(labels, device=self.device)), len(labels)
+        device = self.model.device
+        return loss_of(self.model, tg.tensor(images, device=device),
+                       tg.tensor(labels, device=device)), len(labels)
 
     def evaluate(self):
-        return evaluate_on(self.model, *self.digits.held, self.device)
+        return evaluate_on(self.model, *self.digits.held)
 
 
-def evaluate_on(model, images, labels, device="cpu", predict=predict):
+def evaluate_on(model, images, labels, predict=predict):
     """Held-out cross-entropy and accuracy; ``predict`` gives the class scores (the PyTorch twin
     passes its own, so both engines are measured by this same code)."""
-    scores = predict(model, images, device)
+    scores = predict(model, images)
     log_probabilities = scores - np.logaddexp.reduce(scores, axis=1, keepdims=True)
     return {"val_loss": float(-log_probabilities[np.arange(len(labels)), labels].mean()),
             "val_acc": trainer.metrics.accuracy(labels, scores.argmax(1))}
 
 
-def write_report(model, images, labels, out_dir, device="cpu", title=""):
+def write_report(model, images, labels, out_dir, title=""):
     """Accuracy, confusion matrix (printed and PNG) and a grid of misclassified digits (PNG)."""
-    predictions = predict(model, images, device).argmax(1)
+    predictions = predict(model, images).argmax(1)
     counts = trainer.metrics.confusion_matrix(labels, predictions, model.config["classes"])
     accuracy = trainer.metrics.accuracy(labels, predictions)
     os.makedirs(out_dir, exist_ok=True)
@@ -209,34 +210,34 @@ def train(args):
           f"{args.num_layers} x {args.cell.upper()} {args.hidden_size}, "
           f"{sum(p.size for p in model.parameters()):,} parameters; batch {args.batch_size}, on {device}")
     out = args.out or run_dir(args.data)
-    result = trainer.fit(Task(model, digits, args, device), args, out)
+    result = trainer.fit(Task(model, digits, args), args, out)
     model.eval()
-    write_report(model, *digits.held, out, device, f"{digits.name} held out:")
+    write_report(model, *digits.held, out, f"{digits.name} held out:")
     return result
 
 
 def evaluate(args):
-    model, saved, path, device = trainer.load_run(args, Task.name, RowClassifier,
-                                                  run_dir(args.data or "mnist"))
+    model, saved, path = trainer.load_run(args, Task.name, RowClassifier,
+                                          run_dir(args.data or "mnist"))
     out = args.out or os.path.dirname(path)
     if args.images:
         images = check_images(_load_array(args.images, "--images"), model.config["side"],
                               f"--images {args.images}")
         if args.labels is None:
-            predictions = predict(model, images, device).argmax(1)
+            predictions = predict(model, images).argmax(1)
             print(" ".join(map(str, predictions.tolist())))
             return {"predictions": predictions}
         labels = _load_array(args.labels, "--labels").astype(np.int64)
         if labels.shape != (len(images),) or labels.min() < 0 or labels.max() >= CLASSES:
             raise trainer.UsageError(f"--labels {args.labels}: need {len(images)} labels in "
                                      f"0-{CLASSES - 1}, got shape {labels.shape}")
-        return write_report(model, images, labels, out, device, os.path.basename(args.images))
+        return write_report(model, images, labels, out, os.path.basename(args.images))
     digits = Digits(trainer.checkpoint.data_to_read(args.data, saved, path, SOURCES),
                     trainer.checkpoint.identity_entry(saved, path, "holdout", (int, float)))
     trainer.checkpoint.check_identity(saved, path, digits.identity, ["data", "sha256"],
                                       f"--data {digits.name}")
     print(f"{path} (step {saved['step']}) on the {len(digits.held[1])} held-out {digits.name} digits:")
-    return write_report(model, *digits.held, out, device, f"{digits.name} held out:")
+    return write_report(model, *digits.held, out, f"{digits.name} held out:")
 
 
 def _load_array(path, flag):

@@ -156,12 +156,12 @@ def ar_predict(values, points, coefficients):
     return np.array([values[t - order:t] @ coefficients[:-1] + coefficients[-1] for t in points])
 
 
-def model_predict(model, series, i, points, device="cpu"):
+def model_predict(model, series, i, points):
     """One-step predictions of column ``i`` at ``points`` from the ``window`` true values before each."""
     scaled, w = series.scaled(i), series.window
     inputs = np.stack([scaled[t - w:t] for t in points], axis=1)[:, :, None].astype(np.float32)
     with tg.no_grad():
-        out = model(tg.tensor(inputs, device=device)).numpy()[-1, :, 0]
+        out = model(tg.tensor(inputs, device=model.device)).numpy()[-1, :, 0]
     mean, std = series.scales[i]
     return out * std + mean
 
@@ -177,13 +177,13 @@ def rollout(step, history, horizon):
     return np.array(values[len(history):])
 
 
-def forecasts(model, series, i, start, horizon, device="cpu"):
+def forecasts(model, series, i, start, horizon):
     """Model, AR(window) and persistence forecasts of column ``i`` for ``horizon`` steps from ``start``."""
     w, (mean, std) = series.window, series.scales[i]
     values = series.columns[i]
     if start < w:
         raise ValueError(f"a forecast from step {start} has fewer than one window ({w}) of history")
-    coefficients = fit_ar(values[:series.cuts[i]], w)
+    coefficients, device = fit_ar(values[:series.cuts[i]], w), model.device
 
     def model_step(history):
         x = ((history[-w:] - mean) / std).astype(np.float32).reshape(w, 1, 1)
@@ -199,14 +199,14 @@ def rmse(a, b):
     return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
 
 
-def evaluate_on(model, series, device="cpu", predict=model_predict):
+def evaluate_on(model, series, predict=model_predict):
     """One-step RMSE on every test point (the series' units, all columns pooled) of the model and
     the two baselines; val_loss is the model's MSE in scaled units. ``predict`` is the model's
     one-step prediction (the PyTorch twin passes its own)."""
     truth, ours, ar, last, scaled_error = [], [], [], [], []
     for i, points in enumerate(series.points):
         values = series.columns[i]
-        predicted = predict(model, series, i, points, device)
+        predicted = predict(model, series, i, points)
         truth.append(values[points])
         ours.append(predicted)
         ar.append(ar_predict(values, points, fit_ar(values[:series.cuts[i]], series.window)))
@@ -223,18 +223,19 @@ def evaluate_on(model, series, device="cpu", predict=model_predict):
 class Task(trainer.Task):
     name, unit = "forecast", "window"
 
-    def __init__(self, model, series, args, device):
-        self.model, self.series, self.args, self.device = model, series, args, device
+    def __init__(self, model, series, args):
+        self.model, self.series, self.args = model, series, args
         self.config = model.config
         self.identity = dict(series.identity, batch_size=args.batch_size)
 
     def loss(self, step, rng):
         inputs, targets = self.series.random_windows(self.args.batch_size, rng)
-        return loss_of(self.model, tg.tensor(inputs, device=self.device),
-                       tg.tensor(targets, device=self.device)), inputs.shape[1]
+        device = self.model.device
+        return loss_of(self.model, tg.tensor(inputs, device=device),
+                       tg.tensor(targets, device=device)), inputs.shape[1]
 
     def evaluate(self):
-        return evaluate_on(self.model, self.series, self.device)
+        return evaluate_on(self.model, self.series)
 
 # ---------------------------------------------------------------- the command line
 
@@ -258,7 +259,7 @@ def train(args):
     print(f"forecast on {series.name}: {len(series.columns)} series, the first {series.cut} steps "
           f"to train, {sum(map(len, series.points))} test points; {args.cell.upper()} "
           f"{args.hidden_size}, windows of {args.window}, batch {args.batch_size}, on {device}")
-    result = trainer.fit(Task(model, series, args, device), args, args.out or run_dir(args.data, args.cell))
+    result = trainer.fit(Task(model, series, args), args, args.out or run_dir(args.data, args.cell))
     print(f"one-step test RMSE: model {result['val_rmse']:.3f}, AR({args.window}) "
           f"{result['ar_rmse']:.3f}, persistence {result['persistence_rmse']:.3f}")
     return result
@@ -275,18 +276,18 @@ def check_split(saved, path):
 
 def load_with_series(args):
     """The checkpoint's model and the series it was trained on (checked to be that one)."""
-    model, saved, path, device = trainer.load_run(
+    model, saved, path = trainer.load_run(
         args, Task.name, Forecaster, run_dir(args.data or "sunspots", "rnn-relu"), check_split)
     identity = saved["identity"]
     series = Series(trainer.checkpoint.data_to_read(args.data, saved, path, SOURCES),
                     identity["window"], identity["test"])
     trainer.checkpoint.check_identity(saved, path, series.identity, ["sha256"], series.name)
-    return model, series, saved, path, device
+    return model, series, saved, path
 
 
 def evaluate(args):
-    model, series, saved, path, device = load_with_series(args)
-    result = evaluate_on(model, series, device)
+    model, series, saved, path = load_with_series(args)
+    result = evaluate_on(model, series)
     print(f"{path} (step {saved['step']}) on the last {len(series.columns[0]) - series.cuts[0]} "
           f"steps of {series.name}, one step ahead: RMSE model {result['val_rmse']:.3f}, "
           f"AR({series.window}) {result['ar_rmse']:.3f}, persistence {result['persistence_rmse']:.3f}")
@@ -294,7 +295,7 @@ def evaluate(args):
 
 
 def forecast(args):
-    model, series, saved, path, device = load_with_series(args)
+    model, series, saved, path = load_with_series(args)
     plt = trainer.extras.pyplot()
 
     figure, axes = plt.subplots(len(series.columns), 1, figsize=(9, 2.8 * len(series.columns)),
@@ -303,7 +304,7 @@ def forecast(args):
     for i, axis in enumerate(axes[:, 0]):
         start = series.cuts[i] if args.start is None else args.start
         try:
-            drawn = forecasts(model, series, i, start, args.horizon, device)
+            drawn = forecasts(model, series, i, start, args.horizon)
         except ValueError as e:
             raise trainer.UsageError(f"--horizon {args.horizon} --start {start}: {e}") from None
         values = series.columns[i]

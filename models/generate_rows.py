@@ -91,19 +91,19 @@ def bce_with_logits(logits, targets, reduction="mean"):
     return per_pixel.mean() if reduction == "mean" else per_pixel.sum()
 
 
-def loss_of(model, images, classes, device="cpu", reduction="mean"):
+def loss_of(model, images, classes, reduction="mean"):
     previous, rows = teacher_forced(images)
-    logits, _ = model(tg.tensor(previous, device=device), classes)
-    return bce_with_logits(logits, tg.tensor(rows, device=device), reduction)
+    logits, _ = model(tg.tensor(previous, device=model.device), classes)
+    return bce_with_logits(logits, tg.tensor(rows, device=logits.device), reduction)
 
 
-def generate(model, classes, rng=None, device="cpu"):
+def generate(model, classes, rng=None):
     """Images (B, H, W) of ``classes``, row by row, each row fed back: the mean intensities, or
     with ``rng`` pixels drawn from them (0 or 1)."""
     side = model.config["side"]
     classes = check_classes(classes, model.config["classes"])
     row = np.zeros((1, len(classes), side), np.float32)
-    state, rows = None, []
+    state, rows, device = None, [], model.device
     with tg.no_grad():
         for step in range(side):
             logits, state = model(tg.tensor(row, device=device), classes, state, start=step)
@@ -120,18 +120,18 @@ class Task(DigitsTask):
 
     def loss(self, step, rng):
         images, labels = self.batch(step)
-        return loss_of(self.model, images, labels, self.device), len(labels)
+        return loss_of(self.model, images, labels), len(labels)
 
     def evaluate(self):
-        return evaluate_on(self.model, *self.digits.held, self.device)
+        return evaluate_on(self.model, *self.digits.held)
 
 
-def evaluate_on(model, images, labels, device="cpu", batch_size=500):
+def evaluate_on(model, images, labels, batch_size=500):
     """Held-out per-pixel binary cross-entropy (nats), teacher-forced, and the mean squared error
     of whole digits drawn from the class alone (mean intensities fed back) against the digits."""
-    total = sum(loss_of(model, images[i:i + batch_size], labels[i:i + batch_size], device,
+    total = sum(loss_of(model, images[i:i + batch_size], labels[i:i + batch_size],
                         reduction="sum").item() for i in range(0, len(labels), batch_size))
-    drawn = np.concatenate([generate(model, labels[i:i + batch_size], device=device)
+    drawn = np.concatenate([generate(model, labels[i:i + batch_size])
                             for i in range(0, len(labels), batch_size)])
     return {"val_loss": total / images.size, "free_mse": float(np.mean((drawn - images) ** 2))}
 
@@ -153,21 +153,21 @@ def train(args):
           f"{len(digits.train[1]):,} training and {len(digits.held[1]):,} held-out MNIST digits; "
           f"LSTM {args.hidden_size}, batch {args.batch_size}, on {device}")
     out = args.out or os.path.join("runs", f"generate_rows-{args.form}")
-    result = trainer.fit(Task(model, digits, args, device), args, out)
+    result = trainer.fit(Task(model, digits, args), args, out)
     model.eval()
-    write_grid(model, os.path.join(out, "samples.png"), per_class=8, seed=args.seed, device=device)
+    write_grid(model, os.path.join(out, "samples.png"), per_class=8, seed=args.seed)
     return result
 
 
-def write_grid(model, out, per_class=8, seed=0, digits=range(CLASSES), device="cpu"):
+def write_grid(model, out, per_class=8, seed=0, digits=range(CLASSES)):
     """``per_class`` digits of each class, one class a row: the first from the mean intensities,
     the others with drawn pixels fed back."""
     rng = np.random.default_rng(seed)
     images = []
     for digit in digits:
         classes = np.full(per_class, digit)
-        drawn = generate(model, classes, rng, device)
-        drawn[0] = generate(model, classes[:1], None, device)[0]
+        drawn = generate(model, classes, rng)
+        drawn[0] = generate(model, classes[:1], None)[0]
         images.extend(drawn)
     trainer.metrics.plot_images(np.array(images), out, columns=per_class,
                                 title=f"class vector at {WHERE[model.config['form']]}: one class a row "
@@ -176,24 +176,24 @@ def write_grid(model, out, per_class=8, seed=0, digits=range(CLASSES), device="c
 
 
 def sample(args):
-    model, saved, path, device = trainer.load_run(args, Task.name, RowGenerator,
-                                                  os.path.join("runs", "generate_rows-every"))
+    model, saved, path = trainer.load_run(args, Task.name, RowGenerator,
+                                          os.path.join("runs", "generate_rows-every"))
     digits = range(CLASSES) if args.digit is None else [args.digit]
     try:
         check_classes(list(digits), model.config["classes"])
     except ValueError as e:
         raise trainer.UsageError(f"--digit {args.digit}: {e}") from None
     out = args.out or os.path.join(os.path.dirname(path), "samples.png")
-    write_grid(model, out, args.per_class, args.seed, digits, device)
+    write_grid(model, out, args.per_class, args.seed, digits)
     return out
 
 
 def evaluate(args):
-    model, saved, path, device = trainer.load_run(args, Task.name, RowGenerator,
-                                                  os.path.join("runs", "generate_rows-every"))
+    model, saved, path = trainer.load_run(args, Task.name, RowGenerator,
+                                          os.path.join("runs", "generate_rows-every"))
     digits = Digits("mnist")
     trainer.checkpoint.check_identity(saved, path, digits.identity, ["data", "sha256"], "MNIST")
-    result = evaluate_on(model, *digits.held, device)
+    result = evaluate_on(model, *digits.held)
     print(f"{path} (form {model.config['form']}, step {saved['step']}) on {len(digits.held[1])} "
           f"held-out digits: {result['val_loss']:.4f} nats per pixel (teacher-forced); digits "
           f"drawn from the class alone: mean squared error {result['free_mse']:.4f}")

@@ -23,7 +23,7 @@ import re
 
 import numpy as np
 import tinygrad_seq as tg
-from tinygrad_seq.data import Vocab, bucket_batches, pad_sequences
+from tinygrad_seq.data import Vocab, pad_sequences
 
 from tinygrad_seq import train as trainer
 from models.data import load_reviews
@@ -141,19 +141,18 @@ def batch_of(sequences, device="cpu"):
 
 
 def epoch_of(sequences, batch_size, bucket_width):
-    lengths = [len(s) for s in sequences]
-    return lambda rng: list(bucket_batches(lengths, batch_size, bucket_width,
-                                           seed=int(rng.integers(2 ** 31))))
+    """One epoch's batches of snippets of similar lengths (the PyTorch twin draws them too)."""
+    return trainer.bucketed_epoch([len(s) for s in sequences], batch_size, bucket_width)
 
 
-def predict(model, sequences, device="cpu", batch_size=256):
+def predict(model, sequences, batch_size=256):
     """Class scores (N, 2) as NumPy, batches in order of length (then put back in order)."""
     order = np.argsort([len(s) for s in sequences], kind="stable")
     scores = np.zeros((len(sequences), model.config["classes"]), np.float32)
     with tg.no_grad():
         for i in range(0, len(order), batch_size):
             chunk = order[i:i + batch_size]
-            ids, lengths = batch_of([sequences[j] for j in chunk], device)
+            ids, lengths = batch_of([sequences[j] for j in chunk], model.device)
             scores[chunk] = model(ids, lengths).numpy()
     return scores
 
@@ -163,8 +162,8 @@ def predict(model, sequences, device="cpu", batch_size=256):
 class Task(trainer.Task):
     name, unit = "sentiment", "sample"
 
-    def __init__(self, model, reviews, args, device):
-        self.model, self.reviews, self.args, self.device = model, reviews, args, device
+    def __init__(self, model, reviews, args):
+        self.model, self.reviews, self.args = model, reviews, args
         self.config = model.config
         self.identity = dict(reviews.identity, batch_size=args.batch_size,
                              bucket_width=args.bucket_width)
@@ -173,19 +172,19 @@ class Task(trainer.Task):
 
     def loss(self, step, rng):
         index = self.batches(step)
-        ids, lengths = batch_of([self.reviews.train[0][i] for i in index], self.device)
-        labels = tg.tensor(self.reviews.train[1][index], device=self.device)
+        ids, lengths = batch_of([self.reviews.train[0][i] for i in index], self.model.device)
+        labels = tg.tensor(self.reviews.train[1][index], device=self.model.device)
         return loss_of(self.model, ids, lengths, labels), len(index)
 
     def evaluate(self):
-        return evaluate_on(self.model, self.reviews, self.device)
+        return evaluate_on(self.model, self.reviews)
 
 
-def evaluate_on(model, reviews, device="cpu", predict=predict):
+def evaluate_on(model, reviews, predict=predict):
     """Held-out cross-entropy and accuracy, and the majority class's accuracy; ``predict`` gives
     the class scores (the PyTorch twin passes its own)."""
     sequences, labels = reviews.held
-    scores = predict(model, sequences, device)
+    scores = predict(model, sequences)
     log_probabilities = scores - np.logaddexp.reduce(scores, axis=1, keepdims=True)
     return {"val_loss": float(-log_probabilities[np.arange(len(labels)), labels].mean()),
             "val_acc": trainer.metrics.accuracy(labels, scores.argmax(1)),
@@ -213,7 +212,7 @@ def train(args):
           f"{args.cell.upper()} {args.hidden_size} ({args.pool} state), "
           f"{sum(p.size for p in model.parameters()):,} parameters; batch {args.batch_size}, "
           f"buckets {args.bucket_width} tokens wide, on {device}")
-    result = trainer.fit(Task(model, reviews, args, device), args, args.out or "runs/sentiment")
+    result = trainer.fit(Task(model, reviews, args), args, args.out or "runs/sentiment")
     print(f"held-out accuracy {result['val_acc']:.4f}; the majority class "
           f"({LABELS[reviews.majority]}) scores {result['majority_acc']:.4f}")
     return result
@@ -233,13 +232,13 @@ def vocab_of(saved, path):
 
 
 def evaluate(args):
-    model, saved, path, device = trainer.load_run(args, Task.name, SentimentClassifier,
-                                                  os.path.join("runs", "sentiment"), vocab_of)
+    model, saved, path = trainer.load_run(args, Task.name, SentimentClassifier,
+                                          os.path.join("runs", "sentiment"), vocab_of)
     vocab = vocab_of(saved, path)
     reviews = Reviews(saved["identity"]["vocab_size"])
     trainer.checkpoint.check_identity(saved, path, reviews.identity, ["sha256", "vocab"],
                                       "the reviews' vocabulary")
-    result = evaluate_on(model, reviews, device)
+    result = evaluate_on(model, reviews)
     print(f"{path} (step {saved['step']}) on {len(reviews.held[1])} held-out snippets: accuracy "
           f"{result['val_acc']:.4f}, majority class ({LABELS[reviews.majority]}) "
           f"{result['majority_acc']:.4f}, loss {result['val_loss']:.4f}")
@@ -247,10 +246,10 @@ def evaluate(args):
 
 
 def classify(args):
-    model, saved, path, device = trainer.load_run(args, Task.name, SentimentClassifier,
-                                                  os.path.join("runs", "sentiment"), vocab_of)
+    model, saved, path = trainer.load_run(args, Task.name, SentimentClassifier,
+                                          os.path.join("runs", "sentiment"), vocab_of)
     vocab = vocab_of(saved, path)
-    scores = predict(model, encode_texts(vocab, args.texts), device)
+    scores = predict(model, encode_texts(vocab, args.texts))
     probabilities = np.exp(scores - np.logaddexp.reduce(scores, axis=1, keepdims=True))
     for text, p in zip(args.texts, probabilities):
         print(f"{LABELS[int(p.argmax())]:>6} {p.max():.2f}  {text}")

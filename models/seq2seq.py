@@ -29,6 +29,7 @@ import numpy as np
 import tinygrad_seq as tg
 
 from tinygrad_seq import train as trainer
+from tinygrad_seq.train import plotter
 from models.bleu import bleu, paired_bootstrap
 from models.seq2seq_model import (ATTENTIONS, BOS, CELLS, EOS, PAD, UNK, Seq2Seq, beam_search,
                                   greedy, loss_of)
@@ -172,27 +173,20 @@ def evaluate_corpus(model, corpus, limit=0, beam=1, alpha=1.0, keep_words=False)
 class Task(trainer.Task):
     name, unit = "seq2seq", "token"
 
-    def __init__(self, model, corpus, args, device):
-        self.model, self.corpus, self.args, self.device = model, corpus, args, device
+    def __init__(self, model, corpus, args):
+        self.model, self.corpus, self.args = model, corpus, args
         self.config = model.config
         self.identity = dict(corpus.identity, batch_size=args.batch_size)
-        self.epoch, self.batches = None, None
+        self.batches = trainer.EpochBatches(args.seed, trainer.bucketed_epoch(
+            [len(s) for s, _ in corpus.train], args.batch_size, args.bucket_width))
 
     def check(self):
         check_sampled(self.args.sampled_softmax, len(self.corpus.target_vocab))
 
     def batch_of(self, step):
-        lengths = [len(s) for s, _ in self.corpus.train]
-        if self.batches is None:
-            self.batches = len(list(tg.data.bucket_batches(lengths, self.args.batch_size,
-                                                           self.args.bucket_width, seed=0)))
-        epoch, index = divmod(step - 1, self.batches)
-        if self.epoch != epoch:  # a function of (seed, epoch): exact resume
-            self.epoch = epoch
-            self.order = list(tg.data.bucket_batches(lengths, self.args.batch_size,
-                                                     self.args.bucket_width,
-                                                     seed=[self.args.seed, epoch]))
-        return make_batch([self.corpus.train[i] for i in self.order[index]])
+        """Step ``step``'s batch: pairs of similar source lengths, epoch after epoch, a function
+        of (seed, step) alone (exact resume)."""
+        return make_batch([self.corpus.train[i] for i in self.batches(step)])
 
     def loss(self, step, rng):
         batch = self.batch_of(step)
@@ -255,7 +249,7 @@ def train(args):
           f"held-out pairs; vocabularies {len(corpus.source_vocab)} -> {len(corpus.target_vocab)} "
           f"({corpus.kind}s); Bi{args.cell.upper()} {args.hidden_size}, attention "
           f"{args.attention}, {parameters:,} parameters; batch {args.batch_size}, on {device}")
-    return trainer.fit(Task(model, corpus, args, device), args,
+    return trainer.fit(Task(model, corpus, args), args,
                        args.out or run_dir(args.data, args.attention))
 
 
@@ -289,8 +283,8 @@ def corpus_of(args, saved, path):
 
 
 def evaluate(args):
-    model, saved, path, _ = trainer.load_run(args, Task.name, Seq2Seq, run_dir(args.data or "dates"),
-                                             check_vocabularies)
+    model, saved, path = trainer.load_run(args, Task.name, Seq2Seq, run_dir(args.data or "dates"),
+                                          check_vocabularies)
     corpus = corpus_of(args, saved, path)
     compare = getattr(args, "compare", None)
     with tg.no_grad():
@@ -301,15 +295,15 @@ def evaluate(args):
           f"{how}: exact match {result['exact']:.4f}, BLEU {100 * result['bleu']:.2f}, "
           f"loss {result['val_loss']:.4f}")
     if compare:
-        result["compare"] = compare_with(args, compare, corpus, result)
+        result["compare"] = compare_with(args, compare, corpus, result, model.device)
     return result
 
 
-def compare_with(args, other_path, corpus, result):
+def compare_with(args, other_path, corpus, result, device):
     """The paired bootstrap of this checkpoint's translations (A) against another checkpoint's
-    (B) on the same held-out pairs (each model decodes through its own vocabularies)."""
-    other, saved = trainer.load_model(other_path, Task.name, Seq2Seq, trainer.use_device(args),
-                                      check_vocabularies)
+    (B) on the same held-out pairs (each model decodes through its own vocabularies), the other
+    model loaded on ``device`` (this one's)."""
+    other, saved = trainer.load_model(other_path, Task.name, Seq2Seq, device, check_vocabularies)
     path = other_path
     # the other model reads the same data through its own vocabularies
     theirs_corpus = corpus_of(argparse.Namespace(data=corpus.identity["data"]), saved, path)
@@ -330,8 +324,8 @@ def compare_with(args, other_path, corpus, result):
 
 
 def translate(args, stdin=None):
-    model, saved, path, _ = trainer.load_run(args, Task.name, Seq2Seq, run_dir(args.data or "dates"),
-                                             check_vocabularies)
+    model, saved, path = trainer.load_run(args, Task.name, Seq2Seq, run_dir(args.data or "dates"),
+                                          check_vocabularies)
     identity = saved["identity"]
     if args.data is not None:
         corpus_of(args, saved, path)
@@ -385,34 +379,6 @@ def heatmap(weights, source, output, path):
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
-
-
-def plot_logs(args):
-    """One held-out metric of several runs against training seconds and against steps."""
-    plt = trainer.extras.pyplot()
-    from tinygrad_seq.train.metrics import read
-    if args.labels and len(args.labels) != len(args.logs):
-        raise trainer.UsageError(f"--labels: {len(args.labels)} labels for {len(args.logs)} logs")
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for number, path in enumerate(args.logs):
-        try:
-            evals = [r for r in read(path) if r.get("kind") == "eval" and args.metric in r]
-        except (ValueError, AttributeError) as e:  # a line that is not JSON, or not a record
-            raise trainer.UsageError(f"{path} is not a metrics log ({e})") from None
-        if not evals:
-            raise trainer.UsageError(f"{path} has no evaluation with {args.metric!r}")
-        label = args.labels[number] if args.labels else path
-        for axis, x in zip(axes, ("seconds", "step")):
-            axis.plot([r[x] for r in evals], [r[args.metric] for r in evals], "o-", ms=3, label=label)
-    for axis, x in zip(axes, ("training seconds", "steps")):
-        axis.set_xlabel(x)
-        axis.set_ylabel(f"held-out {args.metric}")
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(args.out, dpi=100)
-    plt.close(figure)
-    print(f"wrote {args.out}")
 
 
 def build_parser():
@@ -479,12 +445,10 @@ def build_parser():
         trainer.add_device_option(sub)
         sub.set_defaults(func=func)
 
-    draw = commands.add_parser("plot", help="a held-out metric of several runs on one plot")
-    draw.add_argument("logs", nargs="+", type=trainer.existing_file, help="metrics.jsonl files")
-    draw.add_argument("--labels", nargs="+", default=None)
-    draw.add_argument("--metric", default="exact", help="exact, bleu or val_loss (exact)")
-    draw.add_argument("-o", "--out", type=trainer.output_file, default="seq2seq.png")
-    draw.set_defaults(func=plot_logs)
+    draw = commands.add_parser("plot", help="a held-out metric of several runs on one plot "
+                               "(the trainer's plotter, python -m tinygrad_seq.train)")
+    plotter.add_arguments(draw, out="seq2seq.png", metric="exact")
+    draw.set_defaults(func=plotter.run)
     return parser
 
 

@@ -360,6 +360,45 @@ def test_to_device_moves_parameters_and_grads(device):
     assert all(p.device == "cpu" and p.grad.device == "cpu" for p in net.parameters())
 
 
+# ---------------------------------------------------------------- Module.device
+
+def test_device_is_the_device_of_the_parameters_and_follows_to(device):
+    net = Net()
+    assert net.device == "cpu" and net.head.device == "cpu"
+    assert net.to(device).device == backend.canonical_device(device)
+    assert net.head[0].device == backend.canonical_device(device)  # every submodule moved
+    assert net.to("cpu").device == "cpu"
+
+
+def test_a_module_without_parameters_is_on_the_cpu_and_buffers_count():
+    assert Tanh().device == "cpu" and Sequential().device == "cpu" and Dropout(0.5).device == "cpu"
+    holder = Holder()
+    holder.register_buffer("mask", tg.ones(2))
+    holder.mask.device = "cuda:3"  # by hand: where .to() would put it on a machine with 4 GPUs
+    assert holder.device == "cuda:3"
+
+
+def test_tensors_on_two_devices_are_an_error_naming_both():
+    net = Net()
+    net.head[3].weight.device = "cuda:1"  # by hand: this machine need not have a GPU
+    with pytest.raises(RuntimeError, match=r"Net has tensors on two devices: 'scale' on cpu and "
+                                           r"'head\.3\.weight' on cuda:1; move the whole module "
+                                           r"with \.to\(device\)"):
+        net.device
+    holder = Holder(weight=Parameter(tg.ones(2)))
+    holder.register_buffer("steps", tg.zeros(1))
+    holder.steps.device = "cuda:0"
+    with pytest.raises(RuntimeError, match="'weight' on cpu and 'steps' on cuda:0"):
+        holder.device
+
+
+def test_device_is_read_only():
+    net = Net()
+    with pytest.raises(AttributeError, match=r"Net\.device is read-only.*\.to\('cuda'\)"):
+        net.device = "cuda"
+    assert net.device == "cpu" and "device" not in net.__dict__
+
+
 # ---------------------------------------------------------------- state dicts
 
 def test_state_dict_names_values_and_detachment():

@@ -154,6 +154,41 @@ def test_a_failed_plot_leaves_no_temporary_file(tmp_path, monkeypatch, draw):
     assert sorted(os.listdir(tmp_path)) == ["metrics.jsonl"]
 
 
+def write_log(path, engine, scores):
+    """A log of two training steps and an evaluation (val_loss and bleu) after each."""
+    records = [{"kind": "run", "engine": engine, "step": 0}]
+    for step, score in enumerate(scores, 1):
+        records += [{"kind": "train", "step": step, "seconds": step / 10, "loss": 1.0 / step},
+                    {"kind": "eval", "step": step, "seconds": step / 10, "val_loss": 2.0 / step,
+                     "bleu": score}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return str(path)
+
+
+def test_the_plotter_draws_the_losses_or_another_metric_of_the_evaluations(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+    drawn = []
+    monkeypatch.setattr(metrics, "save_figure", lambda figure, out: drawn.append(figure))
+    a = write_log(tmp_path / "a.jsonl", "tinygrad_seq", [0.25, 0.5])
+    b = write_log(tmp_path / "b.jsonl", "tinygrad_seq", [0.125, 0.75])
+    torch_log = write_log(tmp_path / "t.jsonl", "torch", [0.0, 0.0])
+    metrics.plot([a, b], "curves.png", metric="bleu")
+    metrics.plot([a, torch_log], "curves.png")
+    by_steps = [figure.axes[0] for figure in drawn]
+    for figure in drawn:
+        plt.close(figure)
+    # the metric alone, one curve a log, told apart by path (both logs are tinygrad_seq's)
+    assert [line.get_label() for line in by_steps[0].lines] == [a, b]
+    assert [list(line.get_ydata()) for line in by_steps[0].lines] == [[0.25, 0.5], [0.125, 0.75]]
+    assert list(by_steps[0].lines[0].get_xdata()) == [1, 2]
+    assert by_steps[0].get_ylabel() == "held-out bleu"
+    # the losses: training and validation, told apart by engine
+    assert [line.get_label() for line in by_steps[1].lines] == [
+        "tinygrad_seq train", "tinygrad_seq validation", "torch train", "torch validation"]
+    assert list(by_steps[1].lines[1].get_ydata()) == [2.0, 1.0]
+    assert by_steps[1].get_ylabel() == "loss (nats per character)"
+
+
 BAR = re.compile(r" *(\d+)%\|[^|]*\| (\d\d:\d\d)<(\d\d:\d\d|\?), step (\d+), loss (\d+\.\d{3}), "
                  r"([\d,]+) sample/s$")
 
@@ -179,7 +214,9 @@ def train_records(out):
 
 
 @pytest.mark.parametrize("budget", ["time", "steps"])
-def test_the_progress_bar_shows_the_step_the_loss_the_rate_and_the_eta(tmp_path, capsys, budget):
+def test_the_progress_bar_shows_the_step_the_loss_the_rate_and_the_eta(tmp_path, capsys, budget,
+                                                                      monkeypatch):
+    monkeypatch.setattr(metrics, "load_average", lambda: 0.0)  # a quiet machine: no "busy"
     if budget == "time":
         flags = ["--minutes", "0.05"]
         # a process's first plot imports pyplot and builds its fonts (a second or more), and the
@@ -262,3 +299,58 @@ def test_resume_refuses_other_data_or_another_model(checkpoint):
         trainer.fit(other, options("--steps", "4", "--resume"), out)
     with pytest.raises(trainer.UsageError, match="another model: width=6 in the checkpoint, 5"):
         trainer.fit(ToyTask(width=5), options("--steps", "4", "--resume"), out)
+
+
+# ---------------------------------------------------------------- a busy machine
+
+@pytest.mark.parametrize("load, cores, own, said", [
+    (3.1, 2, 1, "busy: load 3.1 on 2 cores"),   # others take 2.1 of 2 cores
+    (2.0, 2, 1, None),                          # others take 1: this run keeps a core
+    (2.01, 2, 1, "busy: load 2.01 on 2 cores"),
+    (2.9, 2, 2, None),                          # this run's 2 threads may be 2 of the 2.9
+    (3.1, 2, 2, "busy: load 3.1 on 2 cores"),
+    (1.5, 1, 1, "busy: load 1.5 on 1 core"),
+    (0.9, 1, 1, None),
+    (7.0, 8, 1, None),
+    (None, 2, 1, None),                         # no load average here: nothing is guessed
+])
+def test_busy_when_other_processes_leave_less_than_one_core(load, cores, own, said):
+    assert metrics.busy(load, cores, own) == said
+
+
+def test_cores_are_those_the_process_may_run_on(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    assert metrics.cores() == 1
+    monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert metrics.cores() == 6
+
+
+BUSY = re.compile(r"busy: load (\d+(?:\.\d+)?) on (\d+) cores?$")
+
+
+@pytest.mark.parametrize("falls", [False, True])
+def test_a_busy_machine_is_said_once_and_shown_while_it_lasts(tmp_path, capsys, monkeypatch,
+                                                              falls):
+    cores = metrics.cores()
+    high = float(cores + 40)
+    loads = [high] * 3 + [0.0 if falls else high] * 2  # one measure at each of 5 evaluations
+    measured = iter(loads)
+    monkeypatch.setattr(metrics, "load_average", lambda: next(measured))
+    monkeypatch.setattr(metrics, "plot", lambda *args, **kwargs: None)  # not under test: slow
+    out = str(tmp_path)
+    trainer.fit(ToyTask(), options("--steps", "8", "--eval-every", "2", "--progress", "on"), out)
+    shown = capsys.readouterr()
+    with open(os.path.join(out, "metrics.jsonl")) as file:
+        evaluations = [r for r in map(json.loads, file) if r["kind"] == "eval"]
+    assert [r["load"] for r in evaluations] == loads  # the load logged is the load judged
+    said = [line for line in shown.out.splitlines() if line.startswith("warning:")]
+    assert len(said) == 1, shown.out
+    assert f"load average {high:g} on {cores} core" in said[0] and "less than one core" in said[0]
+    last = re.split(r"[\r\n]", shown.err.rstrip())[-1]  # the bar as it was left, at the end
+    match = BUSY.search(last)
+    if falls:
+        assert match is None and last.endswith("sample/s"), last
+    else:
+        assert match and match.groups() == (f"{high:g}", str(cores)), last
+

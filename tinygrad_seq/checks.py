@@ -85,3 +85,25 @@ def plain(value):
     if isinstance(value, (list, tuple)):
         return all(plain(item) for item in value)
     return False
+
+
+def check_representable(data, dtype, op):
+    """Raise where converting ``data`` (an array) to ``dtype`` would not keep its values, as
+    PyTorch does: numbers out of an integer dtype's range (a float too, before it truncates),
+    NaN or infinity into an integer dtype. Floats in range truncate toward zero (as PyTorch and
+    C); large numbers into a float dtype become infinity (as PyTorch); anything into bool is
+    ``!= 0``. Unlike PyTorch, negative numbers into uint8 raise too (PyTorch wraps them)."""
+    if dtype.kind not in "iu" or data.dtype.kind not in "iuf" or data.size == 0:
+        return
+    if data.dtype.kind == "f":
+        finite = abs(data) != float("inf")
+        finite &= data == data
+        if not bool(finite.all()):
+            bad = data[~finite].reshape(-1)[0].item()
+            raise ValueError(f"{op}: cannot convert {bad} to {dtype}: NaN and infinity have no "
+                             f"integer value")
+    info = np.iinfo(dtype)
+    for value in (data.min().item(), data.max().item()):
+        if not info.min <= value <= info.max:  # Python compares ints and floats exactly
+            raise OverflowError(f"{op}: value {value} is out of range for {dtype}, whose values "
+                                f"lie in [{info.min}, {info.max}]")

@@ -24,6 +24,7 @@ after changing a tensor in place (a node that saved the view's values still rais
 import numpy as np
 
 from . import autograd, backend, ops, versions
+from .checks import check_representable
 from .ops.indexing import GetItem
 from .ops.movement import BroadcastTo, Flip, Permute, Reshape, Split, Unbind
 
@@ -108,7 +109,6 @@ def _broadcast_shape(a, b):
 def _check_values(values, dtype, op):
     """Values (a tensor or a NumPy array) that ``dtype`` cannot hold (NaN into an integer, 1e10
     into int32) raise."""
-    from .tensor import check_representable  # tensor.py imports this module
     if _is_tensor(values):
         values = values.data if values.device == "cpu" else values.numpy()
     check_representable(values, dtype, op)
@@ -116,6 +116,7 @@ def _check_values(values, dtype, op):
 
 def _write(t, op, compute, operands, cast=False):
     """Compute ``compute(source)`` (out of place) and write it into ``t``'s memory."""
+    autograd.reading(t, f"the in-place {op}")
     tracking = autograd.is_grad_enabled() and (
         t.requires_grad or any(_is_tensor(x) and x.requires_grad for x in operands))
     _check_target(t, op, tracking)

@@ -3,6 +3,7 @@ import numpy as np
 
 from . import autograd, backend, inplace, versions
 from . import ops
+from .checks import check_representable  # creation.py takes it from here too
 from .ops.axes import accepts_dim_in_methods
 from .size import Size
 
@@ -46,28 +47,6 @@ def _to_array(data, dtype, device):
     check_representable(data, dtype, "tensor")
     with dev.activate(), np.errstate(over="ignore"):  # 1e300 into float32 is inf, as in PyTorch
         return dev.xp.array(data, dtype=dtype, copy=True)
-
-
-def check_representable(data, dtype, op):
-    """Raise where converting ``data`` (an array) to ``dtype`` would not keep its values, as
-    PyTorch does: numbers out of an integer dtype's range (a float too, before it truncates),
-    NaN or infinity into an integer dtype. Floats in range truncate toward zero (as PyTorch and
-    C); large numbers into a float dtype become infinity (as PyTorch); anything into bool is
-    ``!= 0``. Unlike PyTorch, negative numbers into uint8 raise too (PyTorch wraps them)."""
-    if dtype.kind not in "iu" or data.dtype.kind not in "iuf" or data.size == 0:
-        return
-    if data.dtype.kind == "f":
-        finite = abs(data) != float("inf")
-        finite &= data == data
-        if not bool(finite.all()):
-            bad = data[~finite].reshape(-1)[0].item()
-            raise ValueError(f"{op}: cannot convert {bad} to {dtype}: NaN and infinity have no "
-                             f"integer value")
-    info = np.iinfo(dtype)
-    for value in (data.min().item(), data.max().item()):
-        if not info.min <= value <= info.max:  # Python compares ints and floats exactly
-            raise OverflowError(f"{op}: value {value} is out of range for {dtype}, whose values "
-                                f"lie in [{info.min}, {info.max}]")
 
 
 def _big_integers(data, dtype, op):
@@ -168,6 +147,7 @@ class Tensor:
     def detach(self):
         """The same data (memory shared, as PyTorch's), cut from the graph: no gradient flows
         through the result."""
+        autograd.reading(self, "detach()")
         return Tensor._make(self.data, self.device, None, 0)
 
     def clone(self):
@@ -214,6 +194,7 @@ class Tensor:
     # ------------------------------------------------------------ host and devices
     def numpy(self):
         """A NumPy copy of the data (copied to the host for a CUDA tensor)."""
+        autograd.reading(self, "numpy(), item() or tolist()")
         if self.device == "cpu":
             return self.data.copy()
         return self.data.get()
@@ -227,6 +208,7 @@ class Tensor:
         return self.numpy().reshape(()).item()
 
     def __array__(self, dtype=None, copy=None):
+        autograd.reading(self, "a NumPy conversion")
         if self.device != "cpu":
             raise TypeError(f"cannot convert a {self.device} tensor to a NumPy array implicitly: "
                             f"call .numpy() or .cpu() first")

@@ -213,6 +213,32 @@ class Module:
         return self.train(False)
 
     # ------------------------------------------------------------ devices and dtypes
+    @property
+    def device(self):
+        """The device of this module's parameters and buffers (``"cpu"`` for a module with
+        none), what PyTorch users read as ``next(model.parameters()).device``: code that makes
+        a model's inputs asks the model where they go. Read-only: ``.to(device)`` moves a
+        module. A module whose tensors lie on two devices raises an error naming both.
+
+        >>> import tinygrad_seq as tg
+        >>> tg.nn.Linear(2, 3).device, tg.nn.Tanh().device
+        ('cpu', 'cpu')
+        """
+        first = {}  # device -> the first tensor found on it
+        for name, tensor in (*self.named_parameters(), *self.named_buffers()):
+            first.setdefault(tensor.device, name)
+            if len(first) > 1:
+                (one, a), (other, b) = first.items()
+                raise RuntimeError(f"{type(self).__name__} has tensors on two devices: {a!r} on "
+                                   f"{one} and {b!r} on {other}; move the whole module with "
+                                   f".to(device)")
+        return next(iter(first), "cpu")
+
+    @device.setter
+    def device(self, value):
+        raise AttributeError(f"{type(self).__name__}.device is read-only (the device of its "
+                             f"parameters): move the module with .to({value!r})")
+
     def to(self, device=None, dtype=None):
         """Move and/or cast every parameter and buffer in place (floating-point ones only for
         ``dtype``); returns self. Gradients follow their parameters."""

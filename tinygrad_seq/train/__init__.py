@@ -13,6 +13,7 @@ from .options import (UsageError, add_train_options, add_device_option, resolve,
 from .arguments import (ArgumentParser, existing_file, file_stem, finite_float,
                         non_negative_float, non_negative_int, output_file, output_folder,
                         positive_float, positive_int, probability)
-from .loop import fit, step_random, EpochBatches, RunPaths, Task
+from .batches import step_random, EpochBatches, bucketed_epoch
+from .loop import fit, RunPaths, Task
 from .checkpoint import load_model, load_run
 from . import checkpoint, metrics

@@ -220,11 +220,10 @@ def load_model(path, model_name, factory, device="cpu", check=None):
 def load_run(args, model_name, factory, folder, check=None):
     """``load_model`` for a command line: the checkpoint ``--checkpoint`` names, or else the one
     in the model's run ``folder``, on ``--device`` (checked by ``use_device``). Returns (the
-    model, the checkpoint, its path, the device)."""
-    device = use_device(args)
+    model, the checkpoint, its path); the model says its device (``model.device``)."""
     path = getattr(args, "checkpoint", None) or os.path.join(folder, CHECKPOINT_NAME)
-    model, saved = load_model(path, model_name, factory, device, check)
-    return model, saved, path, device
+    model, saved = load_model(path, model_name, factory, use_device(args), check)
+    return model, saved, path
 
 
 def identity_entry(saved, path, key, types=str):

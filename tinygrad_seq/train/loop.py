@@ -4,7 +4,7 @@ A *task* is the model's side of training, duck-typed (subclass ``Task`` to take 
 of the optional parts):
 
     name            the model's name, kept in checkpoints ("charlm")
-    model           the Module, already on its device; device: that device
+    model           the Module, already on its device (the trainer reads ``model.device``)
     config          a dict that rebuilds the model (saved; --resume refuses another)
     identity        a dict naming the data and vocabulary (saved; --resume refuses other data)
     unit            what the rate counts ("char", "sample")
@@ -34,20 +34,12 @@ import sys
 import threading
 import time
 
-import numpy as np
 import tinygrad_seq as tg
 
 from . import checkpoint, extras, initial, metrics, parallel, runs
+from .batches import step_random
 from .errors import UsageError
 from .options import stderr_is_terminal
-
-
-def step_random(seed, step, stream=0):
-    """Reseed tg's random streams and return a NumPy Generator, both functions of
-    (seed, step, stream) only."""
-    tg_seed, numpy_seed = np.random.SeedSequence([seed, step, stream]).generate_state(2)
-    tg.manual_seed(int(tg_seed))
-    return np.random.default_rng(int(numpy_seed))
 
 
 class Task:
@@ -61,34 +53,6 @@ class Task:
 
     def load_state_dict(self, state):
         pass
-
-
-class EpochBatches:
-    """Step ``k``'s batch when training runs epoch after epoch over a data set: ``make_epoch(rng)``
-    returns one epoch's batches (index arrays), drawn with a NumPy Generator that is a function
-    of (seed, epoch) alone, so a resumed run and a twin in another engine see the same batches.
-
-    >>> batches = EpochBatches(0, lambda rng: list(rng.permutation(4).reshape(2, 2)))
-    >>> len(batches(1)), batches(3).tolist() == batches(3).tolist()
-    (2, True)
-    """
-
-    def __init__(self, seed, make_epoch):
-        self.seed, self.make_epoch, self.epoch, self.batches = seed, make_epoch, None, None
-
-    def __call__(self, step):
-        if self.batches is None:
-            self._draw(0)
-        epoch, index = divmod(step - 1, len(self.batches))
-        if epoch != self.epoch:
-            self._draw(epoch)
-        return self.batches[index]
-
-    def _draw(self, epoch):
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, 2]))
-        self.epoch, self.batches = epoch, list(self.make_epoch(rng))
-        if not self.batches:
-            raise ValueError("an epoch has no batches (no training data)")
 
 
 class RunPaths:
@@ -123,7 +87,8 @@ class StopOnCtrlC:
 
 
 class Progress:
-    """A tqdm bar over whichever budget ends first, with the loss, the rate and the ETA."""
+    """A tqdm bar over whichever budget ends first, with the loss, the rate and the ETA, and
+    while other processes crowd the machine, that it is busy."""
 
     TICKS = 1000
 
@@ -131,6 +96,7 @@ class Progress:
         tqdm = extras.tqdm()
         self.steps, self.seconds, self.unit, self.quiet = steps, seconds, unit, quiet
         self.start, self.loss, self.rate = time.perf_counter(), None, None
+        self.shown, self.busy = "", None
         bounded = steps is not None or seconds is not None
         self.bar = tqdm(total=self.TICKS if bounded else None, initial=self._ticks(step),
                         disable=not enabled, file=sys.stderr, dynamic_ncols=True,
@@ -148,9 +114,17 @@ class Progress:
     def update(self, step, loss, rate):
         average = lambda old, new: new if old is None else 0.9 * old + 0.1 * new
         self.loss, self.rate = average(self.loss, loss), average(self.rate, rate)
-        self.bar.set_postfix_str(f"step {step}, loss {self.loss:.3f}, {self.rate:,.0f} "
-                                 f"{self.unit}/s", refresh=False)
+        self.shown = f"step {step}, loss {self.loss:.3f}, {self.rate:,.0f} {self.unit}/s"
+        self._postfix()
         self.bar.update(self._ticks(step) - self.bar.n)
+
+    def show_busy(self, text):
+        """Show ``text`` ("busy: load 3.1 on 2 cores") after the rate, or nothing for None."""
+        self.busy = text
+        self._postfix()
+
+    def _postfix(self):
+        self.bar.set_postfix_str(", ".join(filter(None, [self.shown, self.busy])), refresh=False)
 
     def write(self, text):
         if not self.quiet:  # ranks > 0 of --distributed
@@ -158,6 +132,28 @@ class Progress:
 
     def close(self):
         self.bar.close()
+
+
+class BusyMachine:
+    """Says once, and shows in the progress bar for as long as it lasts, that other processes
+    leave the run less than one core (``metrics.busy``): its rates and what its time budget
+    buys are then the machine's crowding as much as the model's. ``own``: the run's threads,
+    every process of it counted as if on this machine: an upper bound of its share, so the
+    run's own work is never taken for a crowd."""
+
+    def __init__(self, bar, own):
+        self.bar, self.own, self.cores, self.warned = bar, own, metrics.cores(), False
+
+    def check(self, load):
+        text = metrics.busy(load, self.cores, self.own)
+        self.bar.show_busy(text)
+        if text and not self.warned:
+            self.warned = True
+            self.bar.write(f"warning: the machine is busy: load average {load:g} on "
+                           f"{self.cores} core{'' if self.cores == 1 else 's'}, at most "
+                           f"{self.own} of it this run's own: other processes leave it less "
+                           f"than one core, so it trains slower than this machine can (the "
+                           f"progress bar shows it while it lasts)")
 
 
 def fit(task, args, out_dir, progress=None):
@@ -211,7 +207,7 @@ def _fit(task, args, out_dir, progress, par):
         raise UsageError("--init-from and --save-init start a new run; --resume continues the "
                          "checkpoint's weights (drop one of them)")
     if args.resume:
-        saved = checkpoint.load(paths.checkpoint, task.name, device=task.device)
+        saved = checkpoint.load(paths.checkpoint, task.name, device=task.model.device)
         checkpoint.check_config(saved, paths.checkpoint, task.config)
         checkpoint.check_identity(saved, paths.checkpoint, task.identity)
         checkpoint.check_weights(saved, paths.checkpoint, task.model)
@@ -243,11 +239,13 @@ def _fit(task, args, out_dir, progress, par):
     log = (_RunLog(paths.metrics, resume_step=step if args.resume else None,
                    pending=not args.resume)  # a new run's log replaces the old with its checkpoint
            if par.lead else parallel.NullLog())
+    threads = _threads()
     log.write({"kind": "run", "engine": "tinygrad_seq", "model": task.name, "step": step,
                "config": task.config, "identity": _brief(task.identity), "seed": seed,
                "init_from": init_from, "save_init": save_init,
-               "lr": args.lr, "clip": args.clip, "device": task.device,
-               "threads": _threads(), "resumed": bool(args.resume), "processes": par.size})
+               "lr": args.lr, "clip": args.clip, "device": task.model.device,
+               "threads": threads, "resumed": bool(args.resume), "processes": par.size})
+    crowd = BusyMachine(bar, (threads or 1) * par.size)
     limits = ", ".join(filter(None, [f"{args.steps} steps" if args.steps else None,
                                      f"{minutes:g} minutes" if minutes else None])) or "none"
     bar.write(f"{'resuming at step ' + str(step) if args.resume else 'training'}: budget "
@@ -266,8 +264,9 @@ def _fit(task, args, out_dir, progress, par):
             result = par.eval_metrics(task.evaluate())
             step_random(seed, state["step"], stream=1)  # sampling: its own stream
             report = task.report(state["step"]) if par.lead else None
+        load = metrics.load_average()
         log.write({"kind": "eval", "step": state["step"], "seconds": round(state["seconds"], 3),
-                   **result, "load": metrics.load_average()})
+                   **result, "load": load})
         save()
         par.barrier()  # the other ranks sleep while rank 0 samples and saves
         shown = "  ".join(f"{key} {value:.4f}" for key, value in result.items())
@@ -276,8 +275,8 @@ def _fit(task, args, out_dir, progress, par):
         if window["steps"]:
             rate = window["units"] / window["seconds"]
             trained = f"train_loss {window['loss'] / window['steps']:.4f}  {rate:,.0f} {task.unit}/s  "
-        bar.write(f"step {state['step']:>6}  {trained}{shown}  (load average "
-                  f"{metrics.load_average()})")
+        bar.write(f"step {state['step']:>6}  {trained}{shown}  (load average {load})")
+        crowd.check(load)
         state["window"] = {"steps": 0, "loss": 0.0, "units": 0, "seconds": 0.0}
         if report:
             bar.write(report)

@@ -12,7 +12,7 @@ A log has three kinds of line, each a JSON object:
 training loss, ``rate`` its units (characters, samples) per second, ``load`` the 1-minute load
 average of the machine at evaluation time.
 
-Plot a log, or several side by side:
+Plot a log, or several side by side (``--metric bleu``: another metric of the evaluations):
 
     python -m tinygrad_seq.train runs/charlm-stdlib/metrics.jsonl runs/torch/metrics.jsonl \
         -o both.png
@@ -133,10 +133,37 @@ def read(path):
 
 
 def load_average():
+    """The machine's 1-minute load average, to two decimals (None where the OS has none)."""
     try:
         return round(os.getloadavg()[0], 2)
     except (AttributeError, OSError):  # not on every platform
         return None
+
+
+def cores():
+    """The cores this process may run on: its CPU affinity where the OS says (a container or
+    ``taskset`` may allow fewer than the machine has), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on every platform
+        return os.cpu_count() or 1
+
+
+def busy(load, cores, own):
+    """What to say when other processes leave this run less than one core, else None: the load
+    average ``load`` less this run's ``own`` runnable threads (an upper bound of its share, so a
+    run is never called busy for its own work) is more than ``cores`` - 1.
+
+    >>> busy(3.1, 2, 1)
+    'busy: load 3.1 on 2 cores'
+    >>> busy(2.0, 2, 1) is None  # the others take one core: this run keeps the other
+    True
+    >>> busy(None, 2, 1) is None  # no load average on this platform: nothing is guessed
+    True
+    """
+    if load is None or load - own <= cores - 1:
+        return None
+    return f"busy: load {load:g} on {cores} core{'' if cores == 1 else 's'}"
 
 
 def _smooth(values, width):
@@ -149,17 +176,26 @@ def _smooth(values, width):
     return out
 
 
-def plot(paths, out, labels=None, ylabel="loss (nats per character)"):
-    """Training (smoothed) and validation loss of each log, against steps and against seconds."""
+def plot(paths, out, labels=None, ylabel=None, metric="val_loss"):
+    """Each log's curves against steps and against training seconds: for ``val_loss``, the
+    training loss (smoothed) and the validation loss; for another metric of the evaluations
+    (``exact``, ``bleu``, ``val_acc``...), that metric alone. Each log is labelled by its
+    ``labels`` entry, else by its engine ("tinygrad_seq", "torch"), or by its path where two
+    logs share one. ``ylabel`` defaults to the char-LM's loss, or to "held-out METRIC"."""
     plt = extras.pyplot()
+    if ylabel is None:
+        ylabel = "loss (nats per character)" if metric == "val_loss" else f"held-out {metric}"
+    logs = [read(path) for path in paths]
+    if not labels:
+        labels = [next((r.get("engine", path) for r in records if r["kind"] == "run"), path)
+                  for path, records in zip(paths, logs)]
+        if len(set(labels)) < len(labels):
+            labels = list(paths)
 
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for number, path in enumerate(paths):
-        records = read(path)
-        runs = [r for r in records if r["kind"] == "run"]
-        label = labels[number] if labels else (runs[0].get("engine", path) if runs else path)
-        train = [r for r in records if r["kind"] == "train"]
-        evals = [r for r in records if r["kind"] == "eval"]
+    for number, (records, label) in enumerate(zip(logs, labels)):
+        train = [r for r in records if r["kind"] == "train"] if metric == "val_loss" else []
+        evals = [r for r in records if r["kind"] == "eval" and metric in r]
         color = f"C{number}"
         if train:
             smooth = _smooth([r["loss"] for r in train], max(1, len(train) // 40))
@@ -168,8 +204,8 @@ def plot(paths, out, labels=None, ylabel="loss (nats per character)"):
                           label=f"{label} train")
         if evals:
             for axis, x in zip(axes, ("step", "seconds")):
-                axis.plot([r[x] for r in evals], [r["val_loss"] for r in evals], "o-",
-                          color=color, label=f"{label} validation")
+                axis.plot([r[x] for r in evals], [r[metric] for r in evals], "o-", color=color,
+                          label=f"{label} validation" if metric == "val_loss" else label)
     for axis, x in zip(axes, ("steps", "training seconds")):
         axis.set_xlabel(x)
         axis.set_ylabel(ylabel)
