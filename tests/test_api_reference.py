@@ -29,6 +29,7 @@ DOCUMENTED = [
     "tinygrad_seq.optim.lr_scheduler", "tinygrad_seq.data", "tinygrad_seq.serialization",
     "tinygrad_seq.inspect", "tinygrad_seq.viz", "tinygrad_seq.anomaly",
     "tinygrad_seq.distributed", "tinygrad_seq.train", "tinygrad_seq.testing",
+    "tinygrad_seq.loop",
 ]
 # Top-level modules that users reach only through the names ``tinygrad_seq`` re-exports (or not
 # at all). A new module must be added to one list or the other.
