@@ -4,8 +4,9 @@ a PyTorch loop of the same cell written from primitive ops.
 A training step is: forward over the whole sequence, MSE of all outputs against a fixed target,
 backward into every parameter (gradients reset before each step). Three engines:
 
-  tg          ``tg.nn.LSTM/GRU/RNN``; ``--tg-variant fused|declared`` passes ``fused=`` only when
-              the constructor takes it, and the output says which ran
+  tg          ``tg.nn.LSTM/GRU/RNN``; ``--tg-variant graph|compiled|fused`` passes ``engine=``
+              only when the constructor takes it (a build from before ``engine=`` takes
+              ``fused=True/False`` for fused/graph), and the output says which ran
   torch loop  the cells of ``tinygrad_seq/nn/cells.py`` written op for op with torch in a Python
               loop: the graph the declared cells build, so tg / torch loop measures the engine
   torch.nn    ``torch.nn.LSTM/GRU/RNN`` (ATen's recurrent kernels): what a user compares with
@@ -64,21 +65,32 @@ GRAD_RTOL = 1e-3  # largest gradient difference allowed, relative to the paramet
 # ---------------------------------------------------------------- the tg variant
 
 def tg_variant(kind, requested):
-    """(constructor kwargs, what runs) for ``--tg-variant``: ``fused=`` is passed only to a
-    constructor that names it."""
+    """(constructor kwargs, what runs, a note) for ``--tg-variant``: ``engine=`` is passed only
+    to a constructor that names it; one from before it takes ``fused=`` (fused, or graph: its
+    declared cells), and one with neither runs its declared cells. A variant the build lacks
+    ends the run, naming it, rather than timing another."""
     layer = TG_LAYERS[kind]
     params = inspect.signature(layer).parameters
-    if "fused" not in params:
-        ran = "declared"
-        note = f"{layer.__name__} takes no fused= argument"
-        if requested == "fused":
-            note += ": --tg-variant fused asked for, declared cells ran"
-        return {}, ran, note
-    if requested is None:
-        default = params["fused"].default
-        ran = "fused" if default is True else "declared" if default is False else f"fused={default!r}"
-        return {}, ran, f"{layer.__name__}(fused=...) left at its default"
-    return {"fused": requested == "fused"}, requested, f"{layer.__name__}(fused={requested == 'fused'})"
+    name = layer.__name__
+    if "engine" in params:
+        if requested is None:
+            default = params["engine"].default
+            return {}, default, f"{name}(engine=...) left at its default, {default!r}"
+        return {"engine": requested}, requested, f"{name}(engine={requested!r})"
+    if "fused" in params:
+        if requested == "compiled":
+            raise SystemExit(f"--tg-variant compiled: this build's {name} has no engine= "
+                             f"argument (it takes fused=True/False: fused or graph)")
+        if requested is None:
+            default = params["fused"].default
+            ran = ("fused" if default is True else "graph" if default is False
+                   else f"fused={default!r}")
+            return {}, ran, f"{name}(fused=...) left at its default"
+        return {"fused": requested == "fused"}, requested, f"{name}(fused={requested == 'fused'})"
+    if requested not in (None, "graph"):
+        raise SystemExit(f"--tg-variant {requested}: this build's {name} takes neither engine= "
+                         f"nor fused=; it runs its declared cells (graph) only")
+    return {}, "graph", f"{name} takes no engine= or fused= argument: its declared cells ran"
 
 
 # ---------------------------------------------------------------- the three engines
@@ -336,8 +348,8 @@ def main():
     parser.add_argument("--memory", choices=sorted(CONFIGS), action="append",
                         help=f"measure the memory of this config (default {MEMORY_CONFIGS})")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory runs")
-    parser.add_argument("--tg-variant", choices=["fused", "declared"],
-                        help="pass fused=True/False to tg's layers, if they take it")
+    parser.add_argument("--tg-variant", choices=["graph", "compiled", "fused"],
+                        help="the engine of tg's layers (engine=, or fused= on an older build)")
     timing.add_options(parser, threads=os.cpu_count(), batch_seconds=0.3)
     parser.add_argument("--memory-child", nargs=2, metavar=("ENGINE", "CONFIG"),
                         help=argparse.SUPPRESS)

@@ -229,7 +229,7 @@ def layer_cells(layer):
         reverse = list(layer.reverse_cells) if layer.bidirectional else None
         return [cell for k, forward in enumerate(layer.cells)
                 for cell in ((forward, reverse[k]) if reverse else (forward,))]
-    return [cell for cells in layer._directions for cell in cells]
+    return [cell for cells in layer.cells_by_layer for cell in cells]
 
 
 def cell_states(layer, state):

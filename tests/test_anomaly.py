@@ -49,9 +49,10 @@ def test_backward_nan_names_the_node_and_where_it_was_created():
     assert "PLANTED-BACKWARD" in str(e)
 
 
-def test_backward_inf_in_a_builtin_op_inside_an_lstm():
+@pytest.mark.parametrize("engine", ["graph", "compiled", "fused"])
+def test_backward_inf_in_a_builtin_op_after_an_lstm(engine):
     tg.manual_seed(0)
-    lstm = tg.nn.LSTM(2, 3, fused=False)
+    lstm = tg.nn.LSTM(2, 3, engine=engine)
     x = tg.randn(4, 1, 2)
     with tg.detect_anomaly():
         out, _ = lstm(x)
@@ -59,6 +60,24 @@ def test_backward_inf_in_a_builtin_op_inside_an_lstm():
         with pytest.raises(tg.AnomalyError) as info, np.errstate(divide="ignore", invalid="ignore"):
             loss.backward()
     assert info.value.op == "sqrt" and info.value.phase == "backward"
+
+
+@pytest.mark.parametrize("engine, op", [("graph", "linear"), ("compiled", "linear"),
+                                        ("fused", "fused_recurrent")])
+def test_forward_nan_inside_a_recurrent_layer_on_every_engine(engine, op):
+    """A NaN weight inside the recurrence is found on every engine, with the user's line: op by
+    op and compiled at the cell's own op (the compiled scan checks each op it replays), fused at
+    the kernel's node."""
+    tg.manual_seed(0)
+    lstm = tg.nn.LSTM(2, 3, engine=engine)
+    lstm.weight_hh_l0.data[0, 0] = np.nan
+    x = tg.randn(4, 1, 2)
+    with tg.detect_anomaly(), pytest.raises(tg.AnomalyError) as info, \
+            np.errstate(invalid="ignore"):
+        lstm(x)  # PLANTED-LAYER
+    e = info.value
+    assert e.op == op and e.phase == "forward", str(e)
+    assert e.trace[-1].line.endswith("# PLANTED-LAYER")
 
 
 def test_off_by_default_and_after_the_block_and_nesting():

@@ -1,8 +1,8 @@
-"""The fused RNN/LSTM/GRU kernels (tg.nn.fused) against the declared cells they replace: equal
-outputs, final states and every gradient over drawn configurations, sequences long enough to
-cross the BPTT's gradient flushes, losses with and without the output, NaN in the padding, and
-float32; finite differences; one node; the graph released after backward; memory that stays
-what BPTT needs."""
+"""The fused RNN/LSTM/GRU kernels (tg.nn.fused) against the declared cells they replace, run op
+by op (engine="graph") and recorded (engine="compiled"): equal outputs, final states and every
+gradient over drawn configurations, sequences long enough to cross the BPTT's gradient flushes,
+losses with and without the output, NaN in the padding, and float32; finite differences; one
+node; the graph released after backward; memory that stays what BPTT needs."""
 import gc
 import tracemalloc
 import zlib
@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import tinygrad_seq as tg
+from tinygrad_seq.loop.replay import Scan
 from tinygrad_seq.nn.fused import FusedRecurrent
 from tinygrad_seq.testing import assert_close, gradcheck_module
 
@@ -84,12 +85,13 @@ def run(layer, x, state, lengths, upstream_seed, seed, loss_on="output and state
 
 
 def assert_same(fused, declared, compare=lambda a, b, what: np.testing.assert_allclose(
-        a, b, **TIGHT, err_msg=what)):
-    """The fused run's values and gradients equal the declared run's (``compare``, float64 to
-    rounding by default) and are finite: NaN on both sides would compare equal."""
-    (fused_node, fused_values, fused_grads), (declared_node, declared_values, declared_grads) = \
+        a, b, **TIGHT, err_msg=what), fused_node=True):
+    """The fused run's (or with ``fused_node=False`` the compiled run's) values and gradients
+    equal the declared run's (``compare``, float64 to rounding by default) and are finite: NaN
+    on both sides would compare equal."""
+    (node, fused_values, fused_grads), (declared_node, declared_values, declared_grads) = \
         fused, declared
-    assert fused_node is FusedRecurrent and declared_node is not FusedRecurrent
+    assert (node is FusedRecurrent) == fused_node and declared_node is not FusedRecurrent
     for k, (a, b) in enumerate(zip(fused_values, declared_values)):
         assert_finite(a, f"fused value {k}")
         assert_finite(b, f"declared value {k}")
@@ -162,19 +164,23 @@ def configurations(draw, kind):
 @given(data=st.data())
 def test_fused_equals_declared(kind, data):
     """Outputs, final states and every gradient (input, initial state, all parameters) of the
-    fused node equal those of the declared cells, run with the same parameters and seed (so
-    the same dropout masks), to float64 rounding, and are finite with NaN in the padding."""
+    fused node, and of the compiled scans, equal those of the declared cells run op by op with
+    the same parameters and seed (so the same dropout masks), to float64 rounding, and are
+    finite with NaN in the padding."""
     layer, x, state, lengths, loss_on = data.draw(configurations(kind))
     fused = run(layer, x, state, lengths, 1, seed=5, loss_on=loss_on)
-    layer.fused = False
+    layer.engine = "compiled"   # explicit: a step it cannot record raises, never falls back
+    compiled = run(layer, x, state, lengths, 1, seed=5, loss_on=loss_on)
+    layer.engine = "graph"
     declared = run(layer, x, state, lengths, 1, seed=5, loss_on=loss_on)
     assert_same(fused, declared)
+    assert_same(compiled, declared, fused_node=False)
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_fused_equals_declared_everything_at_once(kind):
     """Three bidirectional batch-first layers, dropout in train mode, lengths [5, 0, 3, 5, 1],
-    a given state: every feature of the kernel in one run."""
+    a given state: every feature of the kernel in one run, on every engine."""
     tg.manual_seed(3)
     layer = build(kind, 3, 4, num_layers=3, bidirectional=True, batch_first=True, dropout=0.4)
     rng = np.random.default_rng(0)
@@ -182,8 +188,12 @@ def test_fused_equals_declared_everything_at_once(kind):
     state = random_state(layer, 5, rng)
     lengths = [5, 0, 3, 5, 1]
     fused = run(layer, x, state, lengths, 2, seed=9)
-    layer.fused = False
-    assert_same(fused, run(layer, x, state, lengths, 2, seed=9))
+    layer.engine = "compiled"
+    compiled = run(layer, x, state, lengths, 2, seed=9)
+    layer.engine = "graph"
+    declared = run(layer, x, state, lengths, 2, seed=9)
+    assert_same(fused, declared)
+    assert_same(compiled, declared, fused_node=False)
 
 
 def test_frozen_weights_and_an_input_without_grad():
@@ -203,7 +213,7 @@ def test_frozen_weights_and_an_input_without_grad():
         return type(out._ctx), [g.numpy() for g in tg.grad(loss, params)]
 
     node, fused = grads()
-    layer.fused = False
+    layer.engine = "graph"
     _, declared = grads()
     assert node is FusedRecurrent
     for a, b in zip(fused, declared):
@@ -231,7 +241,7 @@ def test_fused_equals_declared_across_gradient_flushes(kind, steps):
     layer, x, state, lengths = long_case(kind, steps, dropout=0.3)
     x = tg.tensor(x, dtype="float64")
     fused = run(layer, x, state, lengths, steps, seed=7)
-    layer.fused = False
+    layer.engine = "graph"
     assert_same(fused, run(layer, x, state, lengths, steps, seed=7))
 
 
@@ -243,27 +253,27 @@ def test_a_loss_on_the_final_states_alone(kind, loss_on):
     layer, x, state, lengths = long_case(kind, 40)
     x = tg.tensor(x, dtype="float64")
     fused = run(layer, x, state, lengths, 3, seed=1, loss_on=loss_on)
-    layer.fused = False
+    layer.engine = "graph"
     assert_same(fused, run(layer, x, state, lengths, 3, seed=1, loss_on=loss_on))
 
 
-@pytest.mark.parametrize("path", ["fused", "declared"])
+@pytest.mark.parametrize("engine", ["fused", "compiled", "graph"])
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_nan_in_the_padding_changes_nothing(kind, path):
+def test_nan_in_the_padding_changes_nothing(kind, engine):
     """The positions at or past a sequence's length are never read: NaN there gives what
     values there give (the padding is selected away; multiplied by zero, 0 * NaN would be NaN)
-    and the gradient there is exactly zero, on both paths."""
+    and the gradient there is exactly zero, on every engine."""
     layer, x, state, lengths = long_case(kind, 20, dropout=0.3)
-    layer.fused = path == "fused"
+    layer.engine = engine
     runs = []
     for fill in (np.nan, 0.5):
         x[padded(20, lengths)] = fill
         runs.append(run(layer, tg.tensor(x, dtype="float64"), state, lengths, 2, seed=4))
     (node, nan_values, nan_grads), (_, values, grads) = runs
-    assert (node is FusedRecurrent) == layer.fused
+    assert (node is FusedRecurrent) == (engine == "fused")
     for k, (a, b) in enumerate(zip(nan_values + nan_grads, values + grads)):
-        assert_finite(a, f"{path}: value or gradient {k}")
-        np.testing.assert_array_equal(a, b, err_msg=f"{path}: value or gradient {k}")
+        assert_finite(a, f"{engine}: value or gradient {k}")
+        np.testing.assert_array_equal(a, b, err_msg=f"{engine}: value or gradient {k}")
     assert not nan_grads[0][padded(20, lengths)].any()
 
 
@@ -274,23 +284,22 @@ def cast(state, dtype):
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_float32_equals_float64_on_both_paths(kind):
-    """40 steps in float32, on each path: outputs, final states and every gradient (input,
+def test_float32_equals_float64_on_every_engine(kind):
+    """40 steps in float32, on each engine: outputs, final states and every gradient (input,
     initial state, all parameters) equal the float64 declared run from the same values (the
     weights are drawn in float32), to float32 rounding over the chain of steps."""
     layer, x, state, lengths = long_case(kind, 40)
     x32, state32 = tg.tensor(x, dtype="float32"), cast(state, "float32")
-    layer.fused = False
+    layer.engine = "graph"
     expected = run(layer, x32.double(), cast(state32, "float64"), lengths, 8, seed=2)
     terms = rounding_terms(3, layer.hidden_size, 40, num_layers=2, bidirectional=True, batch=4)
     layer.float()
-    for fused in (True, False):
-        layer.fused = fused
+    for engine in ("fused", "compiled", "graph"):
+        layer.engine = engine
         node, values, grads = run(layer, x32, state32, lengths, 8, seed=2)
-        assert (node is FusedRecurrent) == fused
-        path = "fused" if fused else "declared"
+        assert (node is FusedRecurrent) == (engine == "fused")
         for k, (a, b) in enumerate(zip(values + grads, expected[1] + expected[2])):
-            what = f"{path}: {'value' if k < len(values) else 'gradient'} {k}"
+            what = f"{engine}: {'value' if k < len(values) else 'gradient'} {k}"
             assert a.dtype == np.float32, what
             assert_finite(a, what)
             assert_close(a, b, terms=terms, err_msg=what)
@@ -298,26 +307,26 @@ def test_float32_equals_float64_on_both_paths(kind):
 
 # ---------------------------------------------------------------- which path runs
 
-@pytest.mark.parametrize("make, fused", [
-    (lambda: tg.nn.LSTM(3, 4, proj_size=2, forget_bias=1.0), True),
-    (lambda: tg.nn.GRU(3, 4, reset_after=False), True),
-    (lambda: tg.nn.RNN(3, 4, nonlinearity="relu", bidirectional=True), True),
-    (lambda: tg.nn.LSTM(3, 4, peephole=True), False),
-    (lambda: tg.nn.LSTM(3, 4, forget_gate=False), False),
-    (lambda: tg.nn.LSTM(3, 4, fused=False), False),
-    (lambda: tg.nn.Recurrent([tg.nn.LSTMCell(3, 4)]), False),
-], ids=["lstm_proj", "gru_reset_before", "rnn_relu", "peephole", "no_forget_gate", "fused_false",
-        "recurrent"])
-def test_one_node_where_a_kernel_exists(make, fused):
-    """The supported variants run as one node whatever their layers, directions and lengths;
-    the others (and fused=False, and user stacks) build the declared graph."""
+@pytest.mark.parametrize("make, node", [
+    (lambda: tg.nn.LSTM(3, 4, proj_size=2, forget_bias=1.0), FusedRecurrent),
+    (lambda: tg.nn.GRU(3, 4, reset_after=False), FusedRecurrent),
+    (lambda: tg.nn.RNN(3, 4, nonlinearity="relu", bidirectional=True), FusedRecurrent),
+    (lambda: tg.nn.LSTM(3, 4, peephole=True), Scan),
+    (lambda: tg.nn.LSTM(3, 4, forget_gate=False), Scan),
+    (lambda: tg.nn.LSTM(3, 4, engine="compiled"), Scan),
+    (lambda: tg.nn.LSTM(3, 4, engine="graph"), None),
+    (lambda: tg.nn.Recurrent([tg.nn.LSTMCell(3, 4)]), Scan),
+], ids=["lstm_proj", "gru_reset_before", "rnn_relu", "peephole", "no_forget_gate", "compiled",
+        "graph", "recurrent"])
+def test_one_node_where_a_kernel_exists(make, node):
+    """engine="auto": the variants with a kernel run as one fused node whatever their layers,
+    directions and lengths, the others (peephole, no forget gate, user stacks) as one compiled
+    scan per layer and direction; "graph" builds the declared graph, a node per op."""
     out = make()(tg.randn(5, 2, 3, requires_grad=True), lengths=[5, 3])[0]
-    assert (type(out._ctx) is FusedRecurrent) == fused
-
-
-def test_fused_must_be_a_flag():
-    with pytest.raises(TypeError, match="fused must be True or False"):
-        tg.nn.GRU(3, 4, fused=1)
+    if node is None:
+        assert type(out._ctx) not in (FusedRecurrent, Scan)
+    else:
+        assert type(out._ctx) is node
 
 
 def test_no_grad_runs_without_a_graph():
@@ -446,7 +455,7 @@ def test_the_graph_keeps_what_bptt_needs_and_no_more():
     peak_bound = held_bound + 8 * hidden * steps * batch * floats
     fused_held, _ = _traced(forward)
     _, fused_peak = _traced(train_step)
-    layer.fused = False
+    layer.engine = "graph"
     declared_held, _ = _traced(forward)
     _, declared_peak = _traced(train_step)
     assert fused_held <= held_bound, (fused_held, held_bound)

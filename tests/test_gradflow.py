@@ -81,32 +81,38 @@ def test_layers_directions_and_restored_layer():
     g = flow.grad_norm[("l1", 1)]
     assert g[-1] > 0 and np.all(g[:-1] == 0)
     np.testing.assert_array_equal(flow.distance[("l1", 1)], np.arange(7))
-    assert lstm.fused is True and all("step" not in c.__dict__ for l in lstm._directions for c in l)
+    assert lstm.engine == "auto" and all("step" not in c.__dict__ for l in lstm.cells_by_layer
+                                          for c in l)
 
 
 def _squares(out, state):
     return (out ** 2).sum()
 
 
-@pytest.mark.parametrize("kind", ["mixed stack", "fused lstm"])
-def test_recurrent_stack_of_mixed_cells_and_fused_layer_gives_same_loss(kind):
-    """Measuring runs the same computation: the loss, and the parameters' gradients from its
-    graph, equal those of a plain run on the declared cells (fused=False)."""
+@pytest.mark.parametrize("kind, engine", [
+    ("mixed stack", "compiled"), ("mixed stack", "graph"),
+    ("lstm", "fused"), ("lstm", "compiled"), ("lstm", "graph")])
+def test_recurrent_stack_of_mixed_cells_and_lstm_give_same_loss_on_every_engine(kind, engine):
+    """Measuring runs the same computation whatever the layer's engine (the measurement runs
+    op by op, and the engine is restored after): the loss, and the parameters' gradients from
+    its graph, equal those of a plain run on the declared cells (engine="graph")."""
     tg.manual_seed(0)
     if kind == "mixed stack":
-        layer = tg.nn.Recurrent([tg.nn.GRUCell(3, 5), tg.nn.RNNCell(5, 4, nonlinearity="relu")])
-        declared = layer
+        layer = tg.nn.Recurrent([tg.nn.GRUCell(3, 5), tg.nn.RNNCell(5, 4, nonlinearity="relu")],
+                                engine=engine)
+        declared = tg.nn.Recurrent([tg.nn.GRUCell(3, 5), tg.nn.RNNCell(5, 4, nonlinearity="relu")],
+                                   engine="graph")
     else:
-        layer = tg.nn.LSTM(3, 4, num_layers=2)
-        declared = tg.nn.LSTM(3, 4, num_layers=2, fused=False)
-        declared.load_state_dict(layer.state_dict())
+        layer = tg.nn.LSTM(3, 4, num_layers=2, engine=engine)
+        declared = tg.nn.LSTM(3, 4, num_layers=2, engine="graph")
+    declared.load_state_dict(layer.state_dict())
     layer, declared = layer.to(dtype=tg.float64), declared.to(dtype=tg.float64)
     x = tg.randn(4, 2, 3, dtype=tg.float64)
     losses = []
     flow = tg.inspect.gradient_flow(layer, x, lambda out, s: losses.append(_squares(out, s)) or losses[-1],
                                     probes=1)     # probes keep the graph, to walk it once more
     assert flow.keys() == [("l0", 0), ("l1", 0)]
-    assert all(v.shape == (4,) for v in flow.grad_norm.values())
+    assert all(v.shape == (4,) for v in flow.grad_norm.values()) and layer.engine == engine
     losses[0].backward()
     measured = {name: p.grad.numpy().copy() for name, p in layer.named_parameters()}
     layer.zero_grad()
@@ -160,7 +166,42 @@ def test_layer_restored_after_an_error_and_plot(tmp_path):
     gru = tg.nn.GRU(2, 3)
     with pytest.raises(ValueError, match="single-element"):
         tg.inspect.gradient_flow(gru, tg.randn(3, 2, 2), lambda out, s: out)
-    assert gru.fused is True and "step" not in gru._directions[0][0].__dict__
+    assert gru.engine == "auto" and "step" not in gru.cells_by_layer[0][0].__dict__
     flow = tg.inspect.gradient_flow(gru, tg.randn(3, 2, 2), lambda out, s: out.sum(), probes=1)
     flow.plot(tmp_path / "flow.png")
     assert (tmp_path / "flow.png").stat().st_size > 0
+
+
+class _OwnLoop(tg.nn.Module):
+    """A model that runs a cell over time with tg.scan itself, not through a sequence layer."""
+
+    def __init__(self, engine):
+        super().__init__()
+        self.cell, self.engine = tg.nn.GRUCell(3, 4), engine
+
+    def forward(self, x, state=None):
+        def step(h, x_proj):
+            out, h = self.cell.step(x_proj, h)
+            return h, out
+        h, outs = tg.scan(step, tg.zeros(x.shape[1], 4, dtype=x.dtype), self.cell.project(x),
+                          engine=self.engine)
+        return outs, h
+
+
+def test_a_loop_of_the_models_own_is_measured_op_by_op_saying_so():
+    """A model's own ``tg.scan`` over a cell: on "auto" the recording cannot keep every step's
+    state, so the scan runs op by op with a warning naming record_steps, and the measurement
+    equals that of the same model run on "graph"; on "compiled" it raises."""
+    tg.manual_seed(0)
+    model = _OwnLoop("auto").to(dtype=tg.float64)
+    x = tg.randn(5, 2, 3, dtype=tg.float64)
+    with pytest.warns(tg.ScanFallbackWarning, match="record_steps"):
+        flow = tg.inspect.gradient_flow(model, x, _squares)
+    model.engine = "graph"
+    expected = tg.inspect.gradient_flow(model, x, _squares)
+    assert flow.keys() == [("cell", 0)] and flow.grad_norm[("cell", 0)].shape == (5,)
+    np.testing.assert_array_equal(flow.grad_norm[("cell", 0)], expected.grad_norm[("cell", 0)])
+    model.engine = "compiled"
+    with pytest.raises(tg.Untraceable, match="record_steps"):
+        tg.inspect.gradient_flow(model, x, _squares)
+    assert "step" not in model.cell.__dict__

@@ -52,9 +52,11 @@ def test_dot_parses_and_names_parameters():
     assert targets
 
 
-def test_steps_collapse_a_50_step_lstm():
+@pytest.mark.parametrize("engine", ["auto", "compiled", "graph"])
+def test_steps_collapse_a_50_step_lstm(engine):
+    """record_steps runs the layer op by op whatever its engine: 50 boxes, one per step."""
     tg.manual_seed(0)
-    lstm = tg.nn.LSTM(3, 4)
+    lstm = tg.nn.LSTM(3, 4, engine=engine)
     with tg.inspect.record_steps(lstm) as steps:
         out, _ = lstm(tg.randn(50, 2, 3))
         loss = out[-1].sum()
@@ -70,12 +72,19 @@ def test_steps_collapse_a_50_step_lstm():
     assert "weight_hh_l0\n(16, 4)" in boxed.values()
 
 
-def test_fused_layer_is_one_node_and_graph_after_backward_fails():
-    lstm = tg.nn.LSTM(3, 4)
+@pytest.mark.parametrize("engine", ["fused", "compiled", "graph"])
+def test_a_layer_is_one_node_unless_op_by_op_and_graph_after_backward_fails(engine):
+    """The fused kernel and the compiled scan draw as one box each (the input projection of a
+    compiled scan and the parameters beside it); op by op, every step's ops are drawn."""
+    lstm = tg.nn.LSTM(3, 4, engine=engine)
     out, _ = lstm(tg.randn(10, 2, 3))
     loss = out.sum()
     nodes, _ = parse(tg.viz.graph(loss).source)
-    assert len(nodes) < 15
+    ops = [label.split("\n")[0] for label in nodes.values()]
+    if engine == "graph":
+        assert len(nodes) > 100
+    else:
+        assert len(nodes) < 15 and ops.count("fused_recurrent" if engine == "fused" else "scan") == 1
     loss.backward()
     with pytest.raises(RuntimeError, match="released by backward"):
         tg.viz.graph(loss)

@@ -149,6 +149,10 @@ class Function:
         """Keep arrays for backward (released with the graph after backward)."""
         self.saved = arrays
 
+    def release(self):
+        """Drop what the node keeps for backward besides ``saved`` (called once its backward
+        ran without ``retain_graph``); nothing for most ops."""
+
     def forward(self, *arrays, **options):
         raise NotImplementedError(f"{type(self).__name__} does not define forward")
 
@@ -341,6 +345,7 @@ def run_backward(roots, root_grads, retain_graph=False, inputs=None):
         if not retain_graph:
             node.parents = node.saved = None
             node.freed = True
+            node.release()
     if inputs is not None:
         result = []
         for t in inputs:

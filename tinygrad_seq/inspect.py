@@ -1,9 +1,11 @@
 """The gradient-flow inspector: how much gradient reaches each time step of a recurrent net.
 
 ``gradient_flow(layer, x, loss_fn)`` runs a sequence layer (``RNN``/``LSTM``/``GRU`` or any
-``Recurrent`` stack) on its declared per-step cells, records every step's state tensors as they
-pass through the graph (the cells are not changed: each cell's ``step`` is wrapped for the
-duration of the call), and asks the graph for
+``Recurrent`` stack) on its declared per-step cells, op by op (``engine="graph"`` for the call,
+whatever engine the layer was built with: the engines compute the same, and only this one has
+every step's state in the graph), records every step's state tensors as they pass through the
+graph (the cells are not changed: each cell's ``step`` is wrapped for the duration of the
+call), and asks the graph for
 
 - ``‖∂L/∂h_t‖`` for every step t, per cell and direction (``tg.grad`` of the loss with respect
   to the recorded state tensors: the total derivative, every path from h_t to L summed), and
@@ -29,7 +31,8 @@ import contextlib
 
 import numpy as np
 
-from .autograd import grad as _grad
+from .autograd import grad as _grad, reading
+from .nn.recurrent import SequenceLayer
 from .tensor import Tensor
 
 __all__ = ["gradient_flow", "GradientFlow", "record_steps", "StepRecord"]
@@ -58,7 +61,8 @@ def _cells(model):
     the cell contract (named by its dotted name)."""
     found, seen = [], set()
     for name, module in model.named_modules():
-        for k, layer in enumerate(getattr(module, "_directions", ()) or ()):
+        layers = module.cells_by_layer if isinstance(module, SequenceLayer) else ()
+        for k, layer in enumerate(layers):
             for d, cell in enumerate(layer):
                 if id(cell) not in seen:
                     seen.add(id(cell))
@@ -76,8 +80,11 @@ def _cells(model):
 def record_steps(model, declared=True):
     """Within the block, every call of a cell's ``step`` in ``model`` is appended, as a
     ``StepRecord``, to the list that the block yields. With ``declared`` (the default) the
-    built-in layers run their declared cells (``fused=False``) so that the steps exist in the
-    graph; both are restored on exit.
+    sequence layers run their declared cells op by op (``engine="graph"``) so that the steps
+    exist in the graph; the cells' ``step`` and the layers' ``engine`` are restored on exit.
+    A loop of the model's own, ``tg.scan(..., engine="auto")`` over a recorded cell, falls back
+    to "graph" with its warning: a recorded step cannot keep every step's state (with
+    ``engine="compiled"`` it raises ``tg.Untraceable`` instead).
 
     >>> import tinygrad_seq as tg
     >>> lstm = tg.nn.LSTM(2, 3)
@@ -87,7 +94,7 @@ def record_steps(model, declared=True):
     (5, 'l0', (1, 3))
     """
     records = []
-    wrapped, switched = [], []
+    wrapped, switched = [], {}
     try:
         for name, cell, layer, direction in _cells(model):
             if "step" in cell.__dict__:
@@ -98,6 +105,8 @@ def record_steps(model, declared=True):
             def step(x_proj, state, _original=original, _cell=cell, _name=name, _layer=layer,
                      _direction=direction, _counter=counter):
                 output, new_state = _original(x_proj, state)
+                for part in _parts(new_state):  # refused while tg.scan records a step
+                    reading(part, "tg.inspect.record_steps keeping the state")
                 records.append(StepRecord(_cell, _name, _layer, _direction, _counter[0], x_proj,
                                           state, output, new_state))
                 _counter[0] += 1
@@ -107,15 +116,15 @@ def record_steps(model, declared=True):
             wrapped.append(cell)
         if declared:
             for _, module in model.named_modules():
-                if getattr(module, "fused", False) is True and hasattr(module, "_fused_kernel"):
-                    object.__setattr__(module, "fused", False)
-                    switched.append(module)
+                if isinstance(module, SequenceLayer) and module.engine != "graph":
+                    switched[module] = module.engine
+                    module.engine = "graph"
         yield records
     finally:
         for cell in wrapped:
             object.__delattr__(cell, "step")
-        for module in switched:
-            object.__setattr__(module, "fused", True)
+        for module, engine in switched.items():
+            module.engine = engine
 
 
 def _parts(state):

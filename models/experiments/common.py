@@ -37,18 +37,18 @@ def adding_batch(rng, batch, steps):
     return x, y.astype(np.float32)
 
 
-def make_layer(kind, input_size, hidden, num_layers=1, dropout=0.0, fused=True):
+def make_layer(kind, input_size, hidden, num_layers=1, dropout=0.0, engine="auto"):
     """The sequence layer of a kind: tanh/relu RNN, LSTM (forget bias 0 or +1, the 1997 form
     without a forget gate, peephole), GRU (reset after or before the product)."""
     if kind in ("tanh", "relu"):
         return tg.nn.RNN(input_size, hidden, num_layers, nonlinearity=kind, dropout=dropout,
-                         fused=fused)
+                         engine=engine)
     if kind in ("lstm", "lstm_fb1", "lstm1997", "peephole"):
-        return tg.nn.LSTM(input_size, hidden, num_layers, dropout=dropout, fused=fused,
+        return tg.nn.LSTM(input_size, hidden, num_layers, dropout=dropout, engine=engine,
                           forget_bias=1.0 if kind == "lstm_fb1" else 0.0,
                           forget_gate=kind != "lstm1997", peephole=kind == "peephole")
     if kind in ("gru", "gru_before"):
-        return tg.nn.GRU(input_size, hidden, num_layers, dropout=dropout, fused=fused,
+        return tg.nn.GRU(input_size, hidden, num_layers, dropout=dropout, engine=engine,
                          reset_after=kind == "gru")
     raise ValueError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
 

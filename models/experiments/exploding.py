@@ -19,10 +19,10 @@ from tinygrad_seq import train as trainer
 from . import common
 
 
-def build(seed, hidden, gain, fused=True):
+def build(seed, hidden, gain, engine="auto"):
     tg.manual_seed(seed)
     model = common.LastOutput("relu", 2, hidden)
-    model.rnn.fused = fused
+    model.rnn.engine = engine
     tg.nn.init.orthogonal_(model.rnn.weight_hh_l0, gain=gain)
     return model
 
@@ -70,7 +70,8 @@ def main(argv=None):
         message = None
         try:
             with tg.detect_anomaly():
-                run(build(args.seed, hidden, gain, fused=False), 0.0, steps, T, batch, lr, args.seed)
+                run(build(args.seed, hidden, gain, engine="graph"), 0.0, steps, T, batch, lr,
+                    args.seed)
         except tg.AnomalyError as e:
             message = str(e)
     print("detect_anomaly:", message or "no anomaly found", flush=True)

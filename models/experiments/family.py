@@ -2,8 +2,8 @@
 constant error carousel, no forget gate), the modern LSTM, the peephole LSTM, and the GRU in
 both reset forms (reset after the recurrent product, PyTorch's; reset before it, Cho et al.'s),
 on the adding problem (T = 50, hidden 64, batch 64, Adam 1e-3, clip 1.0), the same seed and the
-same training-time budget each. The 1997 and peephole LSTMs have no fused kernel and run the
-declared cells, so the curves are drawn against steps as well as seconds.
+same training-time budget each. The 1997 and peephole LSTMs have no fused kernel and run their
+declared cells (through ``tg.scan``), so the curves are drawn against steps as well as seconds.
 
     python -m models.experiments.family                       # 90 s each, T = 50
     python -m models.experiments.family --T 30 --steps 2500 --name family_T30

@@ -77,8 +77,8 @@ class Scan(Function):
         n_carry, n_x = loop.n_carry, len(loop.x_sources)
         n_closures = len(loop.closure_sources)
         if ctx.kept is None:
-            raise RuntimeError("scan: backward through a scan whose forward ran without grad mode "
-                               "(inside no_grad), so it kept nothing for backward")
+            raise RuntimeError("scan: backward through a scan whose forward kept nothing for it "
+                               "(it ran inside no_grad)")
         if ctx.epoch != versions.epoch:  # an in-place write since: did it hit a saved array?
             for contexts in ctx.kept:
                 for c in contexts or ():
@@ -103,7 +103,6 @@ class Scan(Function):
         carry_out, y_out = loop.carry_out, loop.y_out
         for t in order:
             contexts = ctx.kept[t]
-            ctx.kept[t] = None  # this step's saved arrays go as soon as its gradient is made
             g = [None] * loop.n_slots
             for s, gc in zip(carry_out, g_carry):
                 if gc is not None and slot_needs[s]:
@@ -159,5 +158,7 @@ class Scan(Function):
                     gw = gw.astype(op.dtypes[k])
                 j = op.ins[k] - first_closure
                 g_closures[j] = gw if g_closures[j] is None else g_closures[j] + gw
-        ctx.kept = None
         return tuple(g_carry) + tuple(g_xs) + tuple(g_closures)
+
+    def release(ctx):
+        ctx.kept = None  # every step's saved arrays (backward ran without retain_graph)

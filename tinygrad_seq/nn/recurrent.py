@@ -1,26 +1,30 @@
 """Sequence layers: run cells over time, stacked, in both directions, over variable lengths.
 
-Back-propagation through time is not written anywhere: each step is ordinary ops, so the
-backward walk of the graph is BPTT. What the layer adds around the cell:
+Back-propagation through time is not written here: each direction is one ``tg.scan`` of its
+cell's ``step``, whose backward is BPTT. What the layer adds around the cell:
 
-- one matrix product projects the inputs of all time steps (``cell.project``) and one op
-  (``unbind``) splits the result along time; ``cell.step`` runs each step from its slice (the
-  cell's own call, ``cell(x, hx)``, takes the raw input and is for single steps);
+- one matrix product projects the inputs of all time steps (``cell.project``) before the
+  scan; ``cell.step`` runs each step from its slice (the cell's own call, ``cell(x, hx)``,
+  takes the raw input and is for single steps);
 - ``lengths``: at steps past a sequence's end its state is carried unchanged and its output is
-  zero, so the final state is the one at its last real step and the reverse direction starts
-  there;
+  zero (``tg.scan``'s ``lengths``), so the final state is the one at its last real step and the
+  reverse direction starts there;
 - dropout between stacked layers (train mode only), optionally one mask per sequence
   (variational dropout) reused at every step.
 
-``RNN``, ``LSTM`` and ``GRU`` run all this as one fused node instead (``tg.nn.fused``: a
-hand-written BPTT, property-tested equal to the declared cells) unless built with
-``fused=False``; ``Recurrent`` and the variants without a kernel run the declared cells.
+``engine`` says what runs the loop: ``"graph"`` (every op of every step a node: the reference,
+what the inspectors walk), ``"compiled"`` (the step recorded once and replayed as one node,
+``tg.scan``), ``"fused"`` (RNN/LSTM/GRU's hand-written BPTT, ``tg.nn.fused``, property-tested
+equal to the declared cells) or ``"auto"`` (``"fused"`` where a kernel exists, else
+``"compiled"``, which falls back to ``"graph"`` with a warning for a step it cannot record).
+The engines receive plain data (cells, masks, dropout masks), never the layer.
 """
 import warnings
 
 import numpy as np
 
-from .. import backend, creation, ops
+from .. import creation, ops
+from ..loop import scan
 from ..tensor import Tensor
 from . import functional as F, fused as fused_kernels
 from ..checks import flag, in_range, integer
@@ -28,14 +32,17 @@ from .cells import (RNNCell, LSTMCell, GRUCell, RecurrentCell, check_lstm_option
                     check_nonlinearity, checked_step)
 from .module import Module, ModuleList
 
+ENGINES = ("auto", "graph", "compiled", "fused")
 
-class _SequenceLayer(Module):
+
+class SequenceLayer(Module):
     """The run over time shared by ``Recurrent`` and ``RNN``/``LSTM``/``GRU``; subclasses set
-    ``self._directions``: for each layer, the tuple of its cells (forward, [reverse])."""
+    ``self._directions``: for each layer, the tuple of its cells (forward, [reverse]), and
+    ``self.engine``."""
 
     _variants = ()  # (option, default) pairs that repr shows when changed
 
-    def _setup(self, num_layers, bidirectional, batch_first, dropout, variational_dropout):
+    def _setup(self, num_layers, bidirectional, batch_first, dropout, variational_dropout, engine):
         name = type(self).__name__
         batch_first = flag(name, "batch_first", batch_first)
         dropout = in_range(name, "dropout", dropout, 0.0, 1.0, include_high=True)
@@ -47,6 +54,31 @@ class _SequenceLayer(Module):
         self.num_layers, self.bidirectional = num_layers, bidirectional
         self.batch_first, self.dropout = batch_first, dropout
         self.variational_dropout = variational_dropout
+        self.engine = engine
+
+    @property
+    def engine(self):
+        """What runs the loop over time: "auto", "graph", "compiled" or "fused" (see the
+        module's text). Settable; "fused" is refused, naming the cell, where no hand-written
+        kernel exists."""
+        return self._engine
+
+    @engine.setter
+    def engine(self, value):
+        name = type(self).__name__
+        if not isinstance(value, str) or value not in ENGINES:
+            raise ValueError(f"{name}: engine must be one of {', '.join(map(repr, ENGINES))}, "
+                             f"got {value!r}")
+        if value == "fused" and self._kernel() is None:
+            raise ValueError(f"{name}: engine='fused' runs a hand-written kernel, and "
+                             f"{self._without_kernel()} has none; use engine='compiled' (the "
+                             f"recorded step), 'graph' or 'auto'")
+        self._engine = value
+
+    @property
+    def cells_by_layer(self):
+        """For each stacked layer, the tuple of its cells: (forward,) or (forward, reverse)."""
+        return tuple(self._directions)
 
     def forward(self, x, state=None, lengths=None):
         """``out, state = layer(x, state=None, lengths=None)``.
@@ -81,33 +113,52 @@ class _SequenceLayer(Module):
         if weight is not None and x.dtype != weight.dtype:
             raise ValueError(f"{name}: the input is {x.dtype} but the layer's parameters are "
                              f"{weight.dtype}: convert one (x.astype(...) or layer.to(dtype=...))")
-        masks, running = _step_masks(lengths, steps, batch, x, name)
-        cells = [cell for layer in self._directions for cell in layer]
-        kernel = self._fused_kernel()
-        if kernel is not None:
-            stacked = None if state is None else self._stacked_state(state, cells, batch, x)
-            return fused_kernels.run(self, x, stacked, masks, kernel)
+        lengths = _checked_lengths(lengths, steps, batch, name)
+        engine = self.engine
+        if engine == "auto":  # the kernel where there is one, else scan's own choice
+            engine = "fused" if self._kernel() is not None else "auto"
+        if engine == "fused":
+            return self._run_fused(x, state, lengths, steps, batch)
+        return self._run_scans(x, state, lengths, steps, batch, engine)
+
+    def _run_scans(self, x, state, lengths, steps, batch, engine):
+        """Each layer and direction as one ``tg.scan`` of its cell on ``engine``."""
         if self.batch_first:
             x = x.swapaxes(0, 1)
-        if running is not None:
+        if lengths is not None:
             # the padding is selected away, never read: masking the steps' results by a
             # product would let a NaN there through (0 * NaN is NaN), forward and backward
+            running = Tensor((np.arange(steps)[:, None] < lengths[None, :])[..., None],
+                             device=x.device)
             x = ops.where(running, x, 0.0)
+        cells = [cell for layer in self._directions for cell in layer]
         states = ([cell.initial_state(batch, x) for cell in cells] if state is None
                   else self._initial_states(state, cells, batch, x))
         finals = []
         for k, layer in enumerate(self._directions):
-            if k > 0:
-                x = self._drop_between_layers(x)
+            if k > 0:  # drawn here, layer by layer: a cell's own random ops draw in between
+                mask = self._dropout_mask(x.shape, x)
+                x = x if mask is None else x * mask
             outs = []
             for d, cell in enumerate(layer):
-                out, final = _run(cell, x, states[k * len(layer) + d], masks, reverse=d == 1)
+                out, final = _over_time(cell, x, states[k * len(layer) + d], lengths,
+                                        reverse=d == 1, engine=engine)
                 outs.append(out)
                 finals.append(final)
             x = outs[0] if len(outs) == 1 else ops.concatenate(outs, axis=-1)
         if self.batch_first:
             x = x.swapaxes(0, 1)
         return x, self._final_state(finals)
+
+    def _dropout_mask(self, shape, like):
+        """None (eval mode, no dropout), or the mask that multiplies a stacked layer's input of
+        ``shape`` (T, B, features): one draw per element, or with ``variational_dropout`` one
+        per sequence and feature (B, features), the same at every step (Gal & Ghahramani)."""
+        if not self.dropout or not self.training:
+            return None
+        shape = shape[1:] if self.variational_dropout else shape
+        return F.dropout(creation.ones(*shape, dtype=like.dtype, device=like.device),
+                         self.dropout)
 
     _state_batch_axis = 0  # the batch axis of each state tensor: (B, ·) for a cell's own state
 
@@ -133,9 +184,15 @@ class _SequenceLayer(Module):
         return (out.squeeze(0 if self.batch_first else 1),
                 _map_tensors(lambda part: part.squeeze(axis), final))
 
-    def _fused_kernel(self):
-        """The factory of the fused kernel that runs this layer, or None for the declared cells."""
+    def _kernel(self):
+        """The factory of the hand-written kernel that runs this layer, or None."""
         return None
+
+    def _without_kernel(self):
+        """What has no kernel, for the error of engine='fused'."""
+        names = ", ".join(dict.fromkeys(type(c).__name__ for layer in self._directions
+                                        for c in layer))
+        return f"a {type(self).__name__} stack of cells ({names})"
 
     def _final_state(self, finals):
         """The per-(layer, direction) final states, joined as the layer returns them."""
@@ -154,7 +211,8 @@ class _SequenceLayer(Module):
                                  f"its cell ({type(cell).__name__}) expects {expected}")
             for part in (given if isinstance(given, (tuple, list)) else (given,)):
                 self._check_like_input(part, x, f"state[{k}]")
-        return list(state)
+        # a state given as a list [h, c] is carried as the tuple the cell's step returns
+        return [tuple(given) if isinstance(given, list) else given for given in state]
 
     def _check_like_input(self, part, x, what):
         """A state tensor must live where the input does, in its dtype."""
@@ -162,15 +220,6 @@ class _SequenceLayer(Module):
             raise ValueError(f"{type(self).__name__}: {what} is on {part.device}, the input on {x.device}")
         if part.dtype != x.dtype:
             raise ValueError(f"{type(self).__name__}: {what} is {part.dtype}, the input {x.dtype}")
-
-    def _drop_between_layers(self, x):
-        if not self.dropout or not self.training:
-            return x
-        if not self.variational_dropout:
-            return F.dropout(x, self.dropout, training=True)
-        # one mask per sequence and feature, the same at every step (Gal & Ghahramani)
-        mask = F.dropout(creation.ones(*x.shape[1:], dtype=x.dtype, device=x.device), self.dropout)
-        return x * mask
 
     def extra_repr(self):
         first = self._directions[0][0]
@@ -198,17 +247,12 @@ def _shapes(state):
     return type(state).__name__
 
 
-def _step_masks(lengths, steps, batch, x, name):
-    """``(masks, running)``. masks: for each step, None when every sequence is still running,
-    else the pair (keep, scale): keep (B, 1) bool for the state, scale (B, 1) in x's dtype
-    zeroing finished outputs. running: (T, B, 1) bool, False at and past each sequence's
-    length, or None where no sequence ends before T. Both None without ``lengths``."""
+def _checked_lengths(lengths, steps, batch, name):
+    """``lengths`` as a NumPy array of B integers in [0, T], or None where there are none or
+    no sequence ends before T (then nothing needs masking)."""
     if lengths is None:
-        return None, None
-    if isinstance(lengths, Tensor):
-        host = lengths.numpy()
-    else:
-        host = np.asarray(lengths)
+        return None
+    host = lengths.numpy() if isinstance(lengths, Tensor) else np.asarray(lengths)
     if host.shape != (batch,) or (host.size and host.dtype.kind not in "iu"):
         raise ValueError(f"{name}: lengths must be {batch} integers (one per sequence), got "
                          f"shape {host.shape} of {host.dtype}")
@@ -216,15 +260,7 @@ def _step_masks(lengths, steps, batch, x, name):
         bad = host[(host < 0) | (host > steps)][0]
         raise ValueError(f"{name}: lengths must lie in [0, {steps}] (the number of steps), "
                          f"got {bad}")
-    xp = backend.xp_of(x.device)
-    with backend.get_device(x.device).activate():
-        running = xp.asarray(np.arange(steps)[:, None] < host[None, :])[..., None]  # (T, B, 1)
-        scale = running.astype(x.dtype)
-    shortest = int(host.min()) if host.size else steps
-    masks = [None if t < shortest else (Tensor._make(running[t], x.device, None, 0),
-                                        Tensor._make(scale[t], x.device, None, 0))
-             for t in range(steps)]
-    return masks, (Tensor._make(running, x.device, None, 0) if shortest < steps else None)
+    return host if host.size and host.min() < steps else None
 
 
 def _check_contract(cell, where):
@@ -242,33 +278,35 @@ def _check_contract(cell, where):
                         f"{', '.join(missing) or 'Module'}")
 
 
-def _run(cell, x, state, masks, reverse):
-    """One cell over the whole sequence x (T, B, ·): (outputs (T, B, ·), final state)."""
-    steps = cell.project(x).unbind(0)
-    outputs = [None] * len(steps)
-    for k, t in enumerate(reversed(range(len(steps))) if reverse else range(len(steps))):
-        result = cell.step(steps[t], state)
-        out, new_state = result if k else checked_step(cell, result, state)  # once a sequence
-        mask = masks[t] if masks is not None else None
-        if mask is not None:
-            keep, scale = mask
-            if isinstance(new_state, tuple):
-                new_state = tuple(ops.where(keep, n, s) for n, s in zip(new_state, state))
-            else:
-                new_state = ops.where(keep, new_state, state)
-            out = out * scale
-        state = new_state
-        outputs[t] = out
-    return ops.stack(outputs, axis=0), state
+def _over_time(cell, x, state, lengths, reverse, engine):
+    """One cell over the whole sequence x (T, B, ·), one ``tg.scan`` of its step on the
+    projected input: (outputs (T, B, ·), final state)."""
+    checked = []
+
+    def step(state, x_proj):
+        result = cell.step(x_proj, state)
+        if not checked:  # once a sequence: the first step shows the cell's contract
+            checked.append(True)
+            result = checked_step(cell, result, state)
+        output, state = result
+        return state, output
+
+    final, outputs = scan(step, state, cell.project(x), lengths=lengths, reverse=reverse,
+                          engine=engine)
+    return outputs, final
 
 
-class Recurrent(_SequenceLayer):
+class Recurrent(SequenceLayer):
     """Any cells that keep the cell contract (``tg.nn.cells``), run over sequences.
 
     ``cells``: one cell per stacked layer; ``reverse_cells``: as many again for the reverse
     direction (bidirectional). The input size of layer k + 1 must be the output size of layer k
     (times two when bidirectional). Layers may differ in kind and size, so the state is a list
     of the cells' own states, one per layer and direction.
+
+    ``engine``: "compiled" (what "auto" picks: each step recorded once and replayed as one node,
+    falling back to "graph" with a warning where a step cannot be recorded) or "graph" (op by
+    op); "fused" is refused, it is RNN/LSTM/GRU's.
 
     >>> import tinygrad_seq as tg
     >>> layer = tg.nn.Recurrent([tg.nn.LSTMCell(4, 8), tg.nn.GRUCell(8, 6)], dropout=0.1)
@@ -278,7 +316,7 @@ class Recurrent(_SequenceLayer):
     """
 
     def __init__(self, cells, reverse_cells=None, batch_first=False, dropout=0.0,
-                 variational_dropout=False):
+                 variational_dropout=False, engine="auto"):
         super().__init__()
         cells = list(cells)
         if not cells:
@@ -302,17 +340,20 @@ class Recurrent(_SequenceLayer):
                     raise ValueError(f"Recurrent: {name}[{k}] takes input_size={d[k].input_size} "
                                      f"but {source}")
         self._directions = [tuple(d[k] for d in directions) for k in range(len(cells))]
-        self._setup(len(cells), reverse_cells is not None, batch_first, dropout, variational_dropout)
+        self._setup(len(cells), reverse_cells is not None, batch_first, dropout,
+                    variational_dropout, engine)
+
+    _variants = (("engine", "auto"),)
 
 
-class _TorchLayout(_SequenceLayer):
+class _TorchLayout(SequenceLayer):
     """RNN/LSTM/GRU: cells built from PyTorch's constructor, parameters registered under PyTorch's
     names (weight_ih_l0, bias_hh_l1_reverse, weight_hr_l0, ...)."""
 
     _state_batch_axis = 1  # (num_layers * num_directions, B, ·)
 
     def __init__(self, make_cell, input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                 bidirectional, variational_dropout, fused):
+                 bidirectional, variational_dropout, engine):
         super().__init__()
         name = type(self).__name__
         input_size = integer(name, "input_size", input_size, 1)
@@ -328,18 +369,34 @@ class _TorchLayout(_SequenceLayer):
             layer = []
             for d in range(directions):
                 cell = make_cell(layer_input)
-                for pname, p in cell._parameters.items():
-                    if p is not None:
-                        stem, _, kind = pname.partition("_")
-                        setattr(self, f"{stem}_{kind}_l{k}{'_reverse' if d else ''}", p)
+                for pname, p in cell.named_parameters():
+                    stem, _, kind = pname.partition("_")
+                    setattr(self, f"{stem}_{kind}_l{k}{'_reverse' if d else ''}", p)
                 layer.append(cell)
             layer_input = layer[0].output_size * directions
             self._directions.append(tuple(layer))
-        self._setup(num_layers, bidirectional, batch_first, dropout, variational_dropout)
-        self.fused = flag(type(self).__name__, "fused", fused)
+        self._setup(num_layers, bidirectional, batch_first, dropout, variational_dropout, engine)
 
-    def _fused_kernel(self):
-        return fused_kernels.kernel_maker(self._directions[0][0]) if self.fused else None
+    def _kernel(self):
+        return fused_kernels.kernel_maker(self._directions[0][0])
+
+    def _without_kernel(self):
+        return repr(self._directions[0][0])
+
+    def _run_fused(self, x, state, lengths, steps, batch):
+        """The whole layer as one node of the hand-written kernels, handed plain data: the
+        cells, the running mask, the dropout masks between layers (drawn here, in the order
+        the scans would draw them)."""
+        cells = [cell for layer in self._directions for cell in layer]
+        given = None if state is None else self._stacked_state(state, cells, batch, x)
+        drops = [None]
+        for layer in self._directions[:-1]:
+            width = sum(cell.output_size for cell in layer)
+            mask = self._dropout_mask((steps, batch, width), x)
+            drops.append(None if mask is None else mask.data.reshape(-1, batch, width))
+        running = None if lengths is None else np.arange(steps)[:, None] < lengths[None, :]
+        return fused_kernels.run(x, given, cells, directions=len(self._directions[0]),
+                                 batch_first=self.batch_first, running=running, drops=drops)
 
     def _final_state(self, finals):
         if isinstance(finals[0], tuple):
@@ -378,10 +435,10 @@ class _TorchLayout(_SequenceLayer):
 class RNN(_TorchLayout):
     """Elman RNN layer with PyTorch's constructor, parameter names and shapes.
 
-    ``fused=True`` (the default) runs the whole layer, every layer and direction, as one node
-    of the graph with a hand-written BPTT (``tg.nn.fused``); ``fused=False`` runs the declared
-    cells step by step, the reference the fused kernel is tested against. The attribute can be
-    switched after construction.
+    ``engine="auto"`` (the default) runs the whole layer, every layer and direction, as one
+    node of the graph with a hand-written BPTT (``"fused"``, ``tg.nn.fused``); ``"compiled"``
+    replays the declared cell's recorded step (``tg.scan``), ``"graph"`` runs it op by op, the
+    reference the others are tested against. The attribute can be switched after construction.
 
     >>> import tinygrad_seq as tg
     >>> rnn = tg.nn.RNN(10, 20, num_layers=2)
@@ -392,26 +449,26 @@ class RNN(_TorchLayout):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, variational_dropout=False,
-                 fused=True):
+                 engine="auto"):
         nonlinearity = check_nonlinearity("RNN", nonlinearity)
         super().__init__(lambda size: RNNCell(size, hidden_size, bias, nonlinearity), input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         variational_dropout, fused)
+                         variational_dropout, engine)
         self.nonlinearity, self.bias = nonlinearity, bias
 
-    _variants = (("nonlinearity", "tanh"), ("bias", True), ("fused", True))
+    _variants = (("nonlinearity", "tanh"), ("bias", True), ("engine", "auto"))
 
 
 class LSTM(_TorchLayout):
     """LSTM layer with PyTorch's constructor, parameter names and shapes, plus the cell variants
     of ``LSTMCell`` (peephole, forget_gate=False, forget_bias). State: ``(h_n, c_n)``.
 
-    ``fused=True`` (the default) runs the whole layer, every layer and direction, as one node
-    of the graph with a hand-written BPTT (``tg.nn.fused``); ``fused=False`` runs the declared
-    cells step by step, the reference the fused kernel is tested against. The attribute can be
-    switched after construction. ``proj_size`` and ``forget_bias`` are fused too; the
-    peephole and forget_gate=False variants have no fused kernel and always run the declared
-    cells, whatever ``fused`` says.
+    ``engine="auto"`` (the default) runs the whole layer, every layer and direction, as one
+    node of the graph with a hand-written BPTT (``"fused"``, ``tg.nn.fused``); ``"compiled"``
+    replays the declared cell's recorded step (``tg.scan``), ``"graph"`` runs it op by op, the
+    reference the others are tested against. The attribute can be switched after construction.
+    ``proj_size`` and ``forget_bias`` are fused too; the peephole and forget_gate=False variants
+    have no kernel: "auto" runs them "compiled", and "fused" is refused.
 
     >>> import tinygrad_seq as tg
     >>> lstm = tg.nn.LSTM(10, 20, bidirectional=True, proj_size=8)
@@ -422,7 +479,7 @@ class LSTM(_TorchLayout):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, peephole=False, forget_gate=True,
-                 forget_bias=0.0, variational_dropout=False, fused=True):
+                 forget_bias=0.0, variational_dropout=False, engine="auto"):
         # checked here too, so that the error names LSTM rather than the cell it builds
         hidden_size = integer("LSTM", "hidden_size", hidden_size, 1)
         bias = flag("LSTM", "bias", bias)
@@ -431,22 +488,23 @@ class LSTM(_TorchLayout):
         super().__init__(lambda size: LSTMCell(size, hidden_size, bias, peephole, forget_gate,
                                                forget_bias, proj_size),
                          input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, variational_dropout, fused)
+                         bidirectional, variational_dropout, engine)
         self.proj_size, self.peephole, self.forget_gate = proj_size, peephole, forget_gate
         self.forget_bias, self.bias = forget_bias, bias
 
     _variants = (("bias", True), ("proj_size", 0), ("peephole", False), ("forget_gate", True),
-                 ("forget_bias", 0.0), ("fused", True))
+                 ("forget_bias", 0.0), ("engine", "auto"))
 
 
 class GRU(_TorchLayout):
     """GRU layer with PyTorch's constructor, parameter names and shapes; ``reset_after=False``
     gives the form of Cho et al. 2014 (see ``GRUCell``).
 
-    ``fused=True`` (the default) runs the whole layer, every layer and direction, as one node
-    of the graph with a hand-written BPTT (``tg.nn.fused``); ``fused=False`` runs the declared
-    cells step by step, the reference the fused kernel is tested against. The attribute can be
-    switched after construction. Both forms are fused.
+    ``engine="auto"`` (the default) runs the whole layer, every layer and direction, as one
+    node of the graph with a hand-written BPTT (``"fused"``, ``tg.nn.fused``); ``"compiled"``
+    replays the declared cell's recorded step (``tg.scan``), ``"graph"`` runs it op by op, the
+    reference the others are tested against. The attribute can be switched after construction.
+    Both forms are fused.
 
     >>> import tinygrad_seq as tg
     >>> gru = tg.nn.GRU(10, 20, batch_first=True, reset_after=False)
@@ -457,11 +515,11 @@ class GRU(_TorchLayout):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, reset_after=True, variational_dropout=False,
-                 fused=True):
+                 engine="auto"):
         reset_after = flag("GRU", "reset_after", reset_after)
         super().__init__(lambda size: GRUCell(size, hidden_size, bias, reset_after), input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         variational_dropout, fused)
+                         variational_dropout, engine)
         self.reset_after, self.bias = reset_after, bias
 
-    _variants = (("bias", True), ("reset_after", True), ("fused", True))
+    _variants = (("bias", True), ("reset_after", True), ("engine", "auto"))

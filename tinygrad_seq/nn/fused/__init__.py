@@ -3,9 +3,10 @@ direction, as one graph node with a hand-written BPTT whose weight gradients are
 product each over all steps.
 
 The declared cells (``tg.nn.cells``) stay the reference: a property test holds the two equal
-(tests/test_fused.py). ``RNN``/``LSTM``/``GRU`` use these kernels unless built with
-``fused=False``; variants without a kernel (peephole LSTMs, forget_gate=False, user cells)
-run the declared cells.
+(tests/test_fused.py). ``RNN``/``LSTM``/``GRU`` use these kernels under ``engine="fused"`` and
+``"auto"`` (the default); variants without a kernel (peephole LSTMs, forget_gate=False, user
+cells) run their declared cells through ``tg.scan``. ``run`` takes plain data: the cells, the
+running mask, the dropout masks.
 
 >>> import tinygrad_seq as tg
 >>> lstm = tg.nn.LSTM(3, 4, num_layers=2, bidirectional=True)

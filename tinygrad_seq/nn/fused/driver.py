@@ -1,5 +1,6 @@
 """A whole RNN/LSTM/GRU (every layer and direction, lengths, dropout between layers) as one
-node of the graph: ``FusedRecurrent``, and ``run``, which the sequence layers call.
+node of the graph: ``FusedRecurrent``, and ``run``, which the sequence layers call with plain
+data (the cells, the running mask, the dropout masks), never the layer.
 
 The forward runs each layer and direction with its kernel (``lstm.py``, ``gru.py``,
 ``rnn.py``) on raw arrays and keeps what BPTT needs: each kernel's activations and states, and
@@ -8,7 +9,7 @@ gradient). The backward runs the kernels' BPTT from the top layer down.
 """
 import functools
 
-from ... import backend, creation
+from ... import backend
 from ...autograd import Function, is_grad_enabled
 from ..cells import GRUCell, LSTMCell, RNNCell
 from .gru import GRUKernel
@@ -163,22 +164,43 @@ def kernel_maker(cell):
     return None
 
 
-def run(layer, x, state, masks, make_kernel):
-    """``layer(x, state, lengths)`` (x as given, batch first or not; ``state`` the tuple of
-    given stacked state tensors or None; ``masks`` from ``recurrent._step_masks``) through one
-    ``FusedRecurrent`` node: (out, [h_n, c_n])."""
-    cells = [cell for layer_cells in layer._directions for cell in layer_cells]
-    first = cells[0]
-    names = tuple(name for name in PARAMETERS if first._parameters.get(name) is not None)
-    params = [cell._parameters[name] for cell in cells for name in names]
-    lstm = type(first) is LSTMCell
-    steps = x.shape[1 if layer.batch_first else 0]
-    per_step, scale = step_masks(backend.xp_of(x.device), masks, steps)
+def run(x, state, cells, *, directions, batch_first, running, drops):
+    """A stack of cells of one kind over ``x`` through one ``FusedRecurrent`` node:
+    ``(out, h_n)``, or ``(out, (h_n, c_n))`` for LSTM cells.
+
+    x: (T, B, input), or (B, T, input) with ``batch_first``. state: None (zeros) or the tuple
+    of stacked initial states ((h0,) or (h0, c0), each (layers * directions, B, ·)). cells:
+    every layer's cells, layer-major, forward before reverse, all alike (``kernel_maker``).
+    directions: 1 or 2. running: None, or a (T, B) bool NumPy array, False at and past each
+    sequence's length. drops: per layer None or the dropout mask (T or 1, B, features) of its
+    input, an array on x's device (the first layer's is None).
+
+    >>> import numpy as np, tinygrad_seq as tg
+    >>> cells = [tg.nn.GRUCell(3, 4), tg.nn.GRUCell(4, 4)]
+    >>> running = np.arange(5)[:, None] < np.array([5, 2])
+    >>> out, h_n = tg.nn.fused.run(tg.randn(5, 2, 3), None, cells, directions=1,
+    ...                            batch_first=False, running=running, drops=[None, None])
+    >>> out.shape, h_n.shape, float(abs(out[2:, 1]).sum())
+    ((5, 2, 4), (2, 2, 4), 0.0)
+    """
+    make_kernel = kernel_maker(cells[0])
+    if make_kernel is None or any(kernel_maker(cell) is None or type(cell) is not type(cells[0])
+                                  for cell in cells):
+        raise ValueError(f"fused.run: no hand-written kernel runs {cells[0]!r}")
+    if len(cells) % directions or len(drops) != len(cells) // directions:
+        raise ValueError(f"fused.run: {len(cells)} cells in {directions} direction(s) and "
+                         f"{len(drops)} dropout masks (one per layer) do not make layers")
+    names = tuple(name for name in PARAMETERS if getattr(cells[0], name, None) is not None)
+    params = [getattr(cell, name) for cell in cells for name in names]
+    lstm = type(cells[0]) is LSTMCell
+    steps = x.shape[1 if batch_first else 0]
+    xp = backend.xp_of(x.device)
+    with backend.get_device(x.device).activate():
+        per_step, scale = step_masks(xp, running, steps, x.dtype)
     plan = Plan(make_kernel=_by_name(make_kernel, names), names=names,
-                num_layers=layer.num_layers, directions=len(layer._directions[0]),
+                num_layers=len(cells) // directions, directions=directions,
                 given_state=state is not None, state_parts=2 if lstm else 1,
-                batch_first=layer.batch_first)
-    drops = _dropout_masks(layer, x, steps, cells)
+                batch_first=batch_first)
     results = FusedRecurrent.apply(x, *(state or ()), *params, plan=plan, masks=per_step,
                                    scale=scale, drops=drops)
     return results[0], (results[1:] if lstm else results[1])
@@ -189,19 +211,3 @@ def _by_name(make_kernel, names):
     def make(xp, *arrays):
         return make_kernel(xp, **dict(zip(names, arrays)))
     return make
-
-
-def _dropout_masks(layer, x, steps, cells):
-    """Per layer None or the dropout mask of its input, drawn by the layer's own
-    ``_drop_between_layers`` on ones, layer by layer: the same calls in the same order as the
-    declared path makes, so the same seed gives the same masks."""
-    batch = x.shape[0 if layer.batch_first else 1]
-    directions = len(layer._directions[0])
-    drops = [None]
-    for k in range(1, layer.num_layers):
-        width = cells[(k - 1) * directions].output_size * directions
-        shape = (1 if layer.variational_dropout else steps, batch, width)
-        ones = creation.ones(*shape, dtype=x.dtype, device=x.device)
-        dropped = layer._drop_between_layers(ones)
-        drops.append(None if dropped is ones else dropped.data)
-    return drops

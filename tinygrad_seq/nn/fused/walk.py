@@ -12,10 +12,11 @@ and the state after step t at t + 1 (forward) or t (reverse). So the states that
 the layer's output before masking) are both contiguous slices of that buffer.
 
 With ``lengths``, a step where some sequence has ended carries that sequence's state unchanged
-(``stop`` columns copy the previous state) and zeroes its output (``scale``), exactly as the
-declared ``_run`` does with ``where`` and a multiplication; such steps are the only ones with a
-mask, so full batches pay nothing for it. The input's padding is set to zero by selection before
+(``stop`` columns copy the previous state) and zeroes its output (``scale``), as ``tg.scan``'s
+``lengths`` do for the declared cells; such steps are the only ones with a mask, so full
+batches pay nothing for it. The input's padding is set to zero by selection before
 the first layer (``driver.py``), so a NaN there never meets those products (0 * NaN is NaN).
+The masks come from the layer as one (T, B) bool array (``step_masks``).
 """
 
 
@@ -50,24 +51,17 @@ class Walk:
         return states[:-1] if self.reverse else states[1:]
 
 
-def step_masks(xp, masks, steps):
-    """The declared path's per-step (keep, scale) tensors (``recurrent._step_masks``, each
-    (B, 1)) as raw arrays for ``Walk``: per step (in time order) None or (scale, stop), each
-    (1, B), and the (T, 1, B) scale of all steps (None without lengths)."""
-    if masks is None or all(mask is None for mask in masks):
+def step_masks(xp, running, steps, dtype):
+    """``running`` (T, B) bool (NumPy; False at and past each sequence's length, or None) as
+    ``Walk``'s masks on the device: per step (in time order) None where every sequence runs,
+    else (scale, stop), each (1, B); and the (T, 1, B) scale of all steps in ``dtype`` (None
+    without a mask). Only the steps some sequence has ended get a mask."""
+    if running is None or running.all():
         return [None] * steps, None
-    per_step, scales, ones = [], [], None
-    for mask in masks:
-        if mask is None:
-            per_step.append(None)
-            if ones is None:
-                ones = xp.ones_like(next(m for m in masks if m is not None)[1].data.T)
-            scales.append(ones)
-        else:
-            keep, scale = mask[0].data.T, mask[1].data.T
-            per_step.append((scale, ~keep))
-            scales.append(scale)
-    return per_step, xp.stack(scales)
+    scale = xp.asarray(running.astype(dtype)[:, None, :])
+    stop = xp.asarray(~running[:, None, :])
+    full = running.all(axis=1)
+    return [None if full[t] else (scale[t], stop[t]) for t in range(steps)], scale
 
 
 def by_time(xp, a):
