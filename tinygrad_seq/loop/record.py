@@ -163,7 +163,9 @@ class Recorder:
         autograd._recorder = self
         dev = backend.get_device(self.device)
         self.real_generator = backend._generators.get(dev.name)
-        self.generator = _CountingGenerator(backend.generator(self.device))
+        # the recorded draws come from a stream of their own: the device's stays where it was,
+        # so the replay (or the graph engine, after a fallback) draws what the graph would
+        self.generator = _CountingGenerator(backend._Generator(dev, 0))
         backend._generators[dev.name] = self.generator
         return self
 
