@@ -11,6 +11,10 @@ from .. import autograd, backend, versions
 from ..autograd import Function, _unbroadcast
 
 _new = object.__new__
+# A weight's summed gradient is made whenever the steps' output gradients collected for it reach
+# this many elements (and at the end): one GEMM over many steps, without holding every step's
+# output gradient (and a stacked copy of them all) until the last one.
+SUMMED_SIZE = 1 << 20
 
 
 class Scan(Function):
@@ -23,6 +27,7 @@ class Scan(Function):
         carry = list(arrays[:n_carry])
         xs = arrays[n_carry:n_carry + n_x]
         closures = arrays[n_carry + n_x:]
+        end_closures = loop.first_closure + len(closures)
         needs = tuple(ctx.needs_input_grad)
         program, slot_needs = loop.program(needs)
         keep = autograd.is_grad_enabled() and True in needs
@@ -60,15 +65,18 @@ class Scan(Function):
                     for s, o in zip(outs, out):
                         vals[s] = o
                 contexts.append(c)
-            carry = [vals[s] for s in carry_out]
             for y, s in y_pairs:
                 y[t] = vals[s]
+                if s < first_x or s >= end_closures:  # made by this step (or the carry)
+                    vals[s] = y[t]  # later steps save the stored copy: the step's array can go
+            carry = [vals[s] for s in carry_out]
             if keep:
                 kept[t] = contexts
         ctx.kept = kept
-        # a final carry that is an input's own array (a carry passed through, a closure) is
-        # copied: the result is a tensor of its own
-        final = [c.copy() if any(c is a for a in arrays) else c for c in carry]
+        # a final carry that is an input's own array (a carry passed through, a closure) or a
+        # view of the ys is copied: the result is a tensor of its own
+        final = [c.copy() if any(c is a or c.base is a for a in (*arrays, *ys)) else c
+                 for c in carry]
         return tuple(final + ys)
 
     def backward(ctx, *grads):
@@ -88,7 +96,8 @@ class Scan(Function):
         g_ys = grads[n_carry:]
         g_xs = [None] * n_x
         g_closures = [None] * n_closures
-        summed = {i: ([], []) for i, op in enumerate(program) if op.summed is not None}
+        # per op whose weight's gradient is summed after the loop: [saved, output grads, elements]
+        summed = {i: [[], [], 0] for i, op in enumerate(program) if op.summed is not None}
         first_x, first_closure = loop.first_x, loop.first_closure
         anomaly = autograd._anomaly
         order = range(ctx.steps) if ctx.reverse else range(ctx.steps - 1, -1, -1)
@@ -128,6 +137,9 @@ class Scan(Function):
                 if deferred is not None:
                     deferred[0].append(c.saved)
                     deferred[1].append(out_grads[0])
+                    deferred[2] += out_grads[0].size
+                    if deferred[2] >= SUMMED_SIZE:
+                        _sum_into(g_closures, program[i], deferred, first_closure, xp)
                 for k, s, shape, dtype in into:
                     gi = in_grads[k]
                     if gi is None:
@@ -149,16 +161,22 @@ class Scan(Function):
                 gk = g[first_closure + k]
                 if gk is not None:
                     g_closures[k] = gk if g_closures[k] is None else g_closures[k] + gk
-        for i, (saved, given) in summed.items():
-            op = program[i]
-            k = op.summed
-            if saved:
-                gw = op.cls.summed_grad(xp, saved, given)
-                if gw.dtype != op.dtypes[k]:
-                    gw = gw.astype(op.dtypes[k])
-                j = op.ins[k] - first_closure
-                g_closures[j] = gw if g_closures[j] is None else g_closures[j] + gw
+        for i, deferred in summed.items():
+            if deferred[0]:
+                _sum_into(g_closures, program[i], deferred, first_closure, xp)
         return tuple(g_carry) + tuple(g_xs) + tuple(g_closures)
 
     def release(ctx):
         ctx.kept = None  # every step's saved arrays (backward ran without retain_graph)
+
+
+def _sum_into(g_closures, op, deferred, first_closure, xp):
+    """Add the gradient of ``op``'s loop-invariant weight over the steps collected in
+    ``deferred`` (one product) to its closure's gradient, and empty ``deferred``."""
+    k = op.summed
+    gw = op.cls.summed_grad(xp, deferred[0], deferred[1])
+    if gw.dtype != op.dtypes[k]:
+        gw = gw.astype(op.dtypes[k])
+    j = op.ins[k] - first_closure
+    g_closures[j] = gw if g_closures[j] is None else g_closures[j] + gw
+    deferred[0], deferred[1], deferred[2] = [], [], 0
