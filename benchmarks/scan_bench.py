@@ -111,6 +111,26 @@ def bench(row, args):
             "samples_ms": {name: [1000 * s for s in t.samples] for name, t in timings.items()}}
 
 
+WHAT = {"A": "LSTM", "B": "GRU", "C": "tanh RNN", "D": "small LSTM", "E": "wide LSTM",
+        "peephole": "peephole LSTM", "1997": "1997 LSTM (no forget gate)",
+        "mgu": "minimal gated unit (declared)"}
+
+
+def markdown(results):
+    """The table of docs/performance.md for one thread count."""
+    lines = ["| row | compiled | against (fused) | T | B | I | H | compiled ms | fused ms | "
+             "compiled / fused | target | other load (cores, max) |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    for row, r in results.items():
+        kind, against, (steps, batch, inputs, hidden) = ROWS[row]
+        word = "met" if r["ratio"] <= r["target"] else "missed"
+        lines.append(f"| {row} | {WHAT[row]} | {against.upper() if against != 'rnn' else 'tanh RNN'}"
+                     f" | {steps} | {batch} | {inputs} | {hidden} | {r['ms']['compiled']:.2f} | "
+                     f"{r['ms']['fused']:.2f} | **{r['ratio']:.2f}** | ≤ {r['target']}: {word} | "
+                     f"{r['other_load_cores']:.2f} |")
+    return lines
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=sorted(ROWS), action="append")
@@ -128,6 +148,8 @@ def main():
         print(f"{row:>9}: compiled {r['ms']['compiled']:7.2f} ms  fused {r['ms']['fused']:7.2f} ms"
               f"  ratio {r['ratio']:.2f} (target {r['target']}){graph}  other load "
               f"{r['other_load_cores']:.2f} cores", flush=True)
+    print()
+    print("\n".join(markdown(results)))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": {k: list(v[2]) + [v[0], v[1]] for k, v in ROWS.items()},

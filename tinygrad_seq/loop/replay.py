@@ -56,7 +56,12 @@ class Scan(Function):
             for cls, fwd, ins, outs, single, options, op_needs in forward_ops:
                 c = _new(cls)
                 c.xp, c.device, c.saved, c.needs_input_grad = xp, device, (), op_needs
-                out = fwd(c, *[vals[s] for s in ins], **options)
+                if options:
+                    out = fwd(c, *[vals[s] for s in ins], **options)
+                elif len(ins) == 2:  # most ops: a call without building an argument list
+                    out = fwd(c, vals[ins[0]], vals[ins[1]])
+                else:
+                    out = fwd(c, *[vals[s] for s in ins])
                 if anomaly is not None:
                     anomaly.forward(c, cls, [vals[s] for s in ins], out)
                 if single:
