@@ -10,7 +10,9 @@ target character, so ``W y_{t-1}`` is a column of W: an embedding lookup). Nothi
 step t to step t-1 inside the graph: every step of every window is computed at once, in one
 batched matrix product over (T * B) rows, and training needs no back-propagation through time.
 At inference the network runs free: y_{t-1} is its own softmax output of the step before
-(``evaluate`` reports both the teacher-forced and the free-running loss).
+(``evaluate`` reports both the teacher-forced and the free-running loss). ``--feedback free``
+trains it so too, on its own soft outputs: the loop over time is then a ``tg.scan`` and the
+gradient flows back through every fed-back distribution (BPTT through the outputs).
 
 The price: the output is all that is carried from one step to the next, so the network knows
 of the past only what the previous output says. In next-character prediction the previous
@@ -18,6 +20,7 @@ target IS the current input, so pattern 2 sees one character of context (a bigra
 however long the window; pattern 1 carries a hidden state.
 
     python -m models.output_recurrent train --model output
+    python -m models.output_recurrent train --model output --feedback free
     python -m models.output_recurrent train --model hidden
     python -m models.output_recurrent train --smoke
 """
@@ -35,13 +38,22 @@ from models.charlm import BITS_PER_NAT, Corpus, eval_windows, random_windows
 class OutputRecurrent(tg.nn.Module):
     """Pattern 2: chars (T, B) and the previous outputs -> logits (T, B, V).
 
+    ``engine`` runs the free-running loop (``run_free``): "auto", "graph" or "compiled", as
+    ``tg.scan``; it is not part of ``config``, as it changes how, not what, the model computes.
+
     >>> model = OutputRecurrent(vocab_size=5, embedding_size=3, hidden_size=4)
     >>> model(tg.tensor([[0, 1], [2, 3]]), tg.tensor([[4, 0], [1, 2]])).shape
     (2, 2, 5)
+    >>> model.run_free(tg.tensor([[0, 1], [2, 3]]), tg.tensor([4, 0])).shape
+    (2, 2, 5)
     """
 
-    def __init__(self, vocab_size, embedding_size=64, hidden_size=256):
+    def __init__(self, vocab_size, embedding_size=64, hidden_size=256, engine="auto"):
         super().__init__()
+        if engine not in tg.loop.ENGINES:
+            raise ValueError(f"OutputRecurrent: engine must be one of "
+                             f"{', '.join(map(repr, tg.loop.ENGINES))}, got {engine!r}")
+        self.engine = engine
         self.config = dict(model="output", vocab_size=vocab_size, embedding_size=embedding_size,
                            hidden_size=hidden_size)
         self.embedding = tg.nn.Embedding(vocab_size, embedding_size)
@@ -56,27 +68,29 @@ class OutputRecurrent(tg.nn.Module):
         return self.head(hidden)
 
     def run_free(self, chars, first):
-        """Inference: feed back the softmax of the previous step's output (``first``: the true
-        output before the window, (B,))."""
-        x = self.input(self.embedding(chars)).unbind(0)
-        fed = self.feedback(first)
-        logits = []
-        for t in range(len(x)):
-            out = self.head((x[t] + fed).tanh())
-            logits.append(out)
-            fed = out.softmax(-1) @ self.feedback.weight       # W times the output distribution
-        return tg.stack(logits, axis=0)
+        """Free running: feed back the softmax of the previous step's output (``first``: the true
+        output before the window, (B,)). One ``tg.scan`` over the steps (``self.engine``), the
+        fed-back ``W y`` its carry; differentiable, so it also trains (``--feedback free``)."""
+        inputs = self.input(self.embedding(chars))             # U x_t + b, every step at once
+
+        def step(fed, x_t):
+            out = self.head((x_t + fed).tanh())
+            return out.softmax(-1) @ self.feedback.weight, out   # W times the output distribution
+
+        _, logits = tg.scan(step, self.feedback(first), inputs, engine=self.engine)
+        return logits
 
 
 class HiddenRecurrent(tg.nn.Module):
     """Pattern 1 of the same size: a tanh RNN with the same embedding, hidden size and head."""
 
-    def __init__(self, vocab_size, embedding_size=64, hidden_size=256, fused=True):
+    def __init__(self, vocab_size, embedding_size=64, hidden_size=256, engine="fused"):
         super().__init__()
-        self.config = dict(model="hidden" if fused else "hidden-cells", vocab_size=vocab_size, embedding_size=embedding_size,
+        self.config = dict(model="hidden" if engine == "fused" else "hidden-cells",
+                           vocab_size=vocab_size, embedding_size=embedding_size,
                            hidden_size=hidden_size)
         self.embedding = tg.nn.Embedding(vocab_size, embedding_size)
-        self.rnn = tg.nn.RNN(embedding_size, hidden_size, fused=fused)
+        self.rnn = tg.nn.RNN(embedding_size, hidden_size, engine=engine)
         self.head = tg.nn.Linear(hidden_size, vocab_size)
 
     def forward(self, chars, previous=None):
@@ -87,7 +101,7 @@ class HiddenRecurrent(tg.nn.Module):
 
 
 MODELS = {"output": OutputRecurrent, "hidden": HiddenRecurrent,
-          "hidden-cells": lambda *a: HiddenRecurrent(*a, fused=False)}  # BPTT through the graph
+          "hidden-cells": lambda *a: HiddenRecurrent(*a, engine="graph")}  # BPTT through the graph
 
 
 
@@ -106,7 +120,7 @@ class Task(trainer.Task):
         inputs, targets = random_windows(self.corpus.train, self.args.bptt, self.args.batch_size, rng)
         x = tg.tensor(inputs, device=self.device)
         # the previous target of step t is the character read at step t: y_{t-1} = x_t
-        logits = self.model(x, x)
+        logits = self.model.run_free(x, x[0]) if self.args.feedback == "free" else self.model(x, x)
         return F.cross_entropy(logits, tg.tensor(targets, device=self.device)), inputs.size
 
     def evaluate(self):
@@ -129,6 +143,9 @@ SMOKE = dict(embedding_size=8, hidden_size=16, bptt=16, batch_size=4, steps=3, e
 
 
 def train(args):
+    if args.feedback == "free" and args.model != "output":
+        raise trainer.UsageError(f"--feedback free: --model {args.model} feeds back no output "
+                                 f"(its recurrence is hidden to hidden); use --model output")
     defaults = dict(DEFAULTS)
     if args.smoke:
         defaults.update(SMOKE)
@@ -141,8 +158,9 @@ def train(args):
     print(f"output_recurrent ({args.model}-to-hidden recurrence) on {corpus.name}: "
           f"{len(corpus.train):,} training characters, vocabulary {len(corpus.vocab)}; hidden "
           f"{args.hidden_size}, {parameters:,} parameters; windows of {args.bptt}, batch "
-          f"{args.batch_size}, on {device}")
-    out = args.out or os.path.join("runs", f"output_recurrent-{args.model}")
+          f"{args.batch_size}, {args.feedback} feedback, on {device}")
+    run = f"output_recurrent-{args.model}" + ("-free" if args.feedback == "free" else "")
+    out = args.out or os.path.join("runs", run)
     return trainer.fit(Task(model, corpus, args, device), args, out)
 
 
@@ -157,6 +175,11 @@ def build_parser():
                      help="output: pattern 2, output-to-hidden recurrence (default); hidden: "
                           "pattern 1, hidden-to-hidden (tg's fused RNN kernel); hidden-cells: the "
                           "same with the declared cells, BPTT through the graph step by step")
+    fit.add_argument("--feedback", choices=["forced", "free"], default="forced",
+                     help="what the output recurrence is fed in training: forced, the true "
+                          "previous output (teacher forcing, no BPTT; default); free, the "
+                          "network's own previous softmax (BPTT through the outputs, a tg.scan; "
+                          "--model output only: the others feed back no output)")
     fit.add_argument("--data", default="stdlib", help="as models.charlm: stdlib, shakespeare, "
                                                       "hello or a UTF-8 text file")
     fit.add_argument("--embedding-size", type=trainer.positive_int, default=None)

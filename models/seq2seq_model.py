@@ -10,7 +10,16 @@ encoder outputs with ``h_t`` as query, keys masked past each source's length.
 
 What runs once per batch instead of once per step: the key projection of the attention
 (``Attention.prepare``), the embedding's share of the decoder cell's input projection, and (under
-teacher forcing) the output layer over all steps in one matrix product.
+teacher forcing) ``tanh(W_o [h_t; ctx_t])`` and the output layer over all steps, one matrix
+product each.
+
+Under teacher forcing the loop over target steps is one ``tg.scan``: its carry the decoder state
+and the context fed back, its sequence the embedded target inputs (their share of the cell's
+input projection), and the encoder's outputs, their mask and projection tensors the step closes
+over; each step yields h_t, ctx_t and the attention weights. ``engine`` picks how it runs
+("graph", "compiled" or "auto", as ``tg.scan``). Scheduled sampling, greedy decoding and beam
+search read each step's argmax back into Python to choose the next input, so they keep a Python
+loop over ``step``.
 """
 import math
 
@@ -63,6 +72,9 @@ class Attention(tg.nn.Module):
 class Seq2Seq(tg.nn.Module):
     """Source ids (Ts, B) with lengths -> logits of the target (Tt, B, V) under teacher forcing.
 
+    ``engine`` runs the teacher-forced decoder loop ("auto", "graph" or "compiled": see
+    ``tg.scan``); it is not part of ``config``, as it changes how, not what, the model computes.
+
     >>> model = Seq2Seq(10, 12, embedding_size=4, hidden_size=6, attention="additive")
     >>> logits = model(np.array([[4, 5], [6, 0]]), [2, 1], np.array([[3, 3], [7, 8]]))
     >>> logits.shape
@@ -71,8 +83,12 @@ class Seq2Seq(tg.nn.Module):
 
     def __init__(self, source_size, target_size, embedding_size=64, hidden_size=128,
                  num_layers=1, cell="lstm", bidirectional=True, attention="additive",
-                 attention_size=None, dropout=0.0):
+                 attention_size=None, dropout=0.0, engine="auto"):
         super().__init__()
+        if engine not in tg.loop.ENGINES:
+            raise ValueError(f"Seq2Seq: engine must be one of {', '.join(map(repr, tg.loop.ENGINES))}"
+                             f", got {engine!r}")
+        self.engine = engine
         self.config = dict(source_size=source_size, target_size=target_size,
                            embedding_size=embedding_size, hidden_size=hidden_size,
                            num_layers=num_layers, cell=cell, bidirectional=bidirectional,
@@ -129,40 +145,67 @@ class Seq2Seq(tg.nn.Module):
 
     def step(self, embed_proj, state, context, fixed):
         """One decoder step: -> (output (B, H), state, context, attention weights or None)."""
+        state, context, weights = self.advance(embed_proj, state, context, fixed)
+        return self.output(_top(state), context), state, context, weights
+
+    def advance(self, embed_proj, state, context, fixed):
+        """The recurrent part of a step: -> (state, context, attention weights or None)."""
         if self.attention is None:
             x_proj = embed_proj + fixed["c_proj"]
         else:
             x_proj = embed_proj + F.linear(context, fixed["w_context"], fixed["bias"])
         _, state = self.decoder.step(x_proj, state)
-        h = state[0] if isinstance(state, tuple) else state
-        weights = None
         if self.attention is None:
-            context = fixed["c"]
-        else:
-            context, weights = self.attention.step(h, fixed["prepared"])
-        output = self.drop(self.combine(tg.concatenate([h, context], axis=-1)).tanh())
-        return output, state, context, weights
+            return state, fixed["c"], None
+        context, weights = self.attention.step(_top(state), fixed["prepared"])
+        return state, context, weights
+
+    def output(self, h, context):
+        """``tanh(W_o [h; ctx])``, dropped out, over any leading axes: nothing feeds it back, so
+        teacher forcing makes every step's at once."""
+        return self.drop(self.combine(tg.concatenate([h, context], axis=-1)).tanh())
 
     # ------------------------------------------------------------ teacher forcing
 
     def decode_outputs(self, memory, inputs, sample_ratio=0.0, rng=None):
         """Decoder outputs (Tt, B, H) for the target inputs (Tt, B) (<bos> y1 y2 ...); with
         ``sample_ratio`` > 0 each step feeds, per sentence with that probability, the model's
-        own previous argmax instead of the true token (scheduled sampling)."""
+        own previous argmax instead of the true token (scheduled sampling: a Python loop, as
+        the argmax is read back to choose each input)."""
+        if sample_ratio:
+            return self.sampled_outputs(memory, inputs, sample_ratio, rng)
+        return self.teacher_forced(memory, inputs)[0]
+
+    def teacher_forced(self, memory, inputs):
+        """Decoder outputs (Tt, B, H) and attention weights (Tt, B, Ts) (None without attention)
+        for the target inputs (Tt, B): the loop over target steps is one ``tg.scan`` run by
+        ``self.engine``, the weights its second output."""
+        state, context, fixed = self.start(memory)
+        embed_proj = self.embed_projection(inputs, fixed)       # every step's at once
+        feeds_context = self.attention is not None            # else the context is fixed
+
+        def step(carry, embed_proj_t):
+            state, context = carry if feeds_context else (carry, None)
+            state, context, weights = self.advance(embed_proj_t, state, context, fixed)
+            return ((state, context) if feeds_context else state), (_top(state), context, weights)
+
+        _, (hs, contexts, weights) = tg.scan(step, (state, context) if feeds_context else state,
+                                             embed_proj, engine=self.engine)
+        return self.output(hs, contexts), weights
+
+    def sampled_outputs(self, memory, inputs, sample_ratio, rng):
+        """Scheduled sampling: each step's input token, per sentence with probability
+        ``sample_ratio``, the argmax of the previous step's output instead of the true one."""
         state, context, fixed = self.start(memory)
         inputs = np.asarray(inputs)
-        embed_proj = None if sample_ratio else self.embed_projection(inputs, fixed).unbind(0)
         outputs, previous = [], None
         for t in range(inputs.shape[0]):
-            if sample_ratio:
-                tokens = inputs[t]
-                if previous is not None:
-                    guess = self.head(previous.detach()).numpy().argmax(-1)
-                    tokens = np.where(rng.random(len(tokens)) < sample_ratio, guess, tokens)
-                x = self.embed_projection(tokens, fixed)
-            else:
-                x = embed_proj[t]
-            previous, state, context, _ = self.step(x, state, context, fixed)
+            tokens = inputs[t]
+            if previous is not None:
+                guess = self.head(previous.detach()).numpy().argmax(-1)
+                tokens = np.where(rng.random(len(tokens)) < sample_ratio, guess, tokens)
+            previous, state, context, _ = self.step(self.embed_projection(tokens, fixed), state,
+                                                    context, fixed)
             outputs.append(previous)
         return tg.stack(outputs, axis=0)
 
@@ -251,6 +294,11 @@ def beam_search(model, source, lengths, max_length, beam, alpha=1.0):
     pick = np.arange(B) * K + normalised.argmax(1)
     best_attention = np.stack(attention, 1)[pick] if attention else None
     return _strip(history[pick]), best_attention
+
+
+def _top(state):
+    """The decoder's output h of its state ((h, c) or h)."""
+    return state[0] if isinstance(state, tuple) else state
 
 
 def _strip(rows):

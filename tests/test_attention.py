@@ -70,6 +70,30 @@ def test_masked_softmax_without_mask_and_along_other_axes():
     np.testing.assert_allclose(along_0, ref_masked_softmax(scores.numpy().T, mask.T).T, rtol=1e-6)
 
 
+def test_masked_softmax_records_in_a_compiled_scan_step():
+    """A step that attends with masked_softmax (a fully masked row included) compiles, and its
+    outputs and gradients equal the op-by-op graph's (float64)."""
+    rng = np.random.default_rng(2)
+    mask = tg.tensor(np.array([[True, True, False, True], [False] * 4, [True, False, True, False]]))
+    key_values, input_values = rng.standard_normal((3, 4, 2)), rng.standard_normal((5, 3, 2))
+    results = {}
+    for engine in ("compiled", "graph"):
+        keys = tg.tensor(key_values, dtype="float64", requires_grad=True)
+        inputs = tg.tensor(input_values, dtype="float64", requires_grad=True)
+
+        def step(query, x):
+            weights = F.masked_softmax((keys @ query.unsqueeze(-1)).squeeze(-1), mask)
+            query = (weights.unsqueeze(1) @ keys).squeeze(1) + x
+            return query, weights
+
+        _, weights = tg.scan(step, tg.zeros(3, 2, dtype="float64"), inputs, engine=engine)
+        (weights * tg.tensor(np.arange(60.0).reshape(5, 3, 4), dtype="float64")).sum().backward()
+        results[engine] = [weights.numpy(), keys.grad.numpy(), inputs.grad.numpy()]
+    assert (results["graph"][0][:, 1] == 0).all() and (results["graph"][2] != 0).any()
+    for actual, expected in zip(results["compiled"], results["graph"]):
+        np.testing.assert_allclose(actual, expected, rtol=1e-10, atol=1e-14)
+
+
 @pytest.mark.parametrize("mask, error, words", [
     (np.ones((2, 3)), TypeError, ["bool", "float"]),
     (np.ones((3, 2), bool), ValueError, ["(3, 2)", "(2, 3)"]),

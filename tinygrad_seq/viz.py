@@ -14,9 +14,11 @@ with their name in ``params`` (``dict(model.named_parameters())``, as torchviz t
 "input"; the loss is drawn bold. DOT text needs nothing installed; ``g.render("graph.svg")``
 needs the ``graphviz`` Python package and Graphviz's ``dot`` program.
 
-A recurrent net run step by step draws T copies of its cell. Give the records of
-``tg.inspect.record_steps`` as ``steps`` and each time step's ops become one box ("l0 step 7:
-12 ops"), so a 50-step LSTM stays readable::
+A sequence layer on ``engine="fused"`` or ``"compiled"`` (a ``tg.scan``) is one box, the node
+that runs the whole loop. Run step by step (``engine="graph"``), a recurrent net draws T copies
+of its cell. Give the records of ``tg.inspect.record_steps`` (which runs the layers op by op
+for the block, whatever their engine) as ``steps`` and each time step's ops become one box
+("l0 step 7: 12 ops"), so a 50-step LSTM stays readable::
 
     with tg.inspect.record_steps(lstm) as steps:
         out, _ = lstm(x)

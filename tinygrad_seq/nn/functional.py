@@ -75,15 +75,15 @@ def masked_softmax(scores, mask, axis=-1):
                          f"scores' shape {scores.shape}")
     if scores.shape[axis] == 0:  # no entries to weigh (no keys): an empty result
         return ops.where(mask, scores, 0.0)
-    # The row maximum over kept entries keeps exp() <= 1; softmax does not depend on the shift,
-    # so it is a constant (detached). A fully masked row has no maximum: shift by 0 there.
-    shift = ops.where(mask, scores.detach(), -math.inf).max(axis, keepdims=True)
-    shift = ops.where(shift > -math.inf, shift, 0.0)
-    # Masked entries are replaced before the subtraction, so a huge masked score cannot
-    # overflow, and after exp() by exact zeros.
-    e = ops.where(mask, ops.exp(ops.where(mask, scores, shift) - shift), 0.0)
-    total = e.sum(axis, keepdims=True)
-    return e / ops.where(total > 0, total, 1.0)
+    # Masked entries become -inf before the softmax (one op, shifted by the row's maximum, so
+    # nothing overflows), which gives them exactly 0 weight and 0 gradient whatever they held.
+    # A row with no kept entry is filled with zeros instead (-inf - -inf would be NaN) and its
+    # uniform softmax zeroed. Nothing is detached or read back, so a compiled tg.scan step can
+    # record this.
+    if mask.shape != scores.shape:
+        mask = ops.broadcast_to(mask, scores.shape)
+    filled = ops.where(mask.any(axis, keepdims=True), ops.where(mask, scores, -math.inf), 0.0)
+    return ops.where(mask, ops.softmax(filled, axis), 0.0)
 
 
 def _as_mask(mask, like, op):
