@@ -523,6 +523,62 @@ def test_recurrent_training_memory_is_the_benchmark_json():
                          "torch.nn MB": m["torch.nn"], "tg / torch.nn": m["tg"] / m["torch.nn"]})
 
 
+COMPILED_TABLES = {  # the bold paragraph start of each table of the compiled engine, its JSON
+    "Compiled, 2 threads": "performance/scan_2threads.json",
+    "Compiled, 1 thread": "performance/scan_1thread.json",
+}
+
+
+@pytest.mark.parametrize("heading", sorted(COMPILED_TABLES))
+def test_compiled_engine_tables_are_the_benchmark_json(heading):
+    bench = log(COMPILED_TABLES[heading])
+    t = table(PERF, heading, first_header="row")
+    rows = [dict(zip(t.header, r)) for r in t.rows]
+    assert sorted(plain(r["row"]) for r in rows) == sorted(bench["results"])
+    for row in rows:
+        name = plain(row["row"])
+        r, sizes = bench["results"][name], bench["rows"][name]
+        assert_row(row, {"T": sizes[0], "B": sizes[1], "I": sizes[2], "H": sizes[3],
+                         "compiled ms": r["ms"]["compiled"], "fused ms": r["ms"]["fused"],
+                         "compiled / fused": r["ms"]["compiled"] / r["ms"]["fused"],
+                         "other load (cores, max)": r["other_load_cores"]})
+        bound = _value(numbers(row["target"])[0])
+        assert bound == r["target"], f"row {name}: the page's target {bound}, the JSON's {r['target']}"
+        word = "met" if r["ratio"] <= bound else "missed"
+        assert plain(row["target"]).endswith(word), f"row {name}: {r['ratio']:.3f} is {word}"
+
+
+def test_compiled_engine_prose_is_the_benchmark_json():
+    two, one = (log(COMPILED_TABLES[h])["results"] for h in ("Compiled, 2 threads",
+                                                             "Compiled, 1 thread"))
+    small = sorted([two["D"]["ratio"], one["D"]["ratio"]])
+    assert_says(PERF, f"{small[0]:.1f}–{small[1]:.1f}× the kernel")
+    assert_says(PERF, f"A {two['A']['ratio']:.2f} against {one['A']['ratio']:.2f} on one thread")
+
+
+def test_compiled_engine_memory_is_the_benchmark_json():
+    bench = log("performance/rnn_compiled_memory.json")
+    m = {e: v["peak_increase_bytes"] / 2**20 for e, v in bench["memory"]["lstm-long"].items()}
+    fused = log(RNN_TABLES["2 threads"])["memory"]["lstm-long"]["tg"]["peak_increase_bytes"] / 2**20
+    assert_says(PERF, f"compiled {m['tg']:.0f} MB, fused {fused:.0f} MB, torch.nn "
+                      f"{m['torch.nn']:.0f} MB")
+
+
+def test_model_loops_prose_is_the_benchmark_json():
+    cases = log("performance/model_loops.json")["cases"]
+    s2s, net = cases["seq2seq"], cases["output-recurrent"]
+    ratio = s2s["ratios"]["tg compiled / torch loop"]
+    assert_says(PERF, f"mean {s2s['batch_load']['mean']:.2f} cores during the seq2seq batches")
+    assert_says(PERF, f"takes {s2s['ms']['tg compiled']:.1f} ms compiled, {s2s['ms']['tg graph']:.1f} "
+                      f"ms on the graph engine and {s2s['ms']['torch loop']:.1f} ms for a PyTorch twin")
+    assert_says(PERF, f"compiled / torch loop **{ratio:.2f}** (target ≤ 0.8: "
+                      f"{'met' if ratio <= 0.8 else 'missed'})")
+    ratio = net["ratios"]["tg compiled / tg graph"]
+    assert_says(PERF, f"takes {net['ms']['tg compiled']:.1f} ms compiled and {net['ms']['tg graph']:.1f} "
+                      f"ms on the graph engine: **{ratio:.2f}** (target ≤ 0.5: "
+                      f"{'met' if ratio <= 0.5 else 'missed'})")
+
+
 # ---------------------------------------------------------------- docs/distributed.md
 
 DIST = "distributed.md"
