@@ -16,7 +16,8 @@ from . import backend, versions
 
 _Tensor = None  # set by tensor.py: Function.apply wraps its results in Tensors
 _anomaly = None  # anomaly.py's hooks while some thread is in detect_anomaly(), else None
-_recorder = None  # tg.scan's recorder while it records a step (scan/record.py), else None
+_recorder = None  # tg.scan's recorder while it records a step (loop/record.py), else None
+retaining = False  # the retain_graph of the backward walk under way: a node keeps what it saved
 
 
 def _register_tensor_type(cls):
@@ -148,6 +149,12 @@ class Function:
     def save(self, *arrays):
         """Keep arrays for backward (released with the graph after backward)."""
         self.saved = arrays
+
+    @classmethod
+    def draws(cls, options):
+        """Whether this op, applied with ``options``, draws from the device's random stream
+        (``random``; an op that runs others, as tg.scan's, asks them)."""
+        return cls.random
 
     def release(self):
         """Drop what the node keeps for backward besides ``saved`` (called once its backward
@@ -317,6 +324,8 @@ def run_backward(roots, root_grads, retain_graph=False, inputs=None):
     With ``inputs`` (a list of tensors) nothing is written to ``.grad``; the list of their
     gradient arrays (``None`` where unreached) is returned instead.
     """
+    global retaining
+    retaining = retain_graph
     grads = {}
     for root, g in zip(roots, root_grads):
         if root._ctx is not None:

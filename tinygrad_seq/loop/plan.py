@@ -67,7 +67,7 @@ def split(tape):
     stacked = set(range(tape.n_carry, tape.n_carry + tape.n_x))
     hoisted, looped = [], []
     for op in tape.ops:
-        if op.cls.random or any(s in looped_slots for s in op.ins) or not _can_hoist(op, tape, stacked):
+        if op.random or any(s in looped_slots for s in op.ins) or not _can_hoist(op, tape, stacked):
             looped.append(op)
             looped_slots.update(op.outs)
         else:
@@ -118,12 +118,13 @@ class Loop:
                 shapes.append(tape.shapes[s])
                 dtypes.append(tape.dtypes[s])
             self.ops.append((op.cls, op.options, tuple(where[s] for s in op.ins),
-                             tuple(where[s] for s in op.outs)))
+                             tuple(where[s] for s in op.outs), op.tuple_out))
         self.shapes, self.dtypes = shapes, dtypes
         self.n_slots = len(shapes)
         self.first_x, self.first_closure = first_x, first_closure
         self.carry_out = tuple(where[s] for s in tape.carry_out)
         self.y_out = tuple(where[s] for s in tape.y_out)
+        self.random = any(op.random for op in looped)  # a scan of it draws (Scan.draws)
         self._programs = {}
 
     def kind(self, slot):
@@ -153,7 +154,7 @@ class Loop:
                 break
             carry_needs = more
         steps = []
-        for cls, options, ins, outs in self.ops:
+        for cls, options, ins, outs, tuple_out in self.ops:
             op_needs = [slot_needs[s] and self.dtypes[s].kind == "f" for s in ins]
             summed = None
             k = cls.summed_input
@@ -162,13 +163,13 @@ class Loop:
                     and all(self.kind(s) != "closure" for j, s in enumerate(ins) if j != k)):
                 summed, op_needs[k] = k, False  # its gradient: one product after the loop
             steps.append(Step(cls, options, ins, outs, op_needs, [self.shapes[s] for s in ins],
-                              [self.dtypes[s] for s in ins], summed))
+                              [self.dtypes[s] for s in ins], summed, tuple_out))
         return steps, slot_needs
 
     def _slot_needs(self, carry_needs, needs):
         slot_needs = list(carry_needs) + list(needs[self.n_carry:]) + [False] * (
             self.n_slots - len(needs))
-        for cls, options, ins, outs in self.ops:
+        for cls, options, ins, outs, _ in self.ops:
             if any(slot_needs[s] for s in ins) and not (cls.backward is Function.backward):
                 for s in outs:
                     slot_needs[s] = self.dtypes[s].kind == "f"
@@ -181,8 +182,10 @@ def _always(shapes):
 
 class Step:
     """One op of the loop's program."""
-    __slots__ = ("cls", "options", "ins", "outs", "needs", "shapes", "dtypes", "summed")
+    __slots__ = ("cls", "options", "ins", "outs", "needs", "shapes", "dtypes", "summed",
+                 "tuple_out")
 
-    def __init__(self, cls, options, ins, outs, needs, shapes, dtypes, summed):
+    def __init__(self, cls, options, ins, outs, needs, shapes, dtypes, summed, tuple_out):
         self.cls, self.options, self.ins, self.outs = cls, options, ins, outs
         self.needs, self.shapes, self.dtypes, self.summed = needs, shapes, dtypes, summed
+        self.tuple_out = tuple_out

@@ -28,10 +28,14 @@ class Untraceable(Exception):
 
 
 class TapeOp:
-    __slots__ = ("cls", "options", "ins", "outs")
+    """One recorded op: ``tuple_out`` when its forward returns a tuple (even of one array);
+    ``random`` when it draws from the device's stream (``Function.draws``)."""
+    __slots__ = ("cls", "options", "ins", "outs", "tuple_out", "random")
 
-    def __init__(self, cls, options, ins, outs):
+    def __init__(self, cls, options, ins, outs, tuple_out=None, random=None):
         self.cls, self.options, self.ins, self.outs = cls, options, ins, outs
+        self.tuple_out = len(outs) != 1 if tuple_out is None else tuple_out
+        self.random = cls.draws(options) if random is None else random
 
     def __repr__(self):
         return f"{self.cls.name}{list(self.ins)}->{list(self.outs)}"
@@ -87,13 +91,14 @@ class _CountingGenerator:
     an op can be told apart."""
 
     def __init__(self, real):
-        self.real, self.draws = real, 0
+        self.real, self.draws, self.lines = real, 0, []
 
     def __getattr__(self, name):
         method = getattr(self.real, name)
 
         def draw(*args, **kwargs):
             self.draws += 1
+            self.lines.append(_user_line())  # where, should the draw turn out to be outside an op
             return method(*args, **kwargs)
         return draw
 
@@ -127,7 +132,8 @@ class Recorder:
     def op(self, cls, inputs, options, result):
         if threading.get_ident() != self.thread:
             return
-        self._check_draws(cls.random)
+        random = cls.draws(options)
+        self._check_draws(random)
         ins = tuple(self.slot_of(t) for t in inputs)
         outs = result if type(result) is tuple else (result,)
         traced = any(self.tape.kinds[s] not in _INVARIANT for s in ins)
@@ -135,9 +141,9 @@ class Recorder:
                 and any(o.data.dtype.kind == "f" for o in outs)):
             raise Untraceable(f"the op {cls.name} has no backward to replay"
                               f"{_user_line()}")
-        kind = "op" if traced or cls.random else "closure-op"
+        kind = "op" if traced or random else "closure-op"
         out_slots = tuple(self.add(o, kind) for o in outs)
-        self.tape.ops.append(TapeOp(cls, options, ins, out_slots))
+        self.tape.ops.append(TapeOp(cls, options, ins, out_slots, type(result) is tuple, random))
 
     def read(self, t, what):
         if threading.get_ident() != self.thread:
@@ -153,7 +159,7 @@ class Recorder:
         if drawn and not random_op:
             raise Untraceable("random numbers drawn outside an op (tg.rand, tg.randn, ...) inside "
                               "the step: a recorded step would reuse them; draw them with an op "
-                              f"such as dropout, or before the scan{_user_line()}")
+                              f"such as dropout, or before the scan{self.generator.lines[self.counted]}")
         if self.generator:
             self.counted = self.generator.draws
 

@@ -20,6 +20,10 @@ SUMMED_SIZE = 1 << 20
 class Scan(Function):
     name = "scan"
 
+    @classmethod
+    def draws(cls, options):
+        return options["loop"].random
+
     def forward(ctx, *arrays, loop, steps, reverse):
         xp, device = ctx.xp, ctx.device
         array_type = backend._devices[device].array_type
@@ -33,7 +37,6 @@ class Scan(Function):
         keep = autograd.is_grad_enabled() and True in needs
         ctx.loop, ctx.steps, ctx.reverse, ctx.program = loop, steps, reverse, program
         ctx.slot_needs = slot_needs
-        ctx.save(*closures)  # written in place before backward: the version check raises
         ctx.x_shapes = [x.shape for x in xs]
         ctx.x_dtypes = [x.dtype for x in xs]
         ys = [xp.empty((steps,) + loop.shapes[s], dtype=loop.dtypes[s]) for s in loop.y_out]
@@ -42,8 +45,9 @@ class Scan(Function):
         first_x = loop.first_x
         anomaly = autograd._anomaly
         kept = [None] * steps if keep else None
-        forward_ops = [(op.cls, op.cls.forward, op.ins, op.outs, len(op.outs) == 1, op.options,
+        forward_ops = [(op.cls, op.cls.forward, op.ins, op.outs, not op.tuple_out, op.options,
                         op.needs) for op in program]
+        epoch = versions.epoch
         carry_out = loop.carry_out
         y_pairs = list(zip(ys, loop.y_out))
         x_pairs = [(first_x + j, x) for j, x in enumerate(xs)]
@@ -55,7 +59,8 @@ class Scan(Function):
             contexts = []
             for cls, fwd, ins, outs, single, options, op_needs in forward_ops:
                 c = _new(cls)
-                c.xp, c.device, c.saved, c.needs_input_grad = xp, device, (), op_needs
+                c.xp, c.device, c.saved, c.needs_input_grad, c.epoch = (xp, device, (), op_needs,
+                                                                        epoch)
                 if options:
                     out = fwd(c, *[vals[s] for s in ins], **options)
                 elif len(ins) == 2:  # most ops: a call without building an argument list
@@ -95,7 +100,6 @@ class Scan(Function):
         if ctx.epoch != versions.epoch:  # an in-place write since: did it hit a saved array?
             for contexts in ctx.kept:
                 for c in contexts or ():
-                    c.epoch = ctx.epoch
                     versions.check_saved(c)
         g_carry = list(grads[:n_carry])
         g_ys = grads[n_carry:]
@@ -105,6 +109,7 @@ class Scan(Function):
         summed = {i: [[], [], 0] for i, op in enumerate(program) if op.summed is not None}
         first_x, first_closure = loop.first_x, loop.first_closure
         anomaly = autograd._anomaly
+        retain = autograd.retaining
         order = range(ctx.steps) if ctx.reverse else range(ctx.steps - 1, -1, -1)
         backward_ops = []
         for i in range(len(program) - 1, -1, -1):
@@ -112,11 +117,13 @@ class Scan(Function):
             into = tuple((k, s, shape, dtype) for k, (s, need, shape, dtype) in enumerate(
                 zip(op.ins, op.needs, op.shapes, op.dtypes)) if need)
             if into or op.summed is not None:
-                backward_ops.append((i, op.cls.backward, op.outs, len(op.outs) == 1, into,
+                backward_ops.append((i, op.cls.backward, op.outs, not op.tuple_out, into,
                                      summed.get(i)))
         carry_out, y_out = loop.carry_out, loop.y_out
         for t in order:
             contexts = ctx.kept[t]
+            if not retain:
+                ctx.kept[t] = None  # this step's saved arrays go as soon as its gradient is made
             g = [None] * loop.n_slots
             for s, gc in zip(carry_out, g_carry):
                 if gc is not None and slot_needs[s]:

@@ -40,7 +40,9 @@ def scan(step, init, xs=None, *, length=None, lengths=None, reverse=False, engin
 
     ``engine``: "graph" (op by op), "compiled" (recorded once per call, replayed as one node;
     raises ``Untraceable`` if the step cannot be recorded) or "auto" (compiled, else graph with
-    a ``ScanFallbackWarning``).
+    a ``ScanFallbackWarning``). Compiled, the ys hold the steps' outputs that backward needs: a
+    write into them in place before backward is refused then (as ``torch.nn.LSTM`` refuses it
+    for its output); ``clone()`` them first.
 
     >>> import tinygrad_seq as tg
     >>> W = tg.full((3, 3), 0.5, requires_grad=True)
