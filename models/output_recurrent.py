@@ -27,7 +27,6 @@ however long the window; pattern 1 carries a hidden state.
 import argparse
 import os
 
-import numpy as np
 import tinygrad_seq as tg
 from tinygrad_seq.nn import functional as F
 

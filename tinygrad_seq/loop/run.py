@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from .. import autograd, backend, ops
+from .. import backend, ops
 from ..tensor import Tensor
 from . import plan, record as recording
 from .record import Untraceable
