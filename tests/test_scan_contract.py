@@ -282,8 +282,8 @@ def test_bad_input_raises_a_clear_error(engine, case):
 @pytest.mark.parametrize("engine", ENGINES + ["auto"])
 @pytest.mark.parametrize("with_lengths", [False, True], ids=["no_lengths", "lengths"])
 def test_zero_steps(engine, with_lengths):
-    """T = 0: the final carry is init (its gradient flows straight through), ys are empty with
-    the trailing shapes and dtypes of a step's y."""
+    """T = 0: the final carry is init's values in tensors of their own (the gradient flows
+    straight through), ys are empty with the trailing shapes and dtypes of a step's y."""
     rng = np.random.default_rng(9)
     h0, c0 = tensor(rng, 2, 3), tensor(rng, 2, 4)
     weight = tensor(rng, 5, 3)
@@ -304,6 +304,11 @@ def test_zero_steps(engine, with_lengths):
     (h.sum() + 2 * c.sum()).backward()
     np.testing.assert_array_equal(h0.grad.numpy(), np.ones((2, 3)))
     np.testing.assert_array_equal(c0.grad.numpy(), np.full((2, 4), 2.0))
+    # the final carry is a tensor of its own: written in place, init stays as it was
+    before = h0.numpy()
+    with tg.no_grad():
+        h.add_(1.0)
+    np.testing.assert_array_equal(h0.numpy(), before)
 
 
 # ---------------------------------------------------------------- in-place writes

@@ -157,7 +157,9 @@ def _empty(tape, carry, device):
     with backend.get_device(device).activate():
         ys = [Tensor._make(xp.zeros((0,) + tape.shapes[s], dtype=tape.dtypes[s]), device, None, 0)
               for s in tape.y_out]
-    return list(carry), ys
+    # the carry as it was, as tensors of their own (an in-place write to one leaves init alone);
+    # clone keeps the graph, so the gradient still reaches init
+    return [ops.clone(c) for c in carry], ys
 
 
 # ---------------------------------------------------------------- the step, flat
