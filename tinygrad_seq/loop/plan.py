@@ -138,8 +138,7 @@ class Loop:
 
     def program(self, needs):
         """The ops ready to replay when the loop's inputs (carry, xs, closures, in order) need a
-        gradient as ``needs`` says (a tuple of bools): a list of ``Step`` entries and, per slot,
-        whether a gradient flows into it."""
+        gradient as ``needs`` says (a tuple of bools): a ``Program``, made once per pattern."""
         found = self._programs.get(needs)
         if found is None:
             found = self._programs[needs] = self._program(needs)
@@ -164,7 +163,7 @@ class Loop:
                 summed, op_needs[k] = k, False  # its gradient: one product after the loop
             steps.append(Step(cls, options, ins, outs, op_needs, [self.shapes[s] for s in ins],
                               [self.dtypes[s] for s in ins], summed, tuple_out))
-        return steps, slot_needs
+        return Program(steps, slot_needs)
 
     def _slot_needs(self, carry_needs, needs):
         slot_needs = list(carry_needs) + list(needs[self.n_carry:]) + [False] * (
@@ -178,6 +177,26 @@ class Loop:
 
 def _always(shapes):
     return True
+
+
+class Program:
+    """The loop's ops for one pattern of needed gradients: ``ops`` (``Step``), ``slot_needs``
+    (whether a gradient flows into each slot), and the same bound for the replay's hot loops:
+    ``forward`` (class, its forward, input and output slots, whether it returns one array,
+    options, needs) in order, ``backward`` (index, its backward, output slots, one array, the
+    (input, slot, shape, dtype) that receive a gradient) for the ops that make one, last first."""
+
+    def __init__(self, ops, slot_needs):
+        self.ops, self.slot_needs = ops, slot_needs
+        self.forward = [(op.cls, op.cls.forward, op.ins, op.outs, not op.tuple_out, op.options,
+                         op.needs) for op in ops]
+        self.backward = []
+        for i in range(len(ops) - 1, -1, -1):
+            op = ops[i]
+            into = tuple((k, s, shape, dtype) for k, (s, need, shape, dtype) in enumerate(
+                zip(op.ins, op.needs, op.shapes, op.dtypes)) if need)
+            if into or op.summed is not None:
+                self.backward.append((i, op.cls.backward, op.outs, not op.tuple_out, into))
 
 
 class Step:

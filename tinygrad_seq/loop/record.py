@@ -32,10 +32,9 @@ class TapeOp:
     ``random`` when it draws from the device's stream (``Function.draws``)."""
     __slots__ = ("cls", "options", "ins", "outs", "tuple_out", "random")
 
-    def __init__(self, cls, options, ins, outs, tuple_out=None, random=None):
+    def __init__(self, cls, options, ins, outs, tuple_out, random):
         self.cls, self.options, self.ins, self.outs = cls, options, ins, outs
-        self.tuple_out = len(outs) != 1 if tuple_out is None else tuple_out
-        self.random = cls.draws(options) if random is None else random
+        self.tuple_out, self.random = tuple_out, random
 
     def __repr__(self):
         return f"{self.cls.name}{list(self.ins)}->{list(self.outs)}"

@@ -33,20 +33,15 @@ class Scan(Function):
         closures = arrays[n_carry + n_x:]
         end_closures = loop.first_closure + len(closures)
         needs = tuple(ctx.needs_input_grad)
-        program, slot_needs = loop.program(needs)
+        program = loop.program(needs)
         keep = autograd.is_grad_enabled() and True in needs
         ctx.loop, ctx.steps, ctx.reverse, ctx.program = loop, steps, reverse, program
-        ctx.slot_needs = slot_needs
-        ctx.x_shapes = [x.shape for x in xs]
-        ctx.x_dtypes = [x.dtype for x in xs]
         ys = [xp.empty((steps,) + loop.shapes[s], dtype=loop.dtypes[s]) for s in loop.y_out]
         vals = [None] * loop.n_slots
         vals[loop.first_closure:loop.first_closure + len(closures)] = closures
         first_x = loop.first_x
         anomaly = autograd._anomaly
         kept = [None] * steps if keep else None
-        forward_ops = [(op.cls, op.cls.forward, op.ins, op.outs, not op.tuple_out, op.options,
-                        op.needs) for op in program]
         epoch = versions.epoch
         carry_out = loop.carry_out
         y_pairs = list(zip(ys, loop.y_out))
@@ -57,7 +52,7 @@ class Scan(Function):
             for s, x in x_pairs:
                 vals[s] = x[t]
             contexts = []
-            for cls, fwd, ins, outs, single, options, op_needs in forward_ops:
+            for cls, fwd, ins, outs, single, options, op_needs in program.forward:
                 c = _new(cls)
                 c.xp, c.device, c.saved, c.needs_input_grad, c.epoch = (xp, device, (), op_needs,
                                                                         epoch)
@@ -90,7 +85,8 @@ class Scan(Function):
         return tuple(final + ys)
 
     def backward(ctx, *grads):
-        loop, program, slot_needs = ctx.loop, ctx.program, ctx.slot_needs
+        loop, program = ctx.loop, ctx.program
+        ops, slot_needs = program.ops, program.slot_needs
         xp = ctx.xp
         n_carry, n_x = loop.n_carry, len(loop.x_sources)
         n_closures = len(loop.closure_sources)
@@ -106,19 +102,12 @@ class Scan(Function):
         g_xs = [None] * n_x
         g_closures = [None] * n_closures
         # per op whose weight's gradient is summed after the loop: [saved, output grads, elements]
-        summed = {i: [[], [], 0] for i, op in enumerate(program) if op.summed is not None}
+        summed = {i: [[], [], 0] for i, op in enumerate(ops) if op.summed is not None}
         first_x, first_closure = loop.first_x, loop.first_closure
         anomaly = autograd._anomaly
         retain = autograd.retaining
         order = range(ctx.steps) if ctx.reverse else range(ctx.steps - 1, -1, -1)
-        backward_ops = []
-        for i in range(len(program) - 1, -1, -1):
-            op = program[i]
-            into = tuple((k, s, shape, dtype) for k, (s, need, shape, dtype) in enumerate(
-                zip(op.ins, op.needs, op.shapes, op.dtypes)) if need)
-            if into or op.summed is not None:
-                backward_ops.append((i, op.cls.backward, op.outs, not op.tuple_out, into,
-                                     summed.get(i)))
+        backward_ops = [entry + (summed.get(entry[0]),) for entry in program.backward]
         carry_out, y_out = loop.carry_out, loop.y_out
         for t in order:
             contexts = ctx.kept[t]
@@ -151,7 +140,7 @@ class Scan(Function):
                     deferred[1].append(out_grads[0])
                     deferred[2] += out_grads[0].size
                     if deferred[2] >= SUMMED_SIZE:
-                        _sum_into(g_closures, program[i], deferred, first_closure, xp)
+                        _sum_into(g_closures, ops[i], deferred, first_closure, xp)
                 for k, s, shape, dtype in into:
                     gi = in_grads[k]
                     if gi is None:
@@ -167,7 +156,8 @@ class Scan(Function):
                 gx = g[first_x + j]
                 if gx is not None:
                     if g_xs[j] is None:
-                        g_xs[j] = xp.zeros(ctx.x_shapes[j], dtype=ctx.x_dtypes[j])
+                        g_xs[j] = xp.zeros((ctx.steps,) + loop.shapes[first_x + j],
+                                           dtype=loop.dtypes[first_x + j])
                     g_xs[j][t] = gx
             for k in range(n_closures):
                 gk = g[first_closure + k]
@@ -175,7 +165,7 @@ class Scan(Function):
                     g_closures[k] = gk if g_closures[k] is None else g_closures[k] + gk
         for i, deferred in summed.items():
             if deferred[0]:
-                _sum_into(g_closures, program[i], deferred, first_closure, xp)
+                _sum_into(g_closures, ops[i], deferred, first_closure, xp)
         return tuple(g_carry) + tuple(g_xs) + tuple(g_closures)
 
     def release(ctx):
