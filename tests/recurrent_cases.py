@@ -73,6 +73,31 @@ class IdentityCell(tg.nn.Module):
         return x_proj, state
 
 
+
+# every cell variant, built as cell(input_size, hidden_size)
+CELLS = {
+    "rnn_tanh": lambda i, h: tg.nn.RNNCell(i, h),
+    "rnn_relu": lambda i, h: tg.nn.RNNCell(i, h, nonlinearity="relu"),
+    "rnn_tanh_no_bias": lambda i, h: tg.nn.RNNCell(i, h, bias=False),
+    "rnn_relu_no_bias": lambda i, h: tg.nn.RNNCell(i, h, bias=False, nonlinearity="relu"),
+    "lstm": lambda i, h: tg.nn.LSTMCell(i, h),
+    "lstm_no_bias": lambda i, h: tg.nn.LSTMCell(i, h, bias=False),
+    "lstm_peephole": lambda i, h: tg.nn.LSTMCell(i, h, peephole=True),
+    "lstm_no_forget_gate": lambda i, h: tg.nn.LSTMCell(i, h, forget_gate=False),
+    "lstm_peephole_no_forget_gate": lambda i, h: tg.nn.LSTMCell(i, h, peephole=True,
+                                                                 forget_gate=False),
+    "lstm_proj": lambda i, h: tg.nn.LSTMCell(i, h, proj_size=h - 1),
+    "lstm_peephole_proj_no_bias": lambda i, h: tg.nn.LSTMCell(i, h, bias=False, peephole=True,
+                                                               proj_size=1),
+    "lstm_forget_bias": lambda i, h: tg.nn.LSTMCell(i, h, forget_bias=1.0),
+    "gru": lambda i, h: tg.nn.GRUCell(i, h),
+    "gru_reset_before": lambda i, h: tg.nn.GRUCell(i, h, reset_after=False),
+    "gru_no_bias": lambda i, h: tg.nn.GRUCell(i, h, bias=False),
+    "gru_reset_before_no_bias": lambda i, h: tg.nn.GRUCell(i, h, bias=False, reset_after=False),
+    "mgu": lambda i, h: MinimalGatedUnit(i, h),
+}
+
+
 # ---------------------------------------------------------------- configurations
 
 class LayerConfig(NamedTuple):

@@ -9,30 +9,8 @@ import tinygrad_seq as tg
 from tinygrad_seq import Tensor
 from tinygrad_seq.testing import arrays, gradcheck_module, sequences
 
-from recurrent_cases import (MinimalGatedUnit, as_state, build_mgu, elements_for, examples, flat,
-                             flatten_state, random_state, state_parts, unflatten_state)
-
-CELLS = {
-    "rnn_tanh": lambda i, h: tg.nn.RNNCell(i, h),
-    "rnn_relu": lambda i, h: tg.nn.RNNCell(i, h, nonlinearity="relu"),
-    "rnn_tanh_no_bias": lambda i, h: tg.nn.RNNCell(i, h, bias=False),
-    "rnn_relu_no_bias": lambda i, h: tg.nn.RNNCell(i, h, bias=False, nonlinearity="relu"),
-    "lstm": lambda i, h: tg.nn.LSTMCell(i, h),
-    "lstm_no_bias": lambda i, h: tg.nn.LSTMCell(i, h, bias=False),
-    "lstm_peephole": lambda i, h: tg.nn.LSTMCell(i, h, peephole=True),
-    "lstm_no_forget_gate": lambda i, h: tg.nn.LSTMCell(i, h, forget_gate=False),
-    "lstm_peephole_no_forget_gate": lambda i, h: tg.nn.LSTMCell(i, h, peephole=True,
-                                                                 forget_gate=False),
-    "lstm_proj": lambda i, h: tg.nn.LSTMCell(i, h, proj_size=h - 1),
-    "lstm_peephole_proj_no_bias": lambda i, h: tg.nn.LSTMCell(i, h, bias=False, peephole=True,
-                                                               proj_size=1),
-    "lstm_forget_bias": lambda i, h: tg.nn.LSTMCell(i, h, forget_bias=1.0),
-    "gru": lambda i, h: tg.nn.GRUCell(i, h),
-    "gru_reset_before": lambda i, h: tg.nn.GRUCell(i, h, reset_after=False),
-    "gru_no_bias": lambda i, h: tg.nn.GRUCell(i, h, bias=False),
-    "gru_reset_before_no_bias": lambda i, h: tg.nn.GRUCell(i, h, bias=False, reset_after=False),
-    "mgu": lambda i, h: MinimalGatedUnit(i, h),
-}
+from recurrent_cases import (CELLS, MinimalGatedUnit, as_state, build_mgu, elements_for, examples,
+                             flat, flatten_state, random_state, state_parts, unflatten_state)
 
 
 def random_cell_state(cell, batch, rng):

@@ -13,7 +13,7 @@ import tinygrad_seq as tg
 from tinygrad_seq.nn import functional as F
 from tinygrad_seq.testing import gradcheck, gradcheck_module
 
-from recurrent_cases import MinimalGatedUnit, examples
+from recurrent_cases import CELLS, examples
 from scan_cases import (ENGINES, VOCABULARY, Closure, Node, Program, Scenario, assert_same,
                         random_tensor as tensor, run, scenarios)
 
@@ -127,24 +127,6 @@ def test_dropout_inside_a_step_draws_the_graph_masks_in_train_only():
 
 
 # ---------------------------------------------------------------- the built-in cells
-
-CELLS = {
-    "rnn_tanh": lambda i, h: tg.nn.RNNCell(i, h),
-    "rnn_relu": lambda i, h: tg.nn.RNNCell(i, h, nonlinearity="relu"),
-    "lstm": lambda i, h: tg.nn.LSTMCell(i, h),
-    "lstm_peephole": lambda i, h: tg.nn.LSTMCell(i, h, peephole=True),
-    "lstm_no_forget_gate": lambda i, h: tg.nn.LSTMCell(i, h, forget_gate=False),
-    "lstm_peephole_no_forget_gate": lambda i, h: tg.nn.LSTMCell(i, h, peephole=True,
-                                                                 forget_gate=False),
-    "lstm_proj": lambda i, h: tg.nn.LSTMCell(i, h, proj_size=h - 1),
-    "lstm_peephole_proj_no_bias": lambda i, h: tg.nn.LSTMCell(i, h, bias=False, peephole=True,
-                                                               proj_size=1),
-    "gru": lambda i, h: tg.nn.GRUCell(i, h),
-    "gru_reset_before": lambda i, h: tg.nn.GRUCell(i, h, reset_after=False),
-    "gru_reset_before_no_bias": lambda i, h: tg.nn.GRUCell(i, h, bias=False, reset_after=False),
-    "mgu": lambda i, h: MinimalGatedUnit(i, h),
-}
-
 
 def cell_step(cell, dropout=0.0):
     """A scan step of a cell: the input projected inside the step (hoisted by the compiled

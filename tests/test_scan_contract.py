@@ -40,10 +40,8 @@ def _alive():
     return sum(ref() is not None for ref in _Twice.saved)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_graph_released_after_backward(engine):
-    """What each step saved is kept until backward, then let go; a second backward through
-    the scan raises; a forward under no_grad keeps nothing."""
+def _twice_scan(engine):
+    """(final carry, ys) of a 5-step scan whose step goes through ``_Twice``, its notes cleared."""
     rng = np.random.default_rng(3)
     weight, x, h0 = tensor(rng, 3, 3), tensor(rng, 5, 2, 3), tensor(rng, 2, 3)
 
@@ -52,11 +50,18 @@ def test_graph_released_after_backward(engine):
         return h, h
 
     _Twice.saved.clear()
+    _Twice.alive_at_backward.clear()
+    return tg.scan(step, h0, x, engine=engine)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_graph_released_after_backward(engine):
+    """What each step saved is kept until backward, then let go; a second backward through
+    the scan raises; a forward under no_grad keeps nothing."""
     with tg.no_grad():
-        tg.scan(step, h0, x, engine=engine)
+        _twice_scan(engine)
     assert _alive() == 0
-    _Twice.saved.clear()
-    h, ys = tg.scan(step, h0, x, engine=engine)
+    h, ys = _twice_scan(engine)
     assert _alive() == 5  # one per step
     h.sum().backward()
     assert _alive() == 0
@@ -68,16 +73,7 @@ def test_graph_released_after_backward(engine):
 def test_each_step_released_as_its_gradient_is_made(engine):
     """Backward lets go of a step's saved arrays once that step's gradient is made, as op by
     op, instead of holding every step's until the end (the memory of a long sequence)."""
-    rng = np.random.default_rng(3)
-    weight, x, h0 = tensor(rng, 3, 3), tensor(rng, 5, 2, 3), tensor(rng, 2, 3)
-
-    def step(h, x):
-        h = tg.tanh(_Twice.apply(F.linear(h, weight)) + x)
-        return h, h
-
-    _Twice.saved.clear()
-    _Twice.alive_at_backward.clear()
-    h, _ = tg.scan(step, h0, x, engine=engine)
+    h, _ = _twice_scan(engine)
     h.sum().backward()
     assert _Twice.alive_at_backward == [5, 4, 3, 2, 1]
 
