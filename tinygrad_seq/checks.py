@@ -107,3 +107,16 @@ def check_representable(data, dtype, op):
         if not info.min <= value <= info.max:  # Python compares ints and floats exactly
             raise OverflowError(f"{op}: value {value} is out of range for {dtype}, whose values "
                                 f"lie in [{info.min}, {info.max}]")
+
+
+def sequence_lengths(owner, host, steps, batch, batch_is=""):
+    """``host`` (a NumPy array of sequence lengths) checked: ``batch`` integers, one per
+    sequence (``batch_is`` says where that count comes from), each in [0, ``steps``]."""
+    if host.shape != (batch,) or (host.size and host.dtype.kind not in "iu"):
+        raise ValueError(f"{owner}: lengths must be {batch} integers, one integer per sequence "
+                         f"({batch}{batch_is}), got shape {host.shape} of {host.dtype}")
+    if host.size and (host.min() < 0 or host.max() > steps):
+        bad = host[(host < 0) | (host > steps)][0]
+        raise ValueError(f"{owner}: lengths must lie in [0, {steps}] (the number of steps), "
+                         f"got {bad}")
+    return host

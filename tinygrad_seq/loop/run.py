@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from .. import backend, ops
+from ..checks import sequence_lengths
 from ..tensor import Tensor
 from . import plan, record as recording
 from .record import Untraceable
@@ -216,12 +217,7 @@ def _running(lengths, steps, carry, device):
     """(T, B) bool: step t of sequence b runs (t < lengths[b]) (the carry's first axis is B)."""
     host = lengths.numpy() if isinstance(lengths, Tensor) else np.asarray(lengths)
     batch = carry[0].shape[0] if carry[0].ndim else None
-    if host.ndim != 1 or (host.size and host.dtype.kind not in "iu") or host.shape[0] != batch:
-        raise ValueError(f"scan: lengths must be one integer per sequence ({batch}, the carry's "
-                         f"first axis), got shape {host.shape} of {host.dtype}")
-    if host.size and (host.min() < 0 or host.max() > steps):
-        bad = host[(host < 0) | (host > steps)][0]
-        raise ValueError(f"scan: lengths must lie in [0, {steps}] (the number of steps), got {bad}")
+    sequence_lengths("scan", host, steps, batch, ", the carry's first axis")
     return Tensor(np.arange(steps)[:, None] < host[None, :], device=device)
 
 

@@ -27,7 +27,7 @@ from .. import creation, ops
 from ..loop import scan
 from ..tensor import Tensor
 from . import functional as F, fused as fused_kernels
-from ..checks import flag, in_range, integer
+from ..checks import flag, in_range, integer, sequence_lengths
 from .cells import (RNNCell, LSTMCell, GRUCell, RecurrentCell, check_lstm_options,
                     check_nonlinearity, checked_step)
 from .module import Module, ModuleList
@@ -253,13 +253,7 @@ def _checked_lengths(lengths, steps, batch, name):
     if lengths is None:
         return None
     host = lengths.numpy() if isinstance(lengths, Tensor) else np.asarray(lengths)
-    if host.shape != (batch,) or (host.size and host.dtype.kind not in "iu"):
-        raise ValueError(f"{name}: lengths must be {batch} integers (one per sequence), got "
-                         f"shape {host.shape} of {host.dtype}")
-    if host.size and (host.min() < 0 or host.max() > steps):
-        bad = host[(host < 0) | (host > steps)][0]
-        raise ValueError(f"{name}: lengths must lie in [0, {steps}] (the number of steps), "
-                         f"got {bad}")
+    sequence_lengths(name, host, steps, batch)
     return host if host.size and host.min() < steps else None
 
 
