@@ -181,22 +181,12 @@ def _always(shapes):
 
 class Program:
     """The loop's ops for one pattern of needed gradients: ``ops`` (``Step``), ``slot_needs``
-    (whether a gradient flows into each slot), and the same bound for the replay's hot loops:
-    ``forward`` (class, its forward, input and output slots, whether it returns one array,
-    options, needs) in order, ``backward`` (index, its backward, output slots, one array, the
-    (input, slot, shape, dtype) that receive a gradient) for the ops that make one, last first."""
+    (whether a gradient flows into each slot); ``compiled`` holds the Python functions made of
+    it (``codegen.compiled``)."""
 
     def __init__(self, ops, slot_needs):
         self.ops, self.slot_needs = ops, slot_needs
-        self.forward = [(op.cls, op.cls.forward, op.ins, op.outs, not op.tuple_out, op.options,
-                         op.needs) for op in ops]
-        self.backward = []
-        for i in range(len(ops) - 1, -1, -1):
-            op = ops[i]
-            into = tuple((k, s, shape, dtype) for k, (s, need, shape, dtype) in enumerate(
-                zip(op.ins, op.needs, op.shapes, op.dtypes)) if need)
-            if into or op.summed is not None:
-                self.backward.append((i, op.cls.backward, op.outs, not op.tuple_out, into))
+        self.compiled = {}
 
 
 class Step:
