@@ -1,18 +1,27 @@
 """One LSTM direction (``proj_size`` included) over a whole sequence, forward and BPTT.
 
 Arrays are feature-major (see ``walk.py``): a step's gates are one contiguous block and each
-gate a contiguous (H, B) part of it. Inside, the gates are reordered i, o, f, g, so that the
+gate a contiguous (H, B) part of it. Inside, the gates are reordered o, i, f, g, so that the
 three sigmoid gates form one block, and their rows of the weights are halved:
 σ(x) = 0.5 * tanh(x / 2) + 0.5, so one tanh pass over the block gives every gate. Halving is
 exact in binary floating point, so the gates are those of ``LSTMCell`` up to the summation
-order of the products. The step's block also holds tanh(c) after g: (g, tanh c) then lie
-beside (i, o), so backward gets both tanh derivatives, (1 - g^2) i and (1 - tanh(c)^2) o, in
-three operations. Gradients are computed in the internal order and put back in PyTorch's
-i, f, g, o.
+order of the products. The step's block also holds tanh(c) after g.
+
+BPTT needs per step only what depends on the next step's gradient. Everything else is made
+for all steps at once before the loop, in the gates' own buffer: the factors that turn the
+output gradient dh into the o gate's gradient (tanh(c) σ'(o)) and into the cell's
+(o (1 - tanh(c)^2)), and those that turn the cell's gradient dc into the i, f, g gates'
+(g σ'(i), c_prev σ'(f), i (1 - g^2): one block after o's, so one broadcast product gives all
+three). A step is then seven array operations, not sixteen. Gradients are computed in the
+internal order and put back in PyTorch's i, f, g, o.
 """
 from itertools import repeat
 
+from ... import autograd
 from .walk import ByTime, by_time, flat_input, input_grad
+
+# The BPTT factors are made for as many steps at once as make about this many elements a gate.
+FACTOR_BLOCK = 1 << 16
 
 
 class LSTMKernel:
@@ -30,14 +39,14 @@ class LSTMKernel:
         self.weight_hr = weight_hr
 
     def _internal(self, a):
-        """PyTorch's gate order i, f, g, o -> i, o, f, g."""
+        """PyTorch's gate order i, f, g, o -> o, i, f, g."""
         h = self.hidden
-        return self.xp.concatenate([a[:h], a[3 * h:], a[h:3 * h]])
+        return self.xp.concatenate([a[3 * h:], a[:3 * h]])
 
     def _pytorch(self, a):
-        """The internal gate order i, o, f, g -> PyTorch's i, f, g, o."""
+        """The internal gate order o, i, f, g -> PyTorch's i, f, g, o."""
         h = self.hidden
-        return self.xp.concatenate([a[:h], a[2 * h:], a[h:2 * h]])
+        return self.xp.concatenate([a[h:], a[:h]])
 
     def _halved(self, a):
         a = a.copy()
@@ -50,7 +59,7 @@ class LSTMKernel:
         xp, h = self.xp, self.hidden
         steps, _, batch = self.steps, _, self.batch = x.shape
         dtype = x.dtype
-        gates = self.gates = xp.empty((steps, 5 * h, batch), dtype)   # i, o, f, g, tanh(c)
+        gates = self.gates = xp.empty((steps, 5 * h, batch), dtype)   # o, i, f, g, tanh(c)
         xp.matmul(self._halved(self.weight_ih), x, out=gates[:, :4 * h])
         if self.bias is not None:
             gates[:, :4 * h] += self._halved(self.bias)[:, None]
@@ -65,7 +74,7 @@ class LSTMKernel:
         dot, add, multiply, tanh, copyto = xp.dot, xp.add, xp.multiply, xp.tanh, xp.copyto
         on = walk.forward
         half = xp.asarray(0.5, dtype)   # 0-d: no Python float converted at every call
-        for pre, sig, (i, o, f, g, tc), h_prev, h_new, c_prev, c, unprojected, mask in zip(
+        for pre, sig, (o, i, f, g, tc), h_prev, h_new, c_prev, c, unprojected, mask in zip(
                 on(gates[:, :4 * h]), on(gates[:, :3 * h]), on(gates.reshape(steps, 5, h, batch)),
                 on(walk.prev(states)), on(walk.next(states)), on(walk.prev(cells)),
                 on(walk.next(cells)), repeat(None) if hidden is None else on(hidden), walk.masks):
@@ -91,6 +100,49 @@ class LSTMKernel:
     def final_state(self, walk):
         return self.states[walk.last], self.cells[walk.last]
 
+    def _factors(self, walk):
+        """Per step in the order of BPTT: tanh(c) σ'(o) (times dh: the o gate's gradient);
+        (g σ'(i), c_prev σ'(f), i (1 - g^2)) as one (3, H, B) block (times dc: the i, f, g
+        gates'); o (1 - tanh(c)^2) (times dh: dc); the forget gate. Made some steps at a time
+        (a block that stays in cache), in the gates' and cells' own buffers (no second copy of
+        a long sequence) unless the graph is retained, when backward may run again and needs
+        them as the forward left them."""
+        xp = self.xp
+        steps, h, batch = self.steps, self.hidden, self.batch
+        gates, cells = self.gates, self.cells
+        if autograd.retaining:
+            gates, cells = gates.copy(), cells.copy()
+        by_step, c_prevs = gates.reshape(steps, 5, h, batch), walk.prev(cells)
+        one = xp.asarray(1, gates.dtype)
+        chunk = max(1, FACTOR_BLOCK // (h * batch))
+        spare = xp.empty((min(chunk, steps), h, batch), gates.dtype)
+        starts = range(0, steps, chunk)
+        for start in (starts if walk.reverse else reversed(starts)):
+            stop = min(start + chunk, steps)
+            block, c_prev, u = by_step[start:stop], c_prevs[start:stop], spare[:stop - start]
+            o, i, f, g, tc = (block[:, k] for k in range(5))
+            xp.multiply(tc, tc, out=u)
+            xp.subtract(one, u, out=u)
+            u *= o                                  # o (1 - tanh(c)^2)
+            tc *= o
+            xp.subtract(one, o, out=o)
+            o *= tc                                 # tanh(c) σ'(o)
+            tc[...] = u
+            xp.multiply(g, g, out=u)
+            xp.subtract(one, u, out=u)
+            u *= i                                  # i (1 - g^2)
+            g *= i
+            xp.subtract(one, i, out=i)
+            i *= g                                  # g σ'(i)
+            g[...] = u
+            xp.subtract(one, f, out=u)
+            u *= f
+            u *= c_prev                             # c_prev σ'(f)
+            c_prev[...] = f                         # the forget gates, where c_prev was
+            f[...] = u
+            yield from zip(walk.backward(block[:, 0]), walk.backward(block[:, 1:4]),
+                           walk.backward(block[:, 4]), walk.backward(c_prev))
+
     def backward(self, x, d_out, d_state, walk, dx_layout, need_weights):
         """BPTT. x: this direction's input (T, input, B), None when W_ih needs no gradient;
         d_out: gradient of its output before masking (T, state_size, B) or None; d_state:
@@ -99,29 +151,21 @@ class LSTMKernel:
         {name: gradient}), each weight gradient one GEMM over all steps."""
         xp, h = self.xp, self.hidden
         steps, batch, dtype = self.steps, self.batch, self.states.dtype
-        gates, cells, states = self.gates, self.cells, self.states
-        hidden, weight_hr = self.hidden_states, self.weight_hr
+        states, hidden, weight_hr = self.states, self.hidden_states, self.weight_hr
         d_gates = ByTime(xp, 4 * h, steps, batch, dtype, walk)
         d_h, d_h_next = d_state[0].copy(), xp.empty(d_state[0].shape, d_state[0].dtype)
         d_c, d_c_next = d_state[1].copy(), xp.empty(d_state[1].shape, d_state[1].dtype)
-        d_total, d_c_total = xp.empty_like(d_h), xp.empty_like(d_c)
+        d_total, d_c_total, one = xp.empty_like(d_h), xp.empty_like(d_c), xp.empty_like(d_c)
         d_proj = None if hidden is None else xp.empty_like(states[1:])
         d_hidden = d_total if hidden is None else xp.empty((h, batch), dtype)
-        one, two, three = (xp.empty((h, batch), dtype), xp.empty((2 * h, batch), dtype),
-                           xp.empty((3 * h, batch), dtype))
-        two_g, two_o = two[:h], two[h:]
         weight_hh_t = xp.ascontiguousarray(self.weight_hh.T)
         weight_hr_t = None if hidden is None else xp.ascontiguousarray(weight_hr.T)
-        dot, add, subtract, multiply, copyto = xp.dot, xp.add, xp.subtract, xp.multiply, xp.copyto
+        dot, add, multiply, copyto = xp.dot, xp.add, xp.multiply, xp.copyto
         back = walk.backward
-        one_ = xp.asarray(1, dtype)
-        for (_, _, f, g, tc), io, g_tc, sig, c_prev, d_o, d_projected, mask in zip(
-                back(gates.reshape(steps, 5, h, batch)), back(gates[:, :2 * h]),
-                back(gates[:, 3 * h:]), back(gates[:, :3 * h]), back(walk.prev(cells)),
-                repeat(None) if d_out is None else back(d_out),
+        for (o_factor, ifg_factors, c_factor, f), d_o, d_projected, mask in zip(
+                self._factors(walk), repeat(None) if d_out is None else back(d_out),
                 repeat(None) if hidden is None else back(d_proj), reversed(walk.masks)):
             dg = d_gates.block()
-            d_i, d_o_gate, d_f, d_g = dg.reshape(4, h, batch)
             if d_o is not None:
                 add(d_h, d_o, out=d_total)
             else:
@@ -131,23 +175,14 @@ class LSTMKernel:
             if d_projected is not None:
                 copyto(d_projected, d_total)
                 dot(weight_hr_t, d_total, out=d_hidden)
-            # ((1 - g^2) i, (1 - tanh(c)^2) o): the tanh derivatives with their partners
-            multiply(g_tc, g_tc, out=two)
-            subtract(one_, two, out=two)
-            multiply(two, io, out=two)
-            multiply(two_o, d_hidden, out=one)                     # dc from h = o tanh(c)
+            multiply(c_factor, d_hidden, out=d_c_total)            # dc from h = o tanh(c)
             if mask is not None:
-                multiply(d_c, mask[0], out=d_c_total)
+                multiply(d_c, mask[0], out=one)
                 add(d_c_total, one, out=d_c_total)
             else:
-                add(d_c, one, out=d_c_total)
-            multiply(d_c_total, g, out=d_i)                        # d σ(i)
-            multiply(d_hidden, tc, out=d_o_gate)                   # d σ(o)
-            multiply(d_c_total, c_prev, out=d_f)                   # d σ(f)
-            subtract(one_, sig, out=three)
-            multiply(three, sig, out=three)
-            multiply(dg[:3 * h], three, out=dg[:3 * h])
-            multiply(two_g, d_c_total, out=d_g)                    # d g
+                add(d_c_total, d_c, out=d_c_total)
+            multiply(o_factor, d_hidden, out=dg[:h])
+            multiply(ifg_factors, d_c_total, out=dg[h:].reshape(3, h, batch))
             multiply(d_c_total, f, out=d_c_next)
             dot(weight_hh_t, dg, out=d_h_next)
             if mask is not None:
