@@ -95,12 +95,14 @@ def tg_variant(kind, requested):
 
 # ---------------------------------------------------------------- the three engines
 # Each maker returns (step, grads): one training step, and the parameters' gradients by
-# PyTorch's names.
+# PyTorch's names. tg's and torch.nn's take a device too (benchmarks/gpu_check.py times them on
+# CUDA; a step there returns before the GPU has finished, so the caller synchronises).
 
-def tg_step(kind, x, target, weights, tg_kwargs):
+def tg_step(kind, x, target, weights, tg_kwargs, device="cpu"):
     layer = TG_LAYERS[kind](x.shape[2], target.shape[2], **tg_kwargs)
     layer.load_state_dict(weights)
-    xt, tt = tg.tensor(x), tg.tensor(target)
+    layer.to(device)
+    xt, tt = tg.tensor(x, device=device), tg.tensor(target, device=device)
     params = dict(layer.named_parameters())
 
     def step():
@@ -112,17 +114,18 @@ def tg_step(kind, x, target, weights, tg_kwargs):
     return step, lambda: {name: p.grad.numpy() for name, p in params.items()}
 
 
-def torch_nn_step(kind, x, target, weights, tg_kwargs):
+def torch_nn_step(kind, x, target, weights, tg_kwargs, device="cpu"):
     layer = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[kind](
         x.shape[2], target.shape[2])
     layer.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
-    xt, tt = torch.from_numpy(x), torch.from_numpy(target)
+    layer.to(device)
+    xt, tt = torch.from_numpy(x).to(device), torch.from_numpy(target).to(device)
 
     def step():
         layer.zero_grad(set_to_none=True)
         out, _ = layer(xt)
         torch.nn.functional.mse_loss(out, tt).backward()
-    return step, lambda: {name: p.grad.numpy() for name, p in layer.named_parameters()}
+    return step, lambda: {name: p.grad.cpu().numpy() for name, p in layer.named_parameters()}
 
 
 def torch_loop_step(kind, x, target, weights, tg_kwargs):
