@@ -133,7 +133,7 @@ def sentiment_task(args):
 
 
 def forecast_task(args):
-    series = forecast.Series(args.data, 20)
+    series = forecast.Series(args.data, 20, target=args.target)
     model = Forecaster(100, args.cell)
 
     def loss(step):
@@ -141,13 +141,12 @@ def forecast_task(args):
         return torch.nn.functional.mse_loss(model(torch.from_numpy(inputs)), torch.from_numpy(targets)), 32
 
     def predict(model, series, i, points):
-        scaled, w = series.scaled(i), series.window
-        inputs = np.stack([scaled[t - w:t] for t in points], axis=1)[:, :, None].astype(np.float32)
-        mean, std = series.scales[i]
-        return model(torch.from_numpy(inputs)).numpy()[-1, :, 0] * std + mean
+        outputs = model(torch.from_numpy(series.inputs_before(i, points))).numpy()[-1, :, 0]
+        return series.unscaled(i, outputs)
 
     evaluate = lambda: forecast.evaluate_on(model, series, predict=predict)
-    return model, loss, evaluate, 1e-3, {"data": args.data, "cell": args.cell, "hidden_size": 100}
+    return model, loss, evaluate, 1e-3, {"data": args.data, "cell": args.cell, "hidden_size": 100,
+                                         "target": args.target}
 
 
 TASKS = {"classify": (classify_task, "classify_rows"), "sentiment": (sentiment_task, "sentiment"),
@@ -161,6 +160,8 @@ def main(argv=None):
     parser.add_argument("task", choices=sorted(TASKS))
     parser.add_argument("--data", default=None, help="classify: mnist|digits; forecast: sunspots|stocks|file")
     parser.add_argument("--cell", default=None, help="sentiment: lstm|gru; forecast: rnn-relu|lstm|gru")
+    parser.add_argument("--target", default=forecast.DEFAULTS["target"], choices=forecast.TARGETS,
+                        help="forecast: what the model predicts (as the model file's --target)")
     parser.add_argument("--pool", default="last", choices=["last", "mean"])
     parser.add_argument("--unidirectional", action="store_true")
     parser.add_argument("--minutes", type=float, default=2.0, help="0: no time budget")

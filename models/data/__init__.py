@@ -12,4 +12,4 @@ from .text import load_text, split_text
 from .splits import Splits, split_indices, split_series
 from .digits import load_mnist, load_digits
 from .reviews import load_reviews
-from .series import load_sunspots, load_co2, load_stocks
+from .series import load_sunspots, load_sunspots_monthly, load_co2, load_stocks

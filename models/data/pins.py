@@ -85,6 +85,16 @@ SUNSPOTS_MEMBER = ("statsmodels/datasets/sunspots/sunspots.csv",
 CO2_MEMBER = ("statsmodels/datasets/co2/co2.csv",
               "16695fa2786e53414e5a6b54767a3fdf5de99cfbc68617f69d1362d92776a92f")
 
+# R's ``sunspots`` (the monthly mean sunspot number, 1749-1983) as pmdarima ships it; pmdarima
+# has C extensions, so one platform's wheel is pinned, as statsmodels' is.
+SUNSPOTS_MONTHLY = Package("pmdarima", "2.1.1",
+                           ("--only-binary=:all:", "--platform", "manylinux2014_x86_64",
+                            "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311"),
+                           archive_sha256=
+                           "e8148ff1f4cdb9a07164247eb3e6dddc1baef6e226d38528bd3fdf5d160f8dee")
+SUNSPOTS_MONTHLY_MEMBER = ("pmdarima/datasets/data/sunspots.txt.gz",
+                           "da008320ca46c8fb7d4c08a6dc5ba1282be9209c8b943a7ca5ea5d5409d0b36a")
+
 STOCKS = Package("vega_datasets", "0.9.0", ("--only-binary=:all:",), archive_sha256=
                  "3d7c63917be6ca9b154b565f4779a31fedce57b01b5b9d99d8a34a7608062a1d")
 STOCKS_MEMBER = ("vega_datasets/_data/stocks.csv",
@@ -154,4 +164,21 @@ WAGTAIL_FR_MEMBERS = {
         "71e01d71f4f0ed927ac20ee6c545fdc1237921c7431f23c0ced54c6af6cae732",
     "wagtail/users/locale/fr/LC_MESSAGES/django.mo":
         "a3dae101268e83a727aca9048acd8e4369b6d5a845b69a2b1100cb7e3e4f4843",
+}
+
+# English Wikipedia articles and the word-similarity and analogy benchmarks, from gensim's test
+# data (the wheel ships them); the one platform wheel is pinned as statsmodels' is.
+WORDS = Package("gensim", "4.3.3",
+                ("--only-binary=:all:", "--platform", "manylinux2014_x86_64", "--python-version",
+                 "3.11", "--implementation", "cp", "--abi", "cp311"), archive_sha256=
+                "d662bf96e3d741b6ab61a54be842a7cbf5e45193008b2f4225c758cafd7f9cdc")
+WIKIPEDIA_MEMBER = ("gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2",
+                    "a53f4648dec40467ebdcbc7a1307eddb51fe6e28e9309f6ebde81ba0d04bea2d")
+ANALOGIES_MEMBER = ("gensim/test/test_data/questions-words.txt",
+                    "8c29b3332afc46f3fb8be04cb5297bf96f39aa7131272dff57869b4485b22a36")
+SIMILARITY_MEMBERS = {
+    "wordsim353": ("gensim/test/test_data/wordsim353.tsv",
+                   "f92a022fc2537793a15bc3a8c162ebcd74990e033a228bb6388cb71e4c0b1e1d"),
+    "simlex999": ("gensim/test/test_data/simlex999.txt",
+                  "d5e0501971478a511430ee880bd0121e94ac701ba86d90544d83e6d2ba3db05d"),
 }

@@ -1,8 +1,11 @@
-"""Real time series: yearly sunspots, weekly Mauna Loa CO2, monthly prices of five stocks.
+"""Real time series: yearly and monthly sunspots, weekly Mauna Loa CO2, monthly prices of five stocks.
 
 - ``load_sunspots``: ``statsmodels/datasets/sunspots/sunspots.csv`` (statsmodels 0.14.5), the
   yearly mean sunspot number 1700-2008: 309 values. (The monthly ``src/sunspots_monthly.dat``
   is not shipped in the wheel, nor in the repository's ``src/``, which holds only yearly data.)
+- ``load_sunspots_monthly``: ``pmdarima/datasets/data/sunspots.txt.gz`` (pmdarima 2.1.1), R's
+  ``sunspots``: the monthly mean relative sunspot number, January 1749 - December 1983 (Zurich,
+  then Tokyo): 2,820 values, twelve a line, one line a year.
 - ``load_co2``: ``statsmodels/datasets/co2/co2.csv``, weekly CO2 in ppm at Mauna Loa,
   1958-03-29 to 2001-12-29: 2,284 weeks, 59 of them missing (NaN, or interpolated on request).
 - ``load_stocks``: ``vega_datasets/_data/stocks.csv`` (vega_datasets 0.9.0), monthly closing
@@ -17,6 +20,7 @@ int64 years), values float32; ``split_series`` cuts it in time order.
 (1700, 2008, (309,))
 """
 import csv
+import gzip
 import io
 
 import numpy as np
@@ -31,6 +35,15 @@ def load_sunspots():
     """``(years, activity)``: int64 (309,) and float32 (309,), the yearly mean sunspot number."""
     arrays = _cached("sunspots", pins.SERIES, pins.SUNSPOTS_MEMBER, _parse_sunspots)
     return arrays["years"], arrays["activity"]
+
+
+def load_sunspots_monthly():
+    """``(months, activity)``: datetime64[D] (2820,), the first day of each month from 1749-01,
+    and float32 (2820,), the monthly mean sunspot number."""
+    path, sha256 = pins.SUNSPOTS_MONTHLY_MEMBER
+    arrays = cached_arrays(f"sunspots-monthly-{sha256[:16]}", lambda: _parse_sunspots_monthly(
+        read_member(pins.SUNSPOTS_MONTHLY, path, sha256), path))
+    return arrays["months"], arrays["activity"]
 
 
 def load_co2(interpolate=False):
@@ -85,6 +98,25 @@ def _parse_sunspots(rows, path):
     years = [int(_number(year, path, line)) for line, (year, _) in enumerate(rows[1:], 2)]
     activity = [_number(value, path, line) for line, (_, value) in enumerate(rows[1:], 2)]
     return {"years": np.array(years, dtype=np.int64), "activity": np.array(activity, np.float32)}
+
+
+def _parse_sunspots_monthly(data, path, first_year=1749):
+    """Twelve numbers a line, one line a year from ``first_year``: a missing or extra month is
+    refused, naming the line."""
+    try:
+        lines = gzip.decompress(data).decode("ascii").splitlines()
+    except (OSError, EOFError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not gzipped ASCII text ({error})") from None
+    activity = []
+    for line, text in enumerate(lines, start=1):
+        fields = text.split()
+        if len(fields) != 12:
+            raise ValueError(f"{path}: line {line} has {len(fields)} months, expected 12")
+        activity += [_number(field, path, line) for field in fields]
+    if not activity:
+        raise ValueError(f"{path}: no data rows")
+    months = np.arange(f"{first_year}-01", f"{first_year + len(lines)}-01", dtype="datetime64[M]")
+    return {"months": months.astype("datetime64[D]"), "activity": np.array(activity, np.float32)}
 
 
 def _parse_co2(rows, path):
