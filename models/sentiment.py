@@ -14,6 +14,13 @@ majority-class baseline (always the commonest training label).
     python -m models.sentiment eval                          # held-out accuracy vs majority
     python -m models.sentiment predict "A triumph." "Dull and far too long."
     python -m models.sentiment train --smoke
+    python -m models.sentiment train --embeddings runs/word2vec-wikipedia/vectors.txt [--freeze]
+
+``--embeddings FILE`` starts the embedding from word vectors in the text format
+(``python -m models.word2vec export`` writes one; models/vectors.py reads it): each vocabulary
+word found in the file takes its vector, all of them scaled by one factor so that their numbers
+have the standard deviation (1) of the random rows the others keep; ``--freeze`` keeps the
+embedding fixed. ``--train-fraction`` trains on a random share of the training snippets.
 """
 import argparse
 import collections
@@ -27,6 +34,7 @@ from tinygrad_seq.data import Vocab, pad_sequences
 
 from tinygrad_seq import train as trainer
 from models.data import load_reviews
+from models.vectors import VectorFileError, read_vectors
 
 LABELS = ("rotten", "fresh")
 TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\w\s]")
@@ -52,12 +60,14 @@ class SentimentClassifier(tg.nn.Module):
     """
 
     def __init__(self, vocab_size, embedding_size=100, hidden_size=128, cell="lstm",
-                 bidirectional=True, pool="last", dropout=0.5, classes=2):
+                 bidirectional=True, pool="last", dropout=0.5, classes=2, freeze_embedding=False):
         super().__init__()
         self.config = dict(vocab_size=vocab_size, embedding_size=embedding_size,
                            hidden_size=hidden_size, cell=cell, bidirectional=bidirectional,
-                           pool=pool, dropout=dropout, classes=classes)
+                           pool=pool, dropout=dropout, classes=classes,
+                           freeze_embedding=freeze_embedding)
         self.embedding = tg.nn.Embedding(vocab_size, embedding_size, padding_idx=Vocab.pad_id)
+        self.embedding.weight.requires_grad_(not freeze_embedding)  # no gradient: Adam skips it
         self.dropout = tg.nn.Dropout(dropout)
         self.rnn = {"lstm": tg.nn.LSTM, "gru": tg.nn.GRU}[cell](
             embedding_size, hidden_size, bidirectional=bidirectional)
@@ -98,12 +108,16 @@ class Reviews:
     """Tokenised snippets: training (the loader's training and validation films) and held-out
     (its test films), and the vocabulary of the ``vocab_size`` commonest training tokens."""
 
-    def __init__(self, vocab_size=10_000):
+    def __init__(self, vocab_size=10_000, fraction=1.0):
         try:
             (train_x, train_y), (more_x, more_y), (held_x, held_y) = load_reviews()
         except (ValueError, OSError, RuntimeError) as e:
             raise trainer.UsageError(f"the reviews: {e}") from None
         train_x, train_y = np.concatenate([train_x, more_x]), np.concatenate([train_y, more_y])
+        if fraction < 1:  # one fixed share (generator 0), whatever --seed
+            chosen = np.sort(np.random.default_rng(0).permutation(len(train_y))[
+                :max(1, int(round(fraction * len(train_y))))])
+            train_x, train_y = train_x[chosen], train_y[chosen]
         tokens = [tokenise(text) for text in train_x]
         self.vocab = Vocab.from_counts(collections.Counter(t for ts in tokens for t in ts),
                                        max_size=vocab_size)
@@ -114,6 +128,8 @@ class Reviews:
         self.identity = {"data": "rotten_tomatoes", "snippets": len(train_y) + len(held_y),
                          "sha256": hashlib.sha256("\n".join(train_x).encode()).hexdigest(),
                          "vocab_size": len(self.vocab), "vocab": "\n".join(self.vocab.itos)}
+        if fraction < 1:
+            self.identity["train_fraction"] = fraction
 
     def encode(self, texts, labels, tokens=None):
         ids = [self.vocab.encode(ts) for ts in (tokens or map(tokenise, texts))]
@@ -167,6 +183,7 @@ class Task(trainer.Task):
         self.config = model.config
         self.identity = dict(reviews.identity, batch_size=args.batch_size,
                              bucket_width=args.bucket_width)
+        self.identity["embeddings"] = getattr(args, "embeddings_sha256", None)  # resume: the same
         self.batches = trainer.EpochBatches(
             args.seed, epoch_of(reviews.train[0], args.batch_size, args.bucket_width))
 
@@ -195,18 +212,25 @@ def evaluate_on(model, reviews, predict=predict):
 
 DEFAULTS = dict(vocab_size=10_000, embedding_size=100, hidden_size=128, cell="lstm", pool="last",
                 dropout=0.5, batch_size=64, bucket_width=4, lr=1e-3, clip=0.0, eval_every=1000,
-                eval_seconds=30.0, minutes=2.0)
+                eval_seconds=30.0, minutes=2.0, train_fraction=1.0)
 SMOKE = dict(vocab_size=2000, embedding_size=16, hidden_size=16, steps=30, minutes=0.0, lr=1e-2,
              batch_size=32)
 
 
 def train(args):
+    vectors = pretrained_vectors(args)  # a bad file is refused before the data is read
     trainer.resolve(args, dict(DEFAULTS, **(SMOKE if args.smoke else {})))
     device = trainer.use_device(args)
-    reviews = Reviews(args.vocab_size)
+    reviews = Reviews(args.vocab_size, args.train_fraction)
     tg.manual_seed(args.seed)
     model = SentimentClassifier(len(reviews.vocab), args.embedding_size, args.hidden_size, args.cell,
-                                not args.unidirectional, args.pool, args.dropout).to(device)
+                                not args.unidirectional, args.pool, args.dropout,
+                                freeze_embedding=args.freeze).to(device)
+    if vectors is not None:
+        found = load_pretrained(model, reviews.vocab, *vectors)
+        print(f"--embeddings {args.embeddings}: {found:,} of the {len(reviews.vocab):,} words "
+              f"start from its vectors, the rest from the random draw"
+              f"{'; the embedding is frozen' if args.freeze else ''}")
     print(f"sentiment: {len(reviews.train[1]):,} training and {len(reviews.held[1]):,} held-out "
           f"snippets, vocabulary of {len(reviews.vocab):,}; {'' if args.unidirectional else 'bi'}"
           f"{args.cell.upper()} {args.hidden_size} ({args.pool} state), "
@@ -216,6 +240,56 @@ def train(args):
     print(f"held-out accuracy {result['val_acc']:.4f}; the majority class "
           f"({LABELS[reviews.majority]}) scores {result['majority_acc']:.4f}")
     return result
+
+
+def share(text):
+    """A command line's fraction in (0, 1]."""
+    value = trainer.positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1], got {text!r}")
+    return value
+
+
+def pretrained_vectors(args):
+    """``--embeddings``' (words, vectors), read and checked, or None; ``--embedding-size``
+    defaults to the file's width and must equal it when given."""
+    if args.freeze and not args.embeddings:
+        raise trainer.UsageError("--freeze keeps pretrained vectors fixed: it needs --embeddings FILE")
+    if not args.embeddings:
+        return None
+    try:
+        words, vectors = read_vectors(args.embeddings)
+    except VectorFileError as e:
+        raise trainer.UsageError(f"--embeddings: {e}") from None
+    if args.embedding_size is None:
+        args.embedding_size = vectors.shape[1]
+    elif args.embedding_size != vectors.shape[1]:
+        raise trainer.UsageError(f"--embeddings {args.embeddings} holds vectors of "
+                                 f"{vectors.shape[1]} numbers, but --embedding-size is "
+                                 f"{args.embedding_size}")
+    with open(args.embeddings, "rb") as file:
+        args.embeddings_sha256 = hashlib.sha256(file.read()).hexdigest()
+    return words, vectors
+
+
+def load_pretrained(model, vocab, words, vectors):
+    """Copy the vector of every vocabulary word found in ``words`` (all but ``<pad>``, which
+    stays zero) into the model's embedding, scaled by one factor so that the copied numbers
+    have standard deviation 1, the random rows' (so neither kind swamps the other in the
+    LSTM); returns how many rows were copied."""
+    index = {word: i for i, word in enumerate(words)}
+    rows = [(i, index[word]) for i, word in enumerate(vocab.itos)
+            if word in index and i != Vocab.pad_id]
+    if not rows:
+        return 0
+    mine, theirs = map(np.array, zip(*rows))
+    copied = vectors[theirs].astype(np.float64)
+    spread = copied.std()
+    weight = model.embedding.weight.numpy().copy()
+    weight[mine] = copied / (spread if spread > 0 else 1.0)
+    model.embedding.weight.data[...] = tg.tensor(weight.astype(np.float32),
+                                                 device=model.device).data
+    return len(rows)
 
 
 def vocab_of(saved, path):
@@ -235,7 +309,11 @@ def evaluate(args):
     model, saved, path = trainer.load_run(args, Task.name, SentimentClassifier,
                                           os.path.join("runs", "sentiment"), vocab_of)
     vocab = vocab_of(saved, path)
-    reviews = Reviews(saved["identity"]["vocab_size"])
+    fraction = saved["identity"].get("train_fraction", 1.0)
+    if isinstance(fraction, bool) or not isinstance(fraction, float) or not 0 < fraction <= 1:
+        raise trainer.UsageError(f"checkpoint {path}: its identity's train_fraction {fraction!r} "
+                                 f"is not in (0, 1]")
+    reviews = Reviews(saved["identity"]["vocab_size"], fraction)
     trainer.checkpoint.check_identity(saved, path, reviews.identity, ["sha256", "vocab"],
                                       "the reviews' vocabulary")
     result = evaluate_on(model, reviews)
@@ -275,6 +353,13 @@ def build_parser():
     model.add_argument("--batch-size", type=trainer.positive_int, default=None, help="(64)")
     model.add_argument("--bucket-width", type=trainer.positive_int, default=None,
                        help="lengths in a batch differ by less than this many tokens (4)")
+    model.add_argument("--embeddings", type=trainer.existing_file, default=None, metavar="FILE",
+                       help="start the embedding from these word vectors (text format 'N D', "
+                            "then 'word v1 ... vD' a line)")
+    model.add_argument("--freeze", action="store_true",
+                       help="keep the --embeddings vectors fixed")
+    model.add_argument("--train-fraction", type=share, default=None,
+                       help="train on this random share of the training snippets (1: all)")
     fit.add_argument("--smoke", action="store_true", help="a tiny model for a few steps: seconds")
     trainer.add_train_options(fit)
     fit.set_defaults(func=train)

@@ -24,7 +24,7 @@ import pytest
 
 import tinygrad_seq as tg
 from models import (charlm, classify_rows, demo, forecast, generate_rows, output_recurrent,
-                    sentiment, seq2seq)
+                    sentiment, seq2seq, word2vec)
 from models.experiments import dropout, exploding, family, long_term, vanishing
 from tinygrad_seq import train as trainer
 from tinygrad_seq.train import __main__ as plot_logs
@@ -37,7 +37,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAINS = {"charlm": charlm.main, "classify_rows": classify_rows.main, "demo": demo.main,
          "forecast": forecast.main, "generate_rows": generate_rows.main,
          "output_recurrent": output_recurrent.main, "sentiment": sentiment.main,
-         "seq2seq": seq2seq.main, "experiments.dropout": dropout.main,
+         "seq2seq": seq2seq.main, "word2vec": word2vec.main, "experiments.dropout": dropout.main,
          "experiments.exploding": exploding.main, "experiments.family": family.main,
          "experiments.long_term": long_term.main, "experiments.vanishing": vanishing.main,
          "train": plot_logs.main}
@@ -46,7 +46,8 @@ MAINS = {"charlm": charlm.main, "classify_rows": classify_rows.main, "demo": dem
 TRAIN = {"charlm": ["train", "--data", "hello"], "demo": [],
          "output_recurrent": ["train", "--data", "hello"], "classify_rows": ["train", "--smoke"],
          "sentiment": ["train", "--smoke"], "forecast": ["train", "--smoke"],
-         "generate_rows": ["train", "--smoke"], "seq2seq": ["train", "--smoke"]}
+         "generate_rows": ["train", "--smoke"], "seq2seq": ["train", "--smoke"],
+         "word2vec": ["train", "--smoke"]}
 EXPERIMENTS = [name for name in MAINS if name.startswith("experiments.")]
 ON_LINUX = os.path.isdir("/proc/self")
 
@@ -171,6 +172,17 @@ OWN = [  # (command, arguments, words)
     ("sentiment", ["train", "--bucket-width", "0"], ["--bucket-width"]),
     ("sentiment", ["predict", "--checkpoint", "missing.safetensors", "great"],
      ["missing.safetensors"]),
+    ("sentiment", ["train", "--train-fraction", "1.5"], ["--train-fraction", "(0, 1]"]),
+    ("sentiment", ["train", "--embeddings", "missing.txt"], ["--embeddings", "missing.txt"]),
+    ("sentiment", ["train", "--embeddings", "words.csv"], ["--embeddings", "words.csv", "line 1"]),
+    ("sentiment", ["train", "--freeze"], ["--freeze", "--embeddings"]),
+    ("word2vec", ["train", "--loss", "hinge"], ["--loss", "'hinge'"]),
+    ("word2vec", ["train", "--subsample", "0"], ["--subsample", "> 0"]),
+    ("word2vec", ["train", "--window", "0"], ["--window", ">= 1"]),
+    ("word2vec", ["train", "--data", "missing.txt"], ["--data missing.txt"]),
+    ("word2vec", ["neighbours", "king", "--checkpoint", "missing.safetensors"], ["missing.safetensors"]),
+    ("word2vec", ["export", "--text", "adir"], ["--text", "adir", "is a folder"]),
+    ("word2vec", ["eval", "--checkpoint", "adir"], ["adir", "a directory"]),
     ("generate_rows", ["train", "--form", "diagonal"], ["--form", "'diagonal'"]),
     ("generate_rows", ["train", "--hidden-size", "0"], ["--hidden-size"]),
     ("generate_rows", ["sample", "--per-class", "0"], ["--per-class", ">= 1"]),
