@@ -308,7 +308,6 @@ def vocab_of(saved, path):
 def evaluate(args):
     model, saved, path = trainer.load_run(args, Task.name, SentimentClassifier,
                                           os.path.join("runs", "sentiment"), vocab_of)
-    vocab = vocab_of(saved, path)
     fraction = saved["identity"].get("train_fraction", 1.0)
     if isinstance(fraction, bool) or not isinstance(fraction, float) or not 0 < fraction <= 1:
         raise trainer.UsageError(f"checkpoint {path}: its identity's train_fraction {fraction!r} "
