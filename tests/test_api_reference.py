@@ -41,6 +41,7 @@ INTERNAL = {
     "checks": "argument checks behind the clear errors",
     "creation": "the factories, re-exported by tinygrad_seq",
     "inplace": "the in-place ops behind Tensor.add_ and kin",
+    "lengths": "the lengths= of the sequence layers and tg.scan, checked where they live",
     "size": "the int that Tensor.size returns",
     "tensor": "Tensor and tensor, re-exported by tinygrad_seq",
     "versions": "the version counts behind in-place ops",

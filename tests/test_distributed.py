@@ -122,10 +122,9 @@ def test_the_harness_flag_alone_trains_as_one_process(tmp_path):
     assert all(np.array_equal(outs[0][k].numpy(), outs[1][k].numpy()) for k in outs[0])
 
 
-@pytest.mark.skipif(not tg.cuda_available(), reason="no CUDA GPU (CuPy)")
-def test_cuda_gradients_average_in_a_world_of_one():
-    layer = tg.nn.Linear(3, 2).to("cuda")
-    (layer(tg.ones(4, 3, device="cuda")) ** 2).sum().backward()
+def test_cuda_gradients_average_in_a_world_of_one(gpu):
+    layer = tg.nn.Linear(3, 2).to(gpu)
+    (layer(tg.ones(4, 3, device=gpu)) ** 2).sum().backward()
     dist.GradientAverager(layer.parameters())()
     assert all(p.grad.device.startswith("cuda") for p in layer.parameters())
 

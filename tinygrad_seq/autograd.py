@@ -191,16 +191,17 @@ class Function:
         ctx.saved = ()
         ctx.needs_input_grad = needs
         try:
-            if dev._cuda_device is None:
+            if dev.index is None:
                 out = ctx.forward(*arrays, **options)
             else:
-                with dev._cuda_device:
+                with dev.activate():
                     out = ctx.forward(*arrays, **options)
         except (ValueError, IndexError) as e:
             shapes = ", ".join(str(tuple(a.shape)) for a in arrays)
             raise type(e)(f"{cls.name}: {e} (input shapes {shapes})") from None
         if _anomaly is not None:
-            _anomaly.forward(ctx, cls, arrays, out)
+            with dev.activate():  # its checks run kernels on the outputs
+                _anomaly.forward(ctx, cls, arrays, out)
         track = _grad_mode.enabled and True in needs
         make = Tensor._make
         if type(out) is tuple:
@@ -257,14 +258,20 @@ def _with_constants(cls, inputs):
 def _as_array(value, dev):
     """A scalar result (NumPy gives scalars for 0-d results) as an array of ``dev``. An array of
     another device is left alone: ToDevice's result lives on its target, not on its input's."""
-    return dev.xp.asarray(value) if isinstance(value, np.generic) else value
+    if not isinstance(value, np.generic):
+        return value
+    if dev.index is None:
+        return np.asarray(value)
+    with dev.activate():  # allocated on the op's GPU, not on the current one
+        return dev.xp.asarray(value)
 
 
 def _constant(value, float_dtype, device):
     """A number or array as a constant tensor. Numbers and arrays take the dtype of the float
     tensors beside them (``x32 * 2.5`` stays float32, ``x64 + np.array([0.1])`` float64); beside
     integer tensors only, integers are int64 and floats float32; booleans stay bool."""
-    kind = np.asarray(value).dtype.kind
+    # an array of a GPU says its dtype itself: NumPy cannot read it (CuPy refuses the copy)
+    kind = (value if hasattr(value, "dtype") else np.asarray(value)).dtype.kind
     if kind not in "biuf":
         raise TypeError(f"cannot use {type(value).__name__} {value!r} as an operand of an op: "
                         f"expected a Tensor, a number or a numeric array")
@@ -346,10 +353,10 @@ def run_backward(roots, root_grads, retain_graph=False, inputs=None):
         if node in wanted:
             wanted[node] = out_grads
         dev = backend._devices[node.device]
-        if dev._cuda_device is None:
+        if dev.index is None:
             _backward_step(node, out_grads, grads, leaf_grads, dev)
         else:
-            with dev._cuda_device:  # allocations of the backward land on the node's GPU
+            with dev.activate():  # allocations of the backward land on the node's GPU
                 _backward_step(node, out_grads, grads, leaf_grads, dev)
         if not retain_graph:
             node.parents = node.saved = None

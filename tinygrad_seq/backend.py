@@ -25,20 +25,27 @@ DEFAULT_INT = int64
 class Device:
     """One place arrays can live: its name, its array module and how to make it current."""
 
-    __slots__ = ("name", "xp", "index", "_cuda_device", "array_type")
+    __slots__ = ("name", "xp", "index", "array_type")
 
-    def __init__(self, name, xp, index=None, cuda_device=None):
-        self.name, self.xp, self.index, self._cuda_device = name, xp, index, cuda_device
+    def __init__(self, name, xp, index=None):
+        self.name, self.xp, self.index = name, xp, index
         self.array_type = xp.ndarray
 
     def activate(self):
-        """A context in which new arrays of this device are allocated on it."""
-        return self._cuda_device if self._cuda_device is not None else contextlib.nullcontext()
+        """A context in which the array module's calls run on this device: new arrays are
+        allocated there, and kernels on its arrays may run (CuPy refuses a kernel on an array
+        of another GPU than the current one). A fresh context each time: CuPy's Device keeps
+        the devices its ``with`` replaced on the instance, so one shared by two threads could
+        restore the other thread's device."""
+        if self.index is None:
+            return _ON_THE_HOST
+        return self.xp.cuda.Device(self.index)
 
     def __repr__(self):
         return f"Device({self.name!r})"
 
 
+_ON_THE_HOST = contextlib.nullcontext()  # holds no state: one serves every thread
 _devices = {"cpu": Device("cpu", np)}
 _cupy = None
 
@@ -60,6 +67,22 @@ def _import_cupy():
             raise RuntimeError("device 'cuda' is not usable: CuPy found no GPU")
         _cupy = cupy
     return _cupy
+
+
+def cuda_module():
+    """The array module of the CUDA devices (CuPy), imported on first use."""
+    return _import_cupy()
+
+
+def _use_cuda_module(module):
+    """Run the CUDA devices on ``module``, an array module with CuPy's interface (the tests'
+    strict stand-in for CuPy on a machine without a GPU); None goes back to CuPy. The CUDA
+    devices and their random streams made so far are forgotten."""
+    global _cupy
+    _cupy = module
+    for name in [name for name in _devices if name != "cpu"]:
+        del _devices[name]
+        _generators.pop(name, None)
 
 
 def canonical_device(device):
@@ -90,12 +113,33 @@ def get_device(device):
         if index >= count:
             raise ValueError(f"device {name!r} does not exist: this machine has {count} GPU(s), "
                              f"'cuda:0' to 'cuda:{count - 1}'")
-        dev = _devices[name] = Device(name, cupy, index, cupy.cuda.Device(index))
+        dev = _devices[name] = Device(name, cupy, index)
     return dev
 
 
 def xp_of(device):
     return get_device(device).xp
+
+
+def on(device):
+    """The device guard, as PyTorch's: within it, array-module calls on arrays of ``device`` (a
+    name, as ``Tensor.device``) run on that device. Every array-module call on a tensor's data
+    runs inside one: ``Function.apply`` and the backward walk put each op in its inputs' guard,
+    and code that works on raw arrays outside an op (a check of values before an op, an
+    initialiser, a collective) takes the guard of the tensors it reads. CuPy runs a kernel only
+    on the current GPU's arrays and allocates there, so without the guard an array of
+    ``cuda:1`` fails (or, with peer access, is silently copied to GPU 0). Nothing to do on the
+    CPU, where it costs one comparison.
+
+    >>> import tinygrad_seq as tg
+    >>> x = tg.ones(3)
+    >>> with tg.backend.on(x.device):
+    ...     bool((x.data > 0).all())
+    True
+    """
+    if device == "cpu":
+        return _ON_THE_HOST
+    return get_device(device).activate()
 
 
 def cuda_available():
@@ -109,7 +153,8 @@ def cuda_available():
 
 def device_of_array(array):
     """'cuda:N' for a CuPy array, 'cpu' for anything else."""
-    if type(array).__module__.startswith("cupy"):
+    if type(array).__module__.startswith("cupy") or (
+            _cupy is not None and isinstance(array, _cupy.ndarray)):
         return f"cuda:{array.device.id}"
     return "cpu"
 

@@ -109,14 +109,18 @@ def check_representable(data, dtype, op):
                                 f"lie in [{info.min}, {info.max}]")
 
 
-def sequence_lengths(owner, host, steps, batch, batch_is=""):
-    """``host`` (a NumPy array of sequence lengths) checked: ``batch`` integers, one per
-    sequence (``batch_is`` says where that count comes from), each in [0, ``steps``]."""
+def sequence_lengths(owner, host, steps, batch, batch_is="", bounds=None):
+    """``host`` (an array of sequence lengths: NumPy's, or a GPU's within its device guard)
+    checked: ``batch`` integers, one per sequence (``batch_is`` says where that count comes
+    from), each in [0, ``steps``]. ``bounds``: their (minimum, maximum), where the caller has
+    read them already."""
     if host.shape != (batch,) or (host.size and host.dtype.kind not in "iu"):
         raise ValueError(f"{owner}: lengths must be {batch} integers, one integer per sequence "
                          f"({batch}{batch_is}), got shape {host.shape} of {host.dtype}")
-    if host.size and (host.min() < 0 or host.max() > steps):
-        bad = host[(host < 0) | (host > steps)][0]
-        raise ValueError(f"{owner}: lengths must lie in [0, {steps}] (the number of steps), "
-                         f"got {bad}")
+    if host.size:
+        low, high = bounds if bounds is not None else (host.min(), host.max())
+        if low < 0 or high > steps:
+            bad = host[(host < 0) | (host > steps)][0]
+            raise ValueError(f"{owner}: lengths must lie in [0, {steps}] (the number of steps), "
+                             f"got {bad}")
     return host

@@ -44,12 +44,22 @@ def ones(*shape, dtype=None, device="cpu", requires_grad=False):
 
 def full(shape, fill_value, dtype=None, device="cpu", requires_grad=False):
     shape = _shape((shape,), "full")
-    fill = np.asarray(fill_value)
+    fill = _host_value(fill_value)
     if fill.ndim or fill.dtype.kind not in "biuf":
         raise TypeError(f"full: fill_value must be a number, got {fill_value!r}")
     dt = backend.DEFAULT_FLOAT if dtype is None else backend.canonical_dtype(dtype)
     check_representable(fill, dt, "full")
     return _leaf(lambda xp, dt: xp.full(shape, fill, dtype=dt), dtype, device, requires_grad)
+
+
+def _host_value(value):
+    """A number, or an array or tensor of any device, as a NumPy array (a GPU's is copied: NumPy
+    cannot read it in place, and CuPy refuses an implicit copy)."""
+    if isinstance(value, Tensor):
+        return value.numpy()
+    if backend.device_of_array(value) != "cpu":
+        return value.get()
+    return np.asarray(value)
 
 
 def arange(start, stop=None, step=1, dtype=None, device="cpu", requires_grad=False):

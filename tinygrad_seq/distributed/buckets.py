@@ -50,11 +50,13 @@ class GradientAverager:
         from ..tensor import Tensor
         began = time.perf_counter()
         for bucket in self.buckets:
-            xp = backend.xp_of(bucket[0].device)
-            flat = xp.concatenate([xp.ravel(p.grad.data) if p.grad is not None
-                                   else xp.zeros(p.size, dtype=p.dtype) for p in bucket])
-            all_reduce(flat, "sum")
-            flat *= flat.dtype.type(1.0 / world._world.size)
+            device = bucket[0].device
+            xp = backend.xp_of(device)
+            with backend.on(device):  # the buffer on the gradients' GPU, not on GPU 0
+                flat = xp.concatenate([xp.ravel(p.grad.data) if p.grad is not None
+                                       else xp.zeros(p.size, dtype=p.dtype) for p in bucket])
+                all_reduce(flat, "sum")
+                flat *= flat.dtype.type(1.0 / world._world.size)
             offset = 0
             for p in bucket:  # views of this step's own buffer: no other array is written
                 p.grad = Tensor._make(flat[offset:offset + p.size].reshape(p.shape), p.device, None, 0)

@@ -35,15 +35,17 @@ def all_reduce(array, op="sum"):
     if not world._active():
         return array
     mpi_op = _op(op)
-    if backend.device_of_array(array).startswith("cuda"):
-        nccl.all_reduce(array, op, mpi_op)
-    else:
-        if not array.flags.c_contiguous:
-            raise ValueError("tg.distributed.all_reduce: the array must be C-contiguous")
-        with guard("allreduce"):
-            world._world.comm.Allreduce(world._world.MPI.IN_PLACE, array, op=mpi_op)
-    if op == "mean":
-        array /= world._world.size
+    device = backend.device_of_array(array)
+    with backend.on(device):  # NCCL's communicator and stream are those of the array's GPU
+        if device.startswith("cuda"):
+            nccl.all_reduce(array, op, mpi_op)
+        else:
+            if not array.flags.c_contiguous:
+                raise ValueError("tg.distributed.all_reduce: the array must be C-contiguous")
+            with guard("allreduce"):
+                world._world.comm.Allreduce(world._world.MPI.IN_PLACE, array, op=mpi_op)
+        if op == "mean":
+            array /= world._world.size
     return array
 
 
@@ -51,11 +53,13 @@ def broadcast(array, root=0):
     """Overwrite ``array`` (NumPy or CuPy, contiguous) with ``root``'s, in place; return it."""
     if not world._active():
         return array
-    if backend.device_of_array(array).startswith("cuda"):
+    device = backend.device_of_array(array)
+    if device.startswith("cuda"):
         host = np.ascontiguousarray(array.get())
         with guard("broadcast"):
             world._world.comm.Bcast(host, root=root)
-        array[...] = backend.xp_of(backend.device_of_array(array)).asarray(host)
+        with backend.on(device):
+            array[...] = backend.xp_of(device).asarray(host)
         return array
     with guard("broadcast"):
         world._world.comm.Bcast(array, root=root)
@@ -89,13 +93,15 @@ def broadcast_parameters(module, root=0):
         return
     params = _unique(module.parameters() if hasattr(module, "parameters") else module)
     for group in _group_by_kind(params):
-        xp = backend.xp_of(group[0].device)
-        flat = xp.concatenate([xp.ravel(p.data) for p in group])
-        broadcast(flat, root)
-        offset = 0
-        for p in group:
-            p.data = flat[offset:offset + p.size].reshape(p.shape).copy()
-            offset += p.size
+        device = group[0].device
+        xp = backend.xp_of(device)
+        with backend.on(device):  # the buffer on the parameters' GPU, not on GPU 0
+            flat = xp.concatenate([xp.ravel(p.data) for p in group])
+            broadcast(flat, root)
+            offset = 0
+            for p in group:
+                p.data = flat[offset:offset + p.size].reshape(p.shape).copy()
+                offset += p.size
 
 
 def broadcast_state(optimizer, root=0):

@@ -1,18 +1,21 @@
 """CUDA gradients reduced over NCCL (cupy.cuda.nccl), or through the host without it."""
 import numpy as np
 
+from .. import backend
 from . import world
 from .faults import guard
 
 
 def all_reduce(array, op, mpi_op):
-    """NCCL allReduce on the current stream (cupy.cuda.nccl), its communicator made on first
-    use from a unique id that rank 0 broadcasts over MPI; without NCCL, through the host."""
-    import cupy
+    """NCCL allReduce on the array's GPU and its current stream, with the communicator of that
+    GPU, made on first use from a unique id that rank 0 broadcasts over MPI; without NCCL,
+    through the host. Called within the array's device guard (``backend.on``)."""
+    cupy = backend.cuda_module()
     try:
         from cupy.cuda import nccl
     except ImportError:
         nccl = None
+    nccl = getattr(cupy.cuda, "nccl", nccl)  # the array module's own (a test's fake NCCL)
     if nccl is None or not getattr(nccl, "available", True):
         host = np.ascontiguousarray(array.get())
         with guard("allreduce (CUDA through the host)"):

@@ -1,5 +1,8 @@
-"""Initialisers: each fills a parameter in place from the device's random stream
-(``tg.manual_seed``) and returns it, as ``torch.nn.init`` does.
+"""Initialisers: each fills a parameter in place and returns it, as ``torch.nn.init`` does.
+
+The values are drawn on the host, from the CPU's random stream (``tg.manual_seed``), whatever
+the parameter's device, then copied to it: one seed gives the same initial weights on the CPU
+and on a GPU (whose own stream, CuPy's, draws other numbers).
 
 >>> import tinygrad_seq as tg
 >>> w = tg.nn.Parameter(tg.zeros(8, 4))
@@ -8,6 +11,8 @@
 True
 """
 import math
+
+import numpy as np
 
 from .. import backend
 
@@ -33,13 +38,18 @@ def _fans(p):
     return p.shape[1] * receptive, p.shape[0] * receptive
 
 
-def _fill(p, array):
-    p.data = array.astype(p.dtype, copy=False)
+def _fill(p, host):
+    """``p`` holds the host array ``host`` in its dtype, on its device."""
+    data = host.astype(p.dtype, copy=False)
+    if p.device != "cpu":
+        with backend.on(p.device):
+            data = backend.xp_of(p.device).asarray(data)
+    p.data = data
     return p
 
 
 def _draw(p, kind):
-    gen = backend.generator(p.device)
+    gen = backend.generator("cpu")  # the host's stream for every device: see the module's doc
     dtype = p.dtype if p.dtype.itemsize >= 4 else backend.float32
     return gen.uniform(p.shape, dtype) if kind == "uniform" else gen.normal(p.shape, dtype)
 
@@ -55,7 +65,7 @@ def normal_(p, mean=0.0, std=1.0):
 
 
 def constant_(p, value):
-    return _fill(p, backend.xp_of(p.device).full(p.shape, value, dtype=p.dtype))
+    return _fill(p, np.full(p.shape, value, dtype=p.dtype))
 
 
 def zeros_(p):
@@ -105,12 +115,11 @@ def orthogonal_(p, gain=1.0, blocks=1):
     rows, cols = p.shape
     if blocks < 1 or rows % blocks:
         raise ValueError(f"orthogonal_: {rows} rows do not split into {blocks} equal blocks")
-    xp = backend.xp_of(p.device)
     size = rows // blocks
     parts = []
     for _ in range(blocks):
-        a = backend.generator(p.device).normal((max(size, cols), min(size, cols)), backend.float64)
-        q, r = xp.linalg.qr(a)
-        q = q * xp.sign(xp.diagonal(r))  # makes the result uniformly distributed (Mezzadri)
+        a = backend.generator("cpu").normal((max(size, cols), min(size, cols)), backend.float64)
+        q, r = np.linalg.qr(a)
+        q = q * np.sign(np.diagonal(r))  # makes the result uniformly distributed (Mezzadri)
         parts.append(q if size >= cols else q.T)
-    return _fill(p, xp.concatenate(parts, axis=0) * gain)
+    return _fill(p, np.concatenate(parts, axis=0) * gain)

@@ -2,7 +2,7 @@
 Sigmoid, Softmax, LogSoftmax)."""
 import math
 
-from .. import creation, ops
+from .. import backend, creation, ops
 from ..tensor import Tensor
 from . import functional as F, init
 from .module import Module, Parameter
@@ -84,15 +84,17 @@ class Embedding(Module):
             raise TypeError(f"Embedding: indices must be integers, got {indices.dtype}")
         data = indices.data
         if data.size:  # one min and one max per call; a negative index is no row, as in PyTorch
-            low, high = int(data.min()), int(data.max())
+            with backend.on(indices.device):
+                low, high = int(data.min()), int(data.max())
             if low < 0 or high >= self.num_embeddings:
                 raise IndexError(f"Embedding: index {low if low < 0 else high} is out of range "
                                  f"for a table of size {self.num_embeddings} (num_embeddings; "
                                  f"indices lie in [0, {self.num_embeddings}))")
         out = ops.take(self.weight, indices, axis=0)
         if self.padding_idx is not None:
-            real = (data != self.padding_idx)[..., None]  # constants: no gradient
-            out = out * Tensor._make(real.astype(out.dtype), out.device, None, 0)
+            with backend.on(indices.device):
+                real = (data != self.padding_idx)[..., None].astype(out.dtype)  # no gradient
+            out = out * Tensor._make(real, out.device, None, 0)
         return out
 
     def extra_repr(self):

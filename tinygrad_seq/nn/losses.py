@@ -54,11 +54,12 @@ def _check_target(target, shape, num_classes, ignore_index, like, op):
         raise ValueError(f"{op}: target of shape {target.shape} does not match the input's "
                          f"shape without its class axis, {tuple(shape)}")
     data = target.data
-    bad = (data < 0) | (data >= num_classes)
-    if ignore_index is not None:
-        bad &= data != ignore_index
-    if bad.any():
-        value = int(data[bad].reshape(-1)[0])
+    with backend.on(target.device):  # the check reads the target where it lives
+        bad = (data < 0) | (data >= num_classes)
+        if ignore_index is not None:
+            bad &= data != ignore_index
+        value = int(data[bad].reshape(-1)[0]) if bad.any() else None
+    if value is not None:
         allowed = f"0 <= target < {num_classes}"
         if ignore_index is not None:
             allowed += f", or ignore_index={ignore_index}"
@@ -75,10 +76,12 @@ def _check_weight(weight, shape, like, op, name="weight"):
                          f"{tuple(shape)} (one weight per token)")
     weight = weight if weight.dtype == like.dtype else weight.astype(like.dtype)
     data = weight.data
-    bad = ~(data >= 0) | (data == math.inf)   # negative, NaN or infinite
-    if bad.any():
+    with backend.on(weight.device):
+        bad = ~(data >= 0) | (data == math.inf)   # negative, NaN or infinite
+        value = float(data[bad].reshape(-1)[0]) if bad.any() else None
+    if value is not None:
         raise ValueError(f"{op}: {name} must be finite and non-negative (a weighted mean with "
-                         f"negative weights is no mean), got {float(data[bad].reshape(-1)[0])}")
+                         f"negative weights is no mean), got {value}")
     return weight
 
 
@@ -291,10 +294,12 @@ def candidate_probabilities(sampler, classes, num_classes):
     ``log((c + 2) / (c + 1)) / log(C + 1)``, which favours small ids, so it suits vocabularies
     sorted by decreasing frequency.
     """
-    xp = backend.get_device(backend.device_of_array(classes)).xp
-    if sampler == "uniform":
-        return xp.full(classes.shape, 1.0 / num_classes)
-    return xp.log1p(1.0 / (classes + 1.0)) / math.log(num_classes + 1)
+    device = backend.device_of_array(classes)
+    xp = backend.get_device(device).xp
+    with backend.on(device):
+        if sampler == "uniform":
+            return xp.full(classes.shape, 1.0 / num_classes)
+        return xp.log1p(1.0 / (classes + 1.0)) / math.log(num_classes + 1)
 
 
 def draw_candidates(sampler, num_sampled, num_classes, device="cpu"):
@@ -432,9 +437,9 @@ def _check_sampled_values(sampled_values, num_classes, like, op):
         raise ValueError(f"{op}: sampled_values must be integer classes (k,) and expected counts "
                          f"(k,), got {classes.dtype} {classes.shape} and {expected.shape}")
     _check_target(classes, classes.shape, num_classes, None, like, op + " (sampled classes)")
-    if not bool((expected.data > 0).all()):
-        raise ValueError(f"{op}: expected counts must be positive, got minimum "
-                         f"{float(expected.data.min())}")
-    log_expected = Tensor(backend.xp_of(like.device).log(expected.data.astype(backend.float64)),
-                          dtype=like.dtype, device=like.device)
-    return classes, log_expected
+    with backend.on(like.device):
+        if not bool((expected.data > 0).all()):
+            raise ValueError(f"{op}: expected counts must be positive, got minimum "
+                             f"{float(expected.data.min())}")
+        log_expected = backend.xp_of(like.device).log(expected.data.astype(backend.float64))
+    return classes, Tensor(log_expected, dtype=like.dtype, device=like.device)

@@ -21,13 +21,11 @@ The engines receive plain data (cells, masks, dropout masks), never the layer.
 """
 import warnings
 
-import numpy as np
-
-from .. import creation, ops
+from .. import autograd, creation, lengths as sequence_lengths, ops
 from ..loop import scan
 from ..tensor import Tensor
 from . import functional as F, fused as fused_kernels
-from ..checks import flag, in_range, integer, sequence_lengths
+from ..checks import flag, in_range, integer
 from .cells import (RNNCell, LSTMCell, GRUCell, RecurrentCell, check_lstm_options,
                     check_nonlinearity, checked_step)
 from .module import Module, ModuleList
@@ -128,9 +126,8 @@ class SequenceLayer(Module):
         if lengths is not None:
             # the padding is selected away, never read: masking the steps' results by a
             # product would let a NaN there through (0 * NaN is NaN), forward and backward
-            running = Tensor((np.arange(steps)[:, None] < lengths[None, :])[..., None],
-                             device=x.device)
-            x = ops.where(running, x, 0.0)
+            running = sequence_lengths.running(lengths, steps, x.device)[..., None]
+            x = ops.where(Tensor._make(running, x.device, None, 0), x, 0.0)
         cells = [cell for layer in self._directions for cell in layer]
         states = ([cell.initial_state(batch, x) for cell in cells] if state is None
                   else self._initial_states(state, cells, batch, x))
@@ -248,13 +245,16 @@ def _shapes(state):
 
 
 def _checked_lengths(lengths, steps, batch, name):
-    """``lengths`` as a NumPy array of B integers in [0, T], or None where there are none or
-    no sequence ends before T (then nothing needs masking)."""
+    """``lengths`` checked, as an array of B integers in [0, T] where they live (a GPU's stay
+    there; host data as a NumPy array), or None where there are none or no sequence ends
+    before T (then nothing needs masking)."""
     if lengths is None:
         return None
-    host = lengths.numpy() if isinstance(lengths, Tensor) else np.asarray(lengths)
-    sequence_lengths(name, host, steps, batch)
-    return host if host.size and host.min() < steps else None
+    if isinstance(lengths, Tensor):
+        autograd.reading(lengths, "lengths")
+        lengths = lengths.data
+    lengths, shortest = sequence_lengths.checked(name, lengths, steps, batch)
+    return lengths if shortest < steps else None
 
 
 def _check_contract(cell, where):
@@ -388,7 +388,7 @@ class _TorchLayout(SequenceLayer):
             width = sum(cell.output_size for cell in layer)
             mask = self._dropout_mask((steps, batch, width), x)
             drops.append(None if mask is None else mask.data.reshape(-1, batch, width))
-        running = None if lengths is None else np.arange(steps)[:, None] < lengths[None, :]
+        running = None if lengths is None else sequence_lengths.running(lengths, steps, x.device)
         return fused_kernels.run(x, given, cells, directions=len(self._directions[0]),
                                  batch_first=self.batch_first, running=running, drops=drops)
 

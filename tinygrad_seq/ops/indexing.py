@@ -141,10 +141,9 @@ def _index_arrays(index, tensor):
                 raise IndexError(f"getitem: index tensors must be integer or bool, got {i.dtype}")
             autograd.reading(i, "a tensor used as an index")
             i = i.data
-        elif isinstance(i, list):
-            i = xp.asarray(i)
-        elif hasattr(i, "shape") and hasattr(i, "dtype"):
-            if backend.device_of_array(i) != tensor.device:
+        elif isinstance(i, list) or (hasattr(i, "shape") and hasattr(i, "dtype")
+                                     and backend.device_of_array(i) != tensor.device):
+            with backend.on(tensor.device):  # copied to the tensor's device, not the current one
                 i = xp.asarray(i)
         out.append(i)
     return tuple(out)

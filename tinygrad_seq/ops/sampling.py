@@ -65,10 +65,11 @@ def multinomial(probs, num_samples, replacement=False):
     if probs.shape[-1] == 0:
         raise ValueError(f"multinomial: probs of shape {probs.shape} have no classes")
     rows = probs.detach().reshape(-1, probs.shape[-1])
-    if rows.shape[0] == 0:
-        return Tensor._make(rows.data[:, :0].astype(backend.int64).reshape(0, num_samples),
-                            probs.device, None, 0)
-    _check_rows(backend._devices[probs.device].xp, rows.data, num_samples, bool(replacement))
+    with backend.on(probs.device):  # the checks read the rows where they live
+        if rows.shape[0] == 0:
+            return Tensor._make(rows.data[:, :0].astype(backend.int64).reshape(0, num_samples),
+                                probs.device, None, 0)
+        _check_rows(backend._devices[probs.device].xp, rows.data, num_samples, bool(replacement))
     out = Multinomial.apply(rows, num_samples=num_samples, replacement=bool(replacement))
     return out.reshape(num_samples) if probs.ndim == 1 else out
 

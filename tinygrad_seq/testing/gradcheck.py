@@ -40,6 +40,16 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=64, dire
     >>> gradcheck(lambda x, y: (x * y).tanh(), tg.randn(3, 4), tg.randn(4))
     True
     """
+    with backend.on(_device_of(inputs)):  # every array of the check on the inputs' device
+        return _gradcheck(fn, inputs, eps, atol, rtol, max_elements, directions, seed)
+
+
+def _device_of(tensors):
+    """The device of the first tensor among ``tensors`` ("cpu" without one)."""
+    return next((t.device for t in tensors if isinstance(t, Tensor)), "cpu")
+
+
+def _gradcheck(fn, inputs, eps, atol, rtol, max_elements, directions, seed):
     rng = np.random.default_rng(seed)
     template, diff = [], []
     for k, x in enumerate(inputs):
@@ -117,6 +127,12 @@ def gradcheck_module(fn, module, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_el
     >>> gradcheck_module(lambda x: layer(x).tanh(), layer, tg.randn(4, 3, dtype="float64"))
     True
     """
+    with backend.on(_device_of((*inputs, *module.parameters()))):
+        return _gradcheck_module(fn, module, inputs, eps, atol, rtol, max_elements, directions,
+                                 seed)
+
+
+def _gradcheck_module(fn, module, inputs, eps, atol, rtol, max_elements, directions, seed):
     rng = np.random.default_rng(seed)
     # the inputs are replaced by fresh leaves sharing their arrays, so the caller's are untouched
     inputs = [x.detach().requires_grad_() if isinstance(x, Tensor) and x.dtype.kind == "f" else x

@@ -17,6 +17,7 @@ import inspect
 import math
 import os
 import stat
+import warnings
 
 import numpy as np
 
@@ -35,7 +36,22 @@ def save(path, *, model_name, config, identity, model, optimizer, step, seconds,
              "identity": identity, "model": model.state_dict(),
              "optimizer": optimizer.state_dict() if optimizer is not None else None,
              "step": step, "seconds": seconds, "seed": seed, "task_state": task_state,
-             "options": options or {}}, path)
+             "options": options or {}, "device": model.device}, path)
+
+
+def check_device(saved, path, device):
+    """Warn where a run resumes on another kind of device than the one it trained on (CPU and
+    GPU): its random draws (dropout masks, sampled candidates) come from each device's own
+    stream, NumPy's on the CPU and CuPy's on a GPU, so the continued run is not the one an
+    uninterrupted run would have made. The weights and the optimizer continue exactly."""
+    trained = saved.get("device")
+    if not isinstance(trained, str):  # a checkpoint from before the device was saved
+        return
+    if trained.split(":")[0] != device.split(":")[0]:
+        warnings.warn(f"checkpoint {path} was trained on {trained} and resumes on {device}: the "
+                      f"random draws (dropout, sampling) of the two devices differ, so the run "
+                      f"continues, but not as it would have on {trained}", RuntimeWarning,
+                      stacklevel=2)
 
 
 def load(path, model_name, device="cpu"):

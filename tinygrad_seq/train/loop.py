@@ -211,6 +211,7 @@ def _fit(task, args, out_dir, progress, par):
         checkpoint.check_config(saved, paths.checkpoint, task.config)
         checkpoint.check_identity(saved, paths.checkpoint, task.identity)
         checkpoint.check_weights(saved, paths.checkpoint, task.model)
+        checkpoint.check_device(saved, paths.checkpoint, task.model.device)
         task.model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         task.load_state_dict(saved["task_state"])

@@ -171,8 +171,8 @@ def run(x, state, cells, *, directions, batch_first, running, drops):
     x: (T, B, input), or (B, T, input) with ``batch_first``. state: None (zeros) or the tuple
     of stacked initial states ((h0,) or (h0, c0), each (layers * directions, B, ·)). cells:
     every layer's cells, layer-major, forward before reverse, all alike (``kernel_maker``).
-    directions: 1 or 2. running: None, or a (T, B) bool NumPy array, False at and past each
-    sequence's length. drops: per layer None or the dropout mask (T or 1, B, features) of its
+    directions: 1 or 2. running: None, or a (T, B) bool array (NumPy's or one of x's device),
+    False at and past each sequence's length. drops: per layer None or the dropout mask (T or 1, B, features) of its
     input, an array on x's device (the first layer's is None).
 
     >>> import numpy as np, tinygrad_seq as tg

@@ -52,15 +52,19 @@ class Walk:
 
 
 def step_masks(xp, running, steps, dtype):
-    """``running`` (T, B) bool (NumPy; False at and past each sequence's length, or None) as
-    ``Walk``'s masks on the device: per step (in time order) None where every sequence runs,
-    else (scale, stop), each (1, B); and the (T, 1, B) scale of all steps in ``dtype`` (None
-    without a mask). Only the steps some sequence has ended get a mask."""
-    if running is None or running.all():
+    """``running`` (T, B) bool (False at and past each sequence's length; NumPy's or the
+    device's, or None) as ``Walk``'s masks on the device: per step (in time order) None where
+    every sequence runs, else (scale, stop), each (1, B); and the (T, 1, B) scale of all steps
+    in ``dtype`` (None without a mask). Only the steps some sequence has ended get a mask.
+    Called within the device's guard; the host reads T booleans, which steps are full."""
+    if running is None:
         return [None] * steps, None
-    scale = xp.asarray(running.astype(dtype)[:, None, :])
-    stop = xp.asarray(~running[:, None, :])
-    full = running.all(axis=1)
+    running = xp.asarray(running)
+    full = running.all(axis=1).tolist()
+    if all(full):
+        return [None] * steps, None
+    scale = running.astype(dtype)[:, None, :]
+    stop = ~running[:, None, :]
     return [None if full[t] else (scale[t], stop[t]) for t in range(steps)], scale
 
 
