@@ -243,6 +243,20 @@ def gather_cases(draw):
 
 
 @st.composite
+def cross_entropy_cases(draw, shape=shapes(1, 3, 1, 5)):
+    """Logits (..., C) with C >= 1 and one target class per token (repeats likely)."""
+    logits = draw(arrays(shape))
+    targets = draw(hnp.arrays(np.int64, logits.shape[:-1],
+                              elements=st.integers(0, logits.shape[-1] - 1)))
+    return Case((logits, targets), {})
+
+
+def np_softmax_cross_entropy(logits, target):
+    picked = np.take_along_axis(logits, target[..., None], axis=-1)[..., 0]
+    return np_logsumexp(logits, axis=-1) - picked
+
+
+@st.composite
 def basic_index_cases(draw):
     x = draw(arrays(shapes(1, 3, 1, 4)))
     return Case((x,), {"index": draw(hnp.basic_indices(x.shape, allow_newaxis=True))})

@@ -18,6 +18,7 @@ from op_cases import (np_mean, with_zero, with_empty_axis, empty_shape, empty_gu
                       where_with_numbers, np_logsumexp, np_softmax, np_log_softmax, np_split,
                       split_sizes, chunk_sizes, seeded_dropout, mixed_cases, where_mixed_cases,
                       concat_cases, stack_cases, where_cases, take_cases, gather_cases,
+                      cross_entropy_cases, np_softmax_cross_entropy,
                       basic_index_cases, array_index_cases, mask_index_cases, one_hot_cases,
                       reshape_options, broadcast_options, split_options, chunk_options,
                       pad_options, positive, nonzero, nonzero_ints, off_kink, tie_free, spread,
@@ -112,6 +113,8 @@ REDUCE = [
     OpSpec("cumsum", tg.cumsum, np_cumsum, kwargs=one_axis),
     OpSpec("softmax", tg.softmax, np_softmax, kwargs=one_axis),
     OpSpec("log_softmax", tg.log_softmax, np_log_softmax, kwargs=one_axis),
+    OpSpec("softmax_cross_entropy", tg.softmax_cross_entropy, np_softmax_cross_entropy,
+           inputs=cross_entropy_cases()),
     OpSpec("argmax", tg.argmax, np.argmax, shapes=unary(min_dims=1), elements=spread, unique=True,
            kwargs=lambda s: st.fixed_dictionaries({"axis": st.integers(-len(s[0]), len(s[0]) - 1)}),
            differentiable=False),
@@ -246,6 +249,8 @@ EMPTY = [empty(spec, shapes=with_empty_axis(1)) for spec in UNARY] + [
     empty(_SPEC["stack"], inputs=stack_cases(empty_shape())),
     empty(_SPEC["unbind"], shapes=with_empty_axis(1, min_dims=2), kwargs=nonempty_axis),
     empty(_SPEC["take"], inputs=take_cases(empty_shape(), min_index_side=0)),
+    empty(_SPEC["softmax_cross_entropy"],
+          inputs=cross_entropy_cases(empty_shape(min_dims=2).filter(lambda s: s[-1] > 0))),
     empty(_SPEC["matmul"], shapes=empty_gufunc("(n?,k),(k,m?)->(n?,m?)")),
 ]
 

@@ -77,6 +77,16 @@ def test_clip_grad_norm_of_huge_and_tiny_float32_grads_is_exact(magnitude):
         assert np.linalg.norm(clipped.astype(np.float64)) == pytest.approx(1.0, rel=1e-5)
 
 
+def test_clip_grad_norm_of_large_float32_grads_is_the_float64_norm():
+    # several chunks of the float64 dot products, and a ragged last one
+    rng = np.random.default_rng(0)
+    values = [rng.standard_normal(size) * scale for size, scale in ((150_001, 1e-3), (7, 50.0))]
+    params = with_grads(values)
+    exact = float(np.linalg.norm(np.concatenate([p.grad.numpy().astype(np.float64).ravel()
+                                                 for p in params])))
+    assert tg.optim.clip_grad_norm_(params, max_norm=math.inf) == pytest.approx(exact, rel=1e-12)
+
+
 @pytest.mark.parametrize("bad, expected", [(math.inf, math.inf), (-math.inf, math.inf),
                                            (math.nan, math.nan)])
 @pytest.mark.parametrize("norm_type", [2.0, math.inf])

@@ -20,7 +20,7 @@ from .ops import (neg, add, sub, mul, div, pow, exp, log, sqrt, abs, sin, cos, t
                   argmax, argmin, all, any, reshape, flatten, permute, transpose, swapaxes,
                   broadcast_to, squeeze, unsqueeze, concatenate, stack, split, chunk, unbind, flip,
                   pad, clone, getitem, take, gather, masked_fill, one_hot, sort, argsort, topk,
-                  multinomial, matmul, softmax, log_softmax, dropout)
+                  multinomial, matmul, softmax, log_softmax, softmax_cross_entropy, dropout)
 from .ops import concatenate as cat  # PyTorch's name: the same function
 
 __version__ = "0.1.0"

@@ -99,17 +99,21 @@ def _kept_tokens(scores, target, weight, ignore_index):
     return keep
 
 
-def _token_losses(log_probs, target, weight, keep):
-    """-log_probs at the targets, times the weights; (per-token losses, what "mean" divides by).
+def _token_losses(scores, target, weight, keep, normalise):
+    """-log_softmax(scores) at the targets with ``normalise`` (one node), else -scores there,
+    times the weights; (per-token losses, what "mean" divides by).
 
     A token outside ``keep`` contributes exactly 0 and no gradient."""
     if keep is not None:
         target = ops.where(keep, target, 0)  # any valid class: its pick is discarded below
-    losses = -ops.gather(log_probs, -1, target.unsqueeze(-1)).squeeze(-1)
+    if normalise:
+        losses = ops.softmax_cross_entropy(scores, target)
+    else:
+        losses = -ops.gather(scores, -1, target.unsqueeze(-1)).squeeze(-1)
     if keep is not None:
         losses = ops.where(keep, losses, 0.0)
     if weight is None:
-        return losses, (target.size if keep is None else keep.astype(log_probs.dtype).sum())
+        return losses, (target.size if keep is None else keep.astype(scores.dtype).sum())
     # 0 * inf would be NaN: a zero-weight token with an infinite loss (padding whose class a
     # model masks with a -inf logit) contributes 0. A finite loss is kept, so that
     # d(w * loss)/dw = loss holds at w = 0 too.
@@ -172,7 +176,8 @@ def cross_entropy(logits, target, weight=None, ignore_index=None, reduction="mea
       per-token ``w * loss`` of ``target``'s shape, 0 on dropped tokens.
 
     Targets outside [0, C) (other than ``ignore_index``) raise an IndexError naming the value.
-    Computed as ``nll_loss(log_softmax(logits))``, finite for any finite logits.
+    Computed as one node per token (``tg.softmax_cross_entropy``: the value of
+    ``nll_loss(log_softmax(logits))``), finite for any finite logits.
 
     >>> import tinygrad_seq as tg
     >>> logits = tg.tensor([[[1000.0, -1000.0]], [[0.0, 0.0]]])      # (T=2, B=1, C=2)
@@ -196,8 +201,7 @@ def _loss(scores, target, weight, ignore_index, reduction, op, shape, normalise=
         # a dropped row may be all -inf (fully masked): its log_softmax is NaN, and NaN times
         # the zero gradient that the mask sends back is still NaN. Normalise zeros there.
         scores = ops.where(keep.unsqueeze(-1), scores, 0.0)
-    log_probs = ops.log_softmax(scores, -1) if normalise else scores
-    losses, count = _token_losses(log_probs, target, weight, keep)
+    losses, count = _token_losses(scores, target, weight, keep, normalise)
     return _reduce(losses, count, reduction)
 
 

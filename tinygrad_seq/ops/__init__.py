@@ -10,4 +10,4 @@ from .indexing import getitem, take, gather, masked_fill, one_hot
 from .sorting import sort, argsort, topk
 from .sampling import multinomial
 from .linalg import matmul, linear
-from .nn import softmax, log_softmax, dropout
+from .nn import softmax, log_softmax, softmax_cross_entropy, dropout

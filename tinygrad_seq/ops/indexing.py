@@ -3,6 +3,8 @@
 Backward of an integer-array index scatter-adds (``xp.add.at``, in NumPy and current CuPy), so a
 repeated index receives the sum of its gradients.
 """
+import math
+
 from .. import autograd
 from ..autograd import Function, tensor_type
 from .. import backend
@@ -75,13 +77,18 @@ class Take(Function):
     def backward(ctx, g):
         xp = ctx.xp
         (indices,) = ctx.saved
-        grad = xp.zeros(ctx.shape, dtype=ctx.dtype)
-        axis = ctx.axis
-        # Move the looked-up axis to the front of both, so one add.at over axis 0 does it.
-        flat = g.reshape(g.shape[:axis] + (indices.size,) + g.shape[axis + indices.ndim:])
-        g_front = xp.moveaxis(flat, axis, 0)
-        xp.add.at(xp.moveaxis(grad, axis, 0), indices.reshape(-1), g_front)
-        return grad, None
+        axis, size = ctx.axis, ctx.shape[ctx.axis]
+        # The looked-up axis in front of both, every other axis flattened into one row of
+        # ``width``: add.at with one flat index per element runs NumPy's fast 1-d loop, 4-5x
+        # faster than add.at of whole rows, and sums duplicates in the same order (same bits).
+        rest = ctx.shape[:axis] + ctx.shape[axis + 1:]
+        width = math.prod(rest)
+        rows = indices.reshape(-1)  # a negative row, -k, gives flat indices -k * width + j: row -k
+        g_front = xp.moveaxis(g.reshape(g.shape[:axis] + (rows.size,) + g.shape[axis + indices.ndim:]),
+                              axis, 0)
+        grad = xp.zeros(size * width, dtype=ctx.dtype)
+        xp.add.at(grad, (rows[:, None] * width + xp.arange(width)).reshape(-1), g_front.reshape(-1))
+        return xp.moveaxis(grad.reshape((size,) + rest), 0, axis), None
 
 
 class Gather(Take):

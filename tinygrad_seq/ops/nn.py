@@ -1,4 +1,4 @@
-"""Ops of neural networks: softmax, log_softmax, dropout."""
+"""Ops of neural networks: softmax, log_softmax, softmax_cross_entropy, dropout."""
 from ..autograd import Function
 from .. import backend
 from .axes import accepts_dim, axis_index
@@ -35,6 +35,36 @@ class LogSoftmax(Function):
         return g - ctx.xp.exp(y) * g.sum(axis=ctx.axis, keepdims=True)
 
 
+class SoftmaxCrossEntropy(Function):
+    """Per-token ``logsumexp(logits) - logits[target]`` over the last axis, one node: the
+    forward keeps the exponentials and their sums, so the backward is ``softmax - 1 at the
+    target`` in two passes (no second softmax, no one-hot, no scatter of a picked gradient)."""
+
+    name = "softmax_cross_entropy"
+
+    def forward(ctx, logits, target):
+        xp = ctx.xp
+        ctx.shape = logits.shape
+        if logits.size == 0:  # no tokens, or no classes (then no target can be valid)
+            ctx.save(None, None, target)
+            return xp.zeros(logits.shape[:-1], dtype=logits.dtype)
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        picked = xp.take_along_axis(shifted, target[..., None], axis=-1)[..., 0]
+        exp = xp.exp(shifted, out=shifted)
+        sums = exp.sum(axis=-1)
+        ctx.save(exp, sums, target)
+        return xp.log(sums) - picked
+
+    def backward(ctx, g):
+        exp, sums, target = ctx.saved
+        if exp is None:
+            return ctx.xp.zeros(ctx.shape, dtype=g.dtype), None
+        grad = exp * (g / sums)[..., None]
+        rows = grad.reshape(-1, grad.shape[-1])
+        rows[ctx.xp.arange(rows.shape[0]), target.reshape(-1)] -= g.reshape(-1)
+        return grad, None
+
+
 class Dropout(Function):
     """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p); the mask comes
     from the device's random stream (``tg.manual_seed``)."""
@@ -69,6 +99,19 @@ def softmax(a, axis=-1):
 def log_softmax(a, axis=-1):
     """a - logsumexp(a) along ``axis``, computed without overflow."""
     return LogSoftmax.apply(a, axis=_one_axis(a, axis, "log_softmax"))
+
+
+def softmax_cross_entropy(logits, target):
+    """The cross-entropy of each token: ``logsumexp(logits, -1) - logits[..., target]``, for
+    logits ``(..., C)`` and integer targets ``(...)`` in [0, C) (checked by the losses that use
+    it: ``tg.nn.functional.cross_entropy``). One node, finite for any finite logits.
+
+    >>> import tinygrad_seq as tg
+    >>> losses = tg.softmax_cross_entropy(tg.zeros(2, 4), tg.tensor([0, 3]))
+    >>> [round(v, 4) for v in losses.tolist()]   # log(4)
+    [1.3863, 1.3863]
+    """
+    return SoftmaxCrossEntropy.apply(logits, target)
 
 
 def dropout(a, p=0.5, training=True):

@@ -50,19 +50,22 @@ class Adam(Optimizer):
                 param *= 1 - lr * weight_decay
             else:
                 grad = grad + weight_decay * param
-        # The order of PyTorch's in-place ops, so float32 trajectories agree to rounding
-        exp_avg += (1 - beta1) * (grad - exp_avg)
+        # The order of PyTorch's in-place ops, so float32 trajectories agree to rounding; every
+        # intermediate in one of two scratch arrays (``out=``), not a new array per operation
+        scratch, denom = xp.empty_like(param), xp.empty_like(param)
+        exp_avg += xp.multiply(xp.subtract(grad, exp_avg, out=scratch), 1 - beta1, out=scratch)
         exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
+        exp_avg_sq += xp.multiply(xp.multiply(grad, 1 - beta2, out=scratch), grad, out=scratch)
         second_moment = exp_avg_sq
         if group["amsgrad"]:
             second_moment = buffer(state, "max_exp_avg_sq", param, xp)
             xp.maximum(second_moment, exp_avg_sq, out=second_moment)
         bias_correction1 = 1 - beta1 ** step
         bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
-        denom = xp.sqrt(second_moment) / bias_correction2_sqrt
+        xp.divide(xp.sqrt(second_moment, out=denom), bias_correction2_sqrt, out=denom)
         denom += group["eps"]
-        param += (-lr / bias_correction1) * exp_avg / denom
+        param += xp.divide(xp.multiply(exp_avg, -lr / bias_correction1, out=scratch), denom,
+                           out=scratch)
 
 
 class AdamW(Adam):
