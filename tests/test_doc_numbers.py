@@ -471,6 +471,8 @@ def test_op_overhead_tables_are_the_benchmark_json():
 RNN_TABLES = {  # the bold paragraph start of each table and its JSON
     "2 threads": "performance/rnn_fused_2threads.json",
     "1 thread": "performance/rnn_fused_1thread.json",
+    "After the LSTM's BPTT factors, 2 threads": "performance/rnn_fused_factors_2threads.json",
+    "After the LSTM's BPTT factors, 1 thread": "performance/rnn_fused_factors_1thread.json",
     "The declared cells": "performance/rnn_declared_1thread.json",
 }
 KIND_NAMES = {"LSTM": "lstm", "GRU": "gru", "tanh RNN": "rnn"}
@@ -527,6 +529,19 @@ COMPILED_TABLES = {  # the bold paragraph start of each table of the compiled en
     "Compiled, 2 threads": "performance/scan_2threads.json",
     "Compiled, 1 thread": "performance/scan_1thread.json",
 }
+
+
+def test_kernel_factors_prose_is_the_benchmark_json():
+    def small(json):
+        ms = log(json)["time"]["lstm-small"]["ms"]
+        return ms["tg"] / ms["torch.nn"]
+    before = [small(RNN_TABLES[h]) for h in ("2 threads", "1 thread")]
+    after = [small(RNN_TABLES[f"After the LSTM's BPTT factors, {h}"]) for h in ("2 threads", "1 thread")]
+    assert_says(PERF, f"The small LSTM went from {before[0]:.2f} to {after[0]:.2f} × torch.nn at two "
+                      f"threads and from {before[1]:.2f} to {after[1]:.2f} at one")
+    m = {e: v["peak_increase_bytes"] / 2**20 for e, v in log(
+        RNN_TABLES["After the LSTM's BPTT factors, 2 threads"])["memory"]["lstm-long"].items()}
+    assert_says(PERF, f"({m['tg']:.0f} MB against torch.nn's {m['torch.nn']:.0f} MB")
 
 
 @pytest.mark.parametrize("heading", sorted(COMPILED_TABLES))
