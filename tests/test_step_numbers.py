@@ -78,3 +78,8 @@ def test_threads_and_load_are_the_json():
         assert f"`{bench['run']['command']}`" in text, f"the command of {path}"
         load = bench["load"]["other_cores"]
         assert f"{load:.2f} cores of other processes' load over the run of {path.split('/')[-1]}" in text
+
+
+def test_charlm_prose_is_the_bench_json():
+    speeds = sorted(log(path)["cases"]["charlm"]["tg_over_torch_speed"] for path in MODELS.values())
+    assert f"({speeds[0]:.2f}–{speeds[1]:.2f} on this quiet run)" in page_text(PERF)
