@@ -9,7 +9,7 @@ import statistics
 
 import pytest
 
-from test_doc_numbers import assert_row, assert_says, assert_shown, log, numbers, table
+from test_doc_numbers import assert_row, assert_says, log, table
 
 MODELS = "models.md"
 SECTION = "Models IV: a forecaster that beats persistence"

@@ -29,7 +29,7 @@ def compiled(program, loop, xp, device, keep, anomaly):
 
 def _build(program, loop, xp, device, keep, anomaly):
     scope = {"new": object.__new__, "xp": xp, "autograd": autograd, "unbroadcast": _unbroadcast,
-             "SUMMED_SIZE": SUMMED_SIZE, "sum_into": sum_into, "loop": loop}
+             "SUMMED_SIZE": SUMMED_SIZE, "sum_into": sum_into}
     for i, op in enumerate(program.ops):
         # the op's context class for this program: device, xp and needs as class attributes
         scope[f"K{i}"] = type(op.cls.__name__, (op.cls,), {
