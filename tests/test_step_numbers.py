@@ -83,3 +83,17 @@ def test_threads_and_load_are_the_json():
 def test_charlm_prose_is_the_bench_json():
     speeds = sorted(log(path)["cases"]["charlm"]["tg_over_torch_speed"] for path in MODELS.values())
     assert f"({speeds[0]:.2f}–{speeds[1]:.2f} on this quiet run)" in page_text(PERF)
+
+
+def test_concurrent_table_is_the_json():
+    bench = log("performance/models_concurrent_1thread.json")
+    t = table(PERF, "Models, concurrent, 1 thread each", first_header="model")
+    assert sorted(t.first_cells()) == sorted(bench["cases"])
+    for name, r in bench["cases"].items():
+        row = t.row(name, exact=True)
+        assert_row(row, {"tg steps/s": r["steps_per_s"]["tg"], "torch steps/s": r["steps_per_s"]["torch"],
+                         "tg / torch (speed)": r["tg_over_torch_speed"], "target": 1.0,
+                         "other load (cores, max)": r["other_load"]["max"]})
+        met = r["tg_over_torch_speed"] >= 1.0
+        assert plain(row["target"]).endswith("met" if met else "missed")
+    assert f"`{bench['run']['command']}`" in " ".join(page_text(PERF).split())
