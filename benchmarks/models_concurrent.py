@@ -22,13 +22,13 @@ import subprocess
 import sys
 import time
 
+import step_cases
 import timing
 
 
 def worker(engine, name, seconds, batches):
     """Runs in a worker process: ready, go, steps for ``seconds``, one JSON line."""
     import torch
-    import step_cases
     limiter = timing.set_threads(1, torch)  # noqa: F841 (kept alive: the limits hold)
     case, _ = step_cases.make(name, batches)
     step = step_cases.tg_step(case) if engine == "tg" else step_cases.torch_step(case)
@@ -86,7 +86,8 @@ def one_round(name, args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", action="append", help="a model of step_cases (repeatable)")
+    parser.add_argument("--only", action="append", choices=sorted(step_cases.CASES),
+                        help="time only this model (repeatable)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=20.0, help="per round (20)")
     parser.add_argument("--batches", type=int, default=4, help="data batches stepped through (4)")
@@ -96,7 +97,6 @@ def main(argv=None):
     if args.worker:
         return worker(args.worker, args.only[0], args.seconds, args.batches)
     import numpy as np
-    import step_cases
     for line in timing.machine_report(numpy=np.__version__):
         print(line)
     results = {}
