@@ -13,13 +13,18 @@ the running steps is made on the device from the B lengths, not on the host and 
 """
 import numpy as np
 
-from . import backend
+from . import autograd, backend
 from .checks import sequence_lengths
+from .tensor import Tensor
 
 
 def checked(owner, lengths, steps, batch, batch_is=""):
     """(``lengths`` checked by ``checks.sequence_lengths``, as an array where they live (host
-    data as a NumPy array); their minimum, ``steps`` when there are none)."""
+    data as a NumPy array, a tensor's its array); their minimum, ``steps`` when there are
+    none)."""
+    if isinstance(lengths, Tensor):
+        autograd.reading(lengths, "lengths")  # a value read: a recorded scan step cannot
+        lengths = lengths.data
     device = backend.device_of_array(lengths)
     if device == "cpu":
         lengths = np.asarray(lengths)

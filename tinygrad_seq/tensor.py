@@ -44,10 +44,7 @@ def _to_array(data, dtype, device):
                             f"or booleans, got {type(data).__name__}")
     elif data.dtype.kind not in "fiub":
         raise TypeError(f"tensor: data of dtype {data.dtype} is not numeric: expected numbers or booleans")
-    if source_device != "cpu" and dev.name != "cpu":
-        with backend.on(source_device):  # the check reads the data on its own GPU
-            check_representable(data, dtype, "tensor")
-    else:
+    with backend.on(backend.device_of_array(data)):  # the check reads the data where it is
         check_representable(data, dtype, "tensor")
     with dev.activate(), np.errstate(over="ignore"):  # 1e300 into float32 is inf, as in PyTorch
         return dev.xp.array(data, dtype=dtype, copy=True)

@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from .. import autograd, backend, lengths as sequence_lengths, ops
+from .. import backend, lengths as sequence_lengths, ops
 from ..tensor import Tensor
 from . import plan, record as recording
 from .record import Untraceable
@@ -215,9 +215,6 @@ def _rows(running, like):
 def _running(lengths, steps, carry, device):
     """(T, B) bool: step t of sequence b runs (t < lengths[b]) (the carry's first axis is B),
     made on ``device`` from lengths of any device (see tinygrad_seq/lengths.py)."""
-    if isinstance(lengths, Tensor):
-        autograd.reading(lengths, "lengths")
-        lengths = lengths.data
     batch = carry[0].shape[0] if carry[0].ndim else None
     lengths, _ = sequence_lengths.checked("scan", lengths, steps, batch, ", the carry's first axis")
     return Tensor._make(sequence_lengths.running(lengths, steps, device), device, None, 0)

@@ -21,7 +21,7 @@ The engines receive plain data (cells, masks, dropout masks), never the layer.
 """
 import warnings
 
-from .. import autograd, creation, lengths as sequence_lengths, ops
+from .. import creation, lengths as sequence_lengths, ops
 from ..loop import scan
 from ..tensor import Tensor
 from . import functional as F, fused as fused_kernels
@@ -250,9 +250,6 @@ def _checked_lengths(lengths, steps, batch, name):
     before T (then nothing needs masking)."""
     if lengths is None:
         return None
-    if isinstance(lengths, Tensor):
-        autograd.reading(lengths, "lengths")
-        lengths = lengths.data
     lengths, shortest = sequence_lengths.checked(name, lengths, steps, batch)
     return lengths if shortest < steps else None
 
