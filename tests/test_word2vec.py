@@ -16,6 +16,8 @@ from models.data import Splits
 from models.vectors import VectorFileError, read_vectors, write_vectors
 from tinygrad_seq import train as trainer
 
+from cli_cases import refused
+
 pytest.importorskip("tqdm", reason="the train extra (tqdm, matplotlib) is not installed")
 pytest.importorskip("matplotlib", reason="the train extra (tqdm, matplotlib) is not installed")
 
@@ -288,16 +290,6 @@ def records(out, kind):
         return [r for r in map(json.loads, file) if r["kind"] == kind]
 
 
-def fails(capsys, main, argv, *fragments):
-    with pytest.raises(SystemExit) as stop:
-        main(argv)
-    error = capsys.readouterr().err
-    assert stop.value.code == 2, error
-    for fragment in fragments:
-        assert fragment in error, error
-    return error
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One smoke run of word2vec on the synthetic text, exported (shared by the tests below)."""
@@ -345,7 +337,7 @@ def test_trained_topics_are_neighbours_and_export_is_the_embedding(trained, caps
     assert sum(w in cat_line for w in TOPICS[0]) >= 2, lines   # its topic, not the other's
     word2vec.main(["eval", "--checkpoint", checkpoint, "--plot", "pca.png", "--plot-words", "12"])
     assert os.path.getsize("pca.png") > 0
-    fails(capsys, word2vec.main, ["neighbours", "zebra", "--checkpoint", checkpoint],
+    refused(capsys, word2vec.main, ["neighbours", "zebra", "--checkpoint", checkpoint],
           "'zebra' is not in the vocabulary")
 
 
@@ -435,13 +427,13 @@ def test_freeze_keeps_the_vectors_and_resume_keeps_them_frozen(trained, tmp_path
 
 def test_sentiment_embeddings_bad_input(trained, tmp_path, capsys):
     _, _, text, _ = trained
-    fails(capsys, sentiment.main, ["train", "--smoke", "--freeze"], "--freeze", "needs --embeddings")
-    fails(capsys, sentiment.main, ["train", "--smoke", "--embeddings", text, "--embedding-size", "7"],
+    refused(capsys, sentiment.main, ["train", "--smoke", "--freeze"], "--freeze", "needs --embeddings")
+    refused(capsys, sentiment.main, ["train", "--smoke", "--embeddings", text, "--embedding-size", "7"],
           "holds vectors of 16 numbers", "--embedding-size is 7")
     bad = tmp_path / "bad.txt"
     bad.write_text("2 2\ncat 1 2\ndog 1 oops\n")
-    fails(capsys, sentiment.main, ["train", "--smoke", "--embeddings", str(bad)],
+    refused(capsys, sentiment.main, ["train", "--smoke", "--embeddings", str(bad)],
           "--embeddings", "line 3", "'oops'")
     out = str(tmp_path / "run")
     sentiment_run(out, "--embeddings", text)
-    fails(capsys, sentiment.main, ["train", "--smoke", "--out", out, "--resume"], "embeddings")
+    refused(capsys, sentiment.main, ["train", "--smoke", "--out", out, "--resume"], "embeddings")
