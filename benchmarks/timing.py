@@ -250,15 +250,19 @@ def cpu_model():
 
 def run_record(torch=None, **versions):
     """What a benchmark's JSON keeps of the run besides its numbers: the exact command line,
-    the machine, the load average at the end (1, 5, 15 minutes), and every thread pool that
+    the machine, the load average at the end (1, 5, 15 minutes), every thread pool that
     threadpoolctl sees (OpenBLAS's kernel, ``architecture``, included: it decides float32
-    results and speed).
+    results and speed), and whether the fused kernels ran their steps compiled (the Numba
+    version) or as NumPy operations ("off").
 
     >>> sorted(run_record())
-    ['command', 'load_average', 'machine', 'threadpools']
+    ['command', 'compiled_steps', 'load_average', 'machine', 'threadpools']
     """
     import shlex
     import sys
+    import numpy
+    from tinygrad_seq.nn.fused.walk import compiled_steps
+    loops = compiled_steps(numpy)
     try:
         from threadpoolctl import threadpool_info
         pools = threadpool_info()
@@ -269,6 +273,7 @@ def run_record(torch=None, **versions):
     return {"command": " ".join(shlex.quote(a) for a in ["python", *sys.argv]),
             "machine": machine_report(**versions),
             "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+            "compiled_steps": "off" if loops is None else loops.numba.__version__,
             "threadpools": pools if torch is None or isinstance(pools, str)
             else pools + [{"internal_api": "torch intra-op", "num_threads": torch.get_num_threads()}]}
 

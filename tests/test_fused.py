@@ -2,7 +2,8 @@
 by op (engine="graph") and recorded (engine="compiled"): equal outputs, final states and every
 gradient over drawn configurations, sequences long enough to cross the BPTT's gradient flushes,
 losses with and without the output, NaN in the padding, and float32; finite differences; one
-node; the graph released after backward; memory that stays what BPTT needs."""
+node; the graph released after backward; memory that stays what BPTT needs. Each with the
+steps' elementwise work compiled (Numba) and in NumPy operations."""
 import gc
 import tracemalloc
 import zlib
@@ -14,6 +15,7 @@ from hypothesis import given, strategies as st
 import tinygrad_seq as tg
 from tinygrad_seq.loop.replay import Scan
 from tinygrad_seq.nn.fused import FusedRecurrent
+from tinygrad_seq.nn.fused.walk import compiled_steps
 from tinygrad_seq.testing import assert_close, gradcheck_module
 
 from recurrent_cases import random_state, rounding_terms, upstream_like, weighted_sum
@@ -39,6 +41,17 @@ KINDS = {
 # what the loss sees: the output, the final states, or the top layer's last hidden state alone
 # (a many-to-one model: the output gets no gradient, a branch of its own in the fused BPTT)
 LOSSES = ("output", "output and states", "states", "top hidden state")
+
+
+@pytest.fixture(autouse=True, params=["compiled steps", "NumPy steps"])
+def step_loops(request, monkeypatch):
+    """Every test here runs the kernels both ways: each step's elementwise work as one
+    compiled loop (Numba) and as NumPy operations (without Numba, and on CuPy)."""
+    if request.param == "NumPy steps":
+        monkeypatch.setenv("TINYGRAD_SEQ_COMPILED_STEPS", "0")
+    elif compiled_steps(np) is None:
+        pytest.skip("Numba is not installed")
+    return request.param
 
 
 def build(kind, input_size, hidden_size, **options):

@@ -8,11 +8,13 @@
 Arrays are feature-major (``walk.py``). The r and z rows of the weights are halved so that one
 tanh pass gives both sigmoids (σ(x) = 0.5 * tanh(x / 2) + 0.5; halving is exact in binary
 floating point). Every bias that enters a pre-activation by addition is added once, to the
-input projection of all steps; only b_hn, inside r * h_n, is added per step.
+input projection of all steps; only b_hn, inside r * h_n, is added per step. On the CPU with
+Numba (``compiled_steps.py``) the elementwise work of a reset_after step is one compiled loop
+each way, beside the step's matrix product.
 """
 from itertools import repeat
 
-from .walk import ByTime, by_time, flat_input, input_grad
+from .walk import ByTime, by_time, compiled_steps, flat_input, input_grad
 
 
 class GRUKernel:
@@ -58,6 +60,21 @@ class GRUKernel:
         recurrent_rz, recurrent_n = recurrent[:2 * h], recurrent[2 * h:]
         dot, add, subtract, multiply, tanh = xp.dot, xp.add, xp.subtract, xp.multiply, xp.tanh
         on = walk.forward
+        loops = compiled_steps(xp)
+        if reset_after and loops is not None:
+            step = loops.gru_forward
+            for block, kept_t, h_prev, h_new, mask in zip(
+                    on(gates.reshape(steps, 3, h, batch)), on(kept), on(walk.prev(states)),
+                    on(walk.next(states)), walk.masks):
+                dot(weight, h_prev, out=recurrent)
+                if bias_n is None:
+                    xp.copyto(kept_t, recurrent_n)
+                else:
+                    add(recurrent_n, bias_n, out=kept_t)
+                step(block, recurrent_rz, kept_t, h_prev, h_new)
+                if mask is not None:
+                    xp.copyto(h_new, h_prev, where=mask[1])
+            return states
         half = xp.asarray(0.5, dtype)   # 0-d: no Python float converted at every call
         for rz, (r, z, n), kept_t, h_prev, h_new, mask in zip(
                 on(gates[:, :2 * h]), on(gates.reshape(steps, 3, h, batch)), on(kept),
@@ -113,6 +130,24 @@ class GRUKernel:
         dot, add, subtract, multiply = xp.dot, xp.add, xp.subtract, xp.multiply
         back = walk.backward
         one_ = xp.asarray(1, dtype)
+        loops = compiled_steps(xp)
+        if reset_after and loops is not None:
+            step = loops.gru_backward
+            for block, kept_t, h_prev, d_o, mask in zip(
+                    back(gates.reshape(steps, 3, h, batch)), back(kept), back(walk.prev(states)),
+                    repeat(None) if d_out is None else back(d_out), reversed(walk.masks)):
+                dg = d_gates.block()
+                if mask is None:
+                    step(block, kept_t, h_prev, d_h, d_o, dg, one)
+                else:   # the mask's scale is 0 or 1: scaling the terms is scaling their sum
+                    step(block, kept_t, h_prev, d_h * mask[0],
+                         None if d_o is None else d_o * mask[0], dg, one)
+                dot(weight_t, dg[:n_row], out=d_h_next)
+                add(d_h_next, one, out=d_h_next)
+                if mask is not None:
+                    xp.copyto(d_h_next, d_h, where=mask[1])
+                d_h, d_h_next = d_h_next, d_h
+            return self._gradients(x, d_gates.result(), d_h, walk, dx_layout, need_weights)
         for rz, (r, z, n), kept_t, h_prev, d_o, mask in zip(
                 back(gates[:, :2 * h]), back(gates.reshape(steps, 3, h, batch)), back(kept),
                 back(walk.prev(states)), repeat(None) if d_out is None else back(d_out),
@@ -149,7 +184,15 @@ class GRUKernel:
             if mask is not None:
                 xp.copyto(d_h_next, d_h, where=mask[1])
             d_h, d_h_next = d_h_next, d_h
-        flat = d_gates.result()
+        return self._gradients(x, d_gates.result(), d_h, walk, dx_layout, need_weights)
+
+    def _gradients(self, x, flat, d_h, walk, dx_layout, need_weights):
+        """From the gate gradients of all steps ``flat`` (rows, T * B): the weights' (one GEMM
+        each over all steps) and the input's, as ``backward`` returns them."""
+        xp, h, reset_after = self.xp, self.hidden, self.reset_after
+        steps, batch, dtype = self.steps, self.batch, self.states.dtype
+        states, kept = self.states, self.kept
+        n_row = 3 * h if reset_after else 2 * h
         prev_states = by_time(xp, walk.prev(states))                # (H, T * B)
         ones = xp.ones(steps * batch, dtype)                        # sums over steps as GEMVs
         rz_rows, n_rows = flat[:2 * h], flat[n_row:]

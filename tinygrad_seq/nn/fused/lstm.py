@@ -14,11 +14,15 @@ output gradient dh into the o gate's gradient (tanh(c) σ'(o)) and into the cell
 (g σ'(i), c_prev σ'(f), i (1 - g^2): one block after o's, so one broadcast product gives all
 three). A step is then seven array operations, not sixteen. Gradients are computed in the
 internal order and put back in PyTorch's i, f, g, o.
+
+On the CPU with Numba (``compiled_steps.py``) a step's elementwise work is one compiled loop
+each way, beside the step's matrix product, and BPTT makes those factors per element inside
+its loop instead (with ``proj_size`` the backward runs the array operations above).
 """
 from itertools import repeat
 
 from ... import autograd
-from .walk import ByTime, by_time, flat_input, input_grad
+from .walk import ByTime, by_time, compiled_steps, flat_input, input_grad
 
 # The BPTT factors are made for as many steps at once as make about this many elements a gate.
 FACTOR_BLOCK = 1 << 16
@@ -73,6 +77,23 @@ class LSTMKernel:
         scratch = xp.empty((h, batch), dtype)
         dot, add, multiply, tanh, copyto = xp.dot, xp.add, xp.multiply, xp.tanh, xp.copyto
         on = walk.forward
+        loops = compiled_steps(xp)
+        if loops is not None:
+            step = loops.lstm_forward
+            for block, h_prev, h_new, c_prev, c, unprojected, mask in zip(
+                    on(gates.reshape(steps, 5, h, batch)), on(walk.prev(states)),
+                    on(walk.next(states)), on(walk.prev(cells)), on(walk.next(cells)),
+                    repeat(None) if hidden is None else on(hidden), walk.masks):
+                dot(weight_hh, h_prev, out=recurrent)
+                if unprojected is None:
+                    step(block, recurrent, c_prev, c, h_new)
+                else:
+                    step(block, recurrent, c_prev, c, unprojected)
+                    dot(weight_hr, unprojected, out=h_new)
+                if mask is not None:
+                    copyto(h_new, h_prev, where=mask[1])
+                    copyto(c, c_prev, where=mask[1])
+            return states
         half = xp.asarray(0.5, dtype)   # 0-d: no Python float converted at every call
         for pre, sig, (o, i, f, g, tc), h_prev, h_new, c_prev, c, unprojected, mask in zip(
                 on(gates[:, :4 * h]), on(gates[:, :3 * h]), on(gates.reshape(steps, 5, h, batch)),
@@ -162,34 +183,53 @@ class LSTMKernel:
         weight_hr_t = None if hidden is None else xp.ascontiguousarray(weight_hr.T)
         dot, add, multiply, copyto = xp.dot, xp.add, xp.multiply, xp.copyto
         back = walk.backward
-        for (o_factor, ifg_factors, c_factor, f), d_o, d_projected, mask in zip(
-                self._factors(walk), repeat(None) if d_out is None else back(d_out),
-                repeat(None) if hidden is None else back(d_proj), reversed(walk.masks)):
-            dg = d_gates.block()
-            if d_o is not None:
-                add(d_h, d_o, out=d_total)
-            else:
-                copyto(d_total, d_h)
-            if mask is not None:
-                multiply(d_total, mask[0], out=d_total)
-            if d_projected is not None:
-                copyto(d_projected, d_total)
-                dot(weight_hr_t, d_total, out=d_hidden)
-            multiply(c_factor, d_hidden, out=d_c_total)            # dc from h = o tanh(c)
-            if mask is not None:
-                multiply(d_c, mask[0], out=one)
-                add(d_c_total, one, out=d_c_total)
-            else:
-                add(d_c_total, d_c, out=d_c_total)
-            multiply(o_factor, d_hidden, out=dg[:h])
-            multiply(ifg_factors, d_c_total, out=dg[h:].reshape(3, h, batch))
-            multiply(d_c_total, f, out=d_c_next)
-            dot(weight_hh_t, dg, out=d_h_next)
-            if mask is not None:
-                copyto(d_c_next, d_c, where=mask[1])
-                copyto(d_h_next, d_h, where=mask[1])
-            d_h, d_h_next = d_h_next, d_h
-            d_c, d_c_next = d_c_next, d_c
+        loops = compiled_steps(xp)
+        if hidden is None and loops is not None:
+            step = loops.lstm_backward
+            for block, c_prev, d_o, mask in zip(
+                    back(self.gates.reshape(steps, 5, h, batch)), back(walk.prev(self.cells)),
+                    repeat(None) if d_out is None else back(d_out), reversed(walk.masks)):
+                dg = d_gates.block()
+                if mask is None:
+                    step(block, c_prev, d_h, d_o, d_c, dg, d_c_next)
+                else:   # the mask's scale is 0 or 1: scaling the terms is scaling their sum
+                    step(block, c_prev, d_h * mask[0], None if d_o is None else d_o * mask[0],
+                         d_c * mask[0], dg, d_c_next)
+                dot(weight_hh_t, dg, out=d_h_next)
+                if mask is not None:
+                    copyto(d_c_next, d_c, where=mask[1])
+                    copyto(d_h_next, d_h, where=mask[1])
+                d_h, d_h_next = d_h_next, d_h
+                d_c, d_c_next = d_c_next, d_c
+        else:
+            for (o_factor, ifg_factors, c_factor, f), d_o, d_projected, mask in zip(
+                    self._factors(walk), repeat(None) if d_out is None else back(d_out),
+                    repeat(None) if hidden is None else back(d_proj), reversed(walk.masks)):
+                dg = d_gates.block()
+                if d_o is not None:
+                    add(d_h, d_o, out=d_total)
+                else:
+                    copyto(d_total, d_h)
+                if mask is not None:
+                    multiply(d_total, mask[0], out=d_total)
+                if d_projected is not None:
+                    copyto(d_projected, d_total)
+                    dot(weight_hr_t, d_total, out=d_hidden)
+                multiply(c_factor, d_hidden, out=d_c_total)            # dc from h = o tanh(c)
+                if mask is not None:
+                    multiply(d_c, mask[0], out=one)
+                    add(d_c_total, one, out=d_c_total)
+                else:
+                    add(d_c_total, d_c, out=d_c_total)
+                multiply(o_factor, d_hidden, out=dg[:h])
+                multiply(ifg_factors, d_c_total, out=dg[h:].reshape(3, h, batch))
+                multiply(d_c_total, f, out=d_c_next)
+                dot(weight_hh_t, dg, out=d_h_next)
+                if mask is not None:
+                    copyto(d_c_next, d_c, where=mask[1])
+                    copyto(d_h_next, d_h, where=mask[1])
+                d_h, d_h_next = d_h_next, d_h
+                d_c, d_c_next = d_c_next, d_c
         flat = d_gates.result()                                    # (4H, T * B)
         ones = xp.ones(steps * batch, dtype)                       # sums over steps as GEMVs
         grads = {}

@@ -4,10 +4,11 @@
 
 Backward needs only the hidden states: tanh' = 1 - h'^2, and relu' = (h' > 0), which is
 (pre-activation > 0) as ``Relu``'s backward has it. Arrays are feature-major (``walk.py``).
+On the CPU with Numba (``compiled_steps.py``) a step's elementwise work is one compiled loop.
 """
 from itertools import repeat
 
-from .walk import ByTime, by_time, flat_input, input_grad
+from .walk import ByTime, by_time, compiled_steps, flat_input, input_grad
 
 
 class RNNKernel:
@@ -33,13 +34,18 @@ class RNNKernel:
         dot, add, weight_hh, relu = xp.dot, xp.add, self.weight_hh, self.relu
         recurrent = xp.empty((self.hidden, batch), x.dtype)
         on = walk.forward
+        loops = compiled_steps(xp)
+        step = None if loops is None else loops.rnn_forward
         for x_t, h_prev, h_new, mask in zip(on(pre), on(walk.prev(states)), on(walk.next(states)),
                                              walk.masks):
             dot(weight_hh, h_prev, out=recurrent)
-            add(x_t, recurrent, out=recurrent)
-            if relu:
+            if step is not None:
+                step(x_t, recurrent, h_new, relu)
+            elif relu:
+                add(x_t, recurrent, out=recurrent)
                 xp.maximum(recurrent, 0, out=h_new)
             else:
+                add(x_t, recurrent, out=recurrent)
                 xp.tanh(recurrent, out=h_new)
             if mask is not None:
                 xp.copyto(h_new, h_prev, where=mask[1])
@@ -60,22 +66,31 @@ class RNNKernel:
         relu, weight_hh_t = self.relu, xp.ascontiguousarray(self.weight_hh.T)
         back = walk.backward
         one_ = xp.asarray(1, d_h.dtype)   # 0-d: no Python int converted at every call
+        loops = compiled_steps(xp)
+        step = None if loops is None else loops.rnn_backward
         for h_new, d_o, mask in zip(back(walk.next(states)),
                                     repeat(None) if d_out is None else back(d_out),
                                     reversed(walk.masks)):
             d_step = d_pre.block()
-            if d_o is not None:
-                add(d_h, d_o, out=d_total)
+            if step is not None:
+                if mask is None:
+                    step(h_new, d_h, d_o, relu, d_step)
+                else:   # the mask's scale is 0 or 1: scaling the terms is scaling their sum
+                    step(h_new, d_h * mask[0], None if d_o is None else d_o * mask[0], relu,
+                         d_step)
             else:
-                xp.copyto(d_total, d_h)
-            if mask is not None:
-                multiply(d_total, mask[0], out=d_total)
-            if relu:
-                xp.greater(h_new, 0, out=slope)
-            else:
-                multiply(h_new, h_new, out=slope)
-                subtract(one_, slope, out=slope)
-            multiply(d_total, slope, out=d_step)
+                if d_o is not None:
+                    add(d_h, d_o, out=d_total)
+                else:
+                    xp.copyto(d_total, d_h)
+                if mask is not None:
+                    multiply(d_total, mask[0], out=d_total)
+                if relu:
+                    xp.greater(h_new, 0, out=slope)
+                else:
+                    multiply(h_new, h_new, out=slope)
+                    subtract(one_, slope, out=slope)
+                multiply(d_total, slope, out=d_step)
             dot(weight_hh_t, d_step, out=d_h_next)
             if mask is not None:
                 xp.copyto(d_h_next, d_h, where=mask[1])

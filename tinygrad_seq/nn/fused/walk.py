@@ -18,6 +18,22 @@ batches pay nothing for it. The input's padding is set to zero by selection befo
 the first layer (``driver.py``), so a NaN there never meets those products (0 * NaN is NaN).
 The masks come from the layer as one (T, B) bool array (``step_masks``).
 """
+import os
+
+import numpy as np
+
+
+def compiled_steps(xp):
+    """The module of compiled step loops (``compiled_steps.py``) for arrays of ``xp``, or None
+    where the kernels run their steps as NumPy or CuPy operations: ``xp`` is not NumPy,
+    Numba is not installed, or ``TINYGRAD_SEQ_COMPILED_STEPS=0``."""
+    if xp is not np or os.environ.get("TINYGRAD_SEQ_COMPILED_STEPS", "1") == "0":
+        return None
+    try:
+        from . import compiled_steps as module
+    except ImportError:
+        return None
+    return module
 
 
 class Walk:

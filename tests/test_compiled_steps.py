@@ -1,0 +1,88 @@
+"""The compiled steps of the fused kernels (tg.nn.fused.compiled_steps): their float32 tanh
+against the exact one, and the kernels with and without them (test_fused.py runs every kernel
+test both ways)."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import tinygrad_seq as tg
+from tinygrad_seq.nn.fused.walk import compiled_steps
+
+pytest.importorskip("numba")
+loops = compiled_steps(np)
+
+ULPS32 = 5   # the rational approximation's error bound, in units in the last place of float32
+
+
+def compiled_tanh(x):
+    out = np.empty_like(x)
+    loops.tanh_into(np.ascontiguousarray(x), out)
+    return out
+
+
+def ulps(got, exact):
+    """|got - exact| in units in the last place of float32 at ``exact``."""
+    spacing = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    return np.abs(got.astype(np.float64) - exact) / spacing
+
+
+def test_float32_tanh_is_within_a_few_ulps_everywhere():
+    grid = np.concatenate([np.linspace(-12, 12, 2_000_001, dtype=np.float32),
+                           np.geomspace(1e-8, 1, 100_001).astype(np.float32)])
+    grid = np.concatenate([grid, -grid])
+    got = compiled_tanh(grid)
+    assert ulps(got, np.tanh(grid.astype(np.float64))).max() <= ULPS32
+    assert np.array_equal(got[:len(grid) // 2], -got[len(grid) // 2:])   # odd, exactly
+
+
+@given(st.lists(st.floats(width=32, allow_nan=True, allow_infinity=True, allow_subnormal=True),
+                min_size=1, max_size=64))
+def test_float32_tanh_of_any_float(values):
+    x = np.array(values, np.float32)
+    got = compiled_tanh(x)
+    exact = np.tanh(x.astype(np.float64))
+    finite = ~np.isnan(x)
+    assert np.isnan(got[~finite]).all()
+    assert (np.abs(got[finite]) <= 1).all()
+    assert (ulps(got[finite], exact[finite]) <= ULPS32).all()
+    assert np.array_equal(np.signbit(got[finite]), np.signbit(x[finite]))   # -0 stays -0
+
+
+def test_saturation_and_special_values():
+    x = np.array([np.inf, -np.inf, 9.5, -9.5, 30, 0.0, -0.0, 1e-45], np.float32)
+    assert compiled_tanh(x).tolist() == [1, -1, 1, -1, 1, 0, 0, np.float32(1e-45)]
+
+
+def test_float64_uses_the_exact_tanh():
+    x = np.linspace(-20, 20, 100_001)
+    got = compiled_tanh(x)
+    exact = np.tanh(x)
+    assert (np.abs(got - exact) <= 2 * np.spacing(np.abs(exact))).all()
+
+
+def test_the_switch_turns_them_off(monkeypatch):
+    assert loops is not None
+    monkeypatch.setenv("TINYGRAD_SEQ_COMPILED_STEPS", "0")
+    assert compiled_steps(np) is None
+
+
+@pytest.mark.parametrize("layer", [
+    lambda: tg.nn.RNN(3, 4, nonlinearity="relu"), lambda: tg.nn.RNN(3, 4),
+    lambda: tg.nn.LSTM(3, 4), lambda: tg.nn.GRU(3, 4)], ids=["relu", "tanh", "lstm", "gru"])
+def test_a_nan_spreads_as_in_numpy(layer, monkeypatch):
+    """A NaN in the input reaches the same outputs and gradients with the steps compiled as
+    with NumPy's operations (np.maximum keeps NaN; a comparison that dropped it would hide
+    it from tg.detect_anomaly)."""
+    x = np.random.default_rng(0).standard_normal((5, 2, 3)).astype(np.float32)
+    x[1, 0, 2] = np.nan
+    results = []
+    for switch in ("1", "0"):
+        monkeypatch.setenv("TINYGRAD_SEQ_COMPILED_STEPS", switch)
+        tg.manual_seed(0)
+        model, inputs = layer(), tg.tensor(x, requires_grad=True)
+        out, _ = model(inputs)
+        out.sum().backward()
+        results.append((np.isnan(out.numpy()), np.isnan(inputs.grad.numpy())))
+    assert results[0][0].any()
+    for compiled, numpy in zip(*results):
+        assert np.array_equal(compiled, numpy)
