@@ -252,17 +252,17 @@ def run_record(torch=None, **versions):
     """What a benchmark's JSON keeps of the run besides its numbers: the exact command line,
     the machine, the load average at the end (1, 5, 15 minutes), every thread pool that
     threadpoolctl sees (OpenBLAS's kernel, ``architecture``, included: it decides float32
-    results and speed), and whether the fused kernels ran their steps compiled (the Numba
-    version) or as NumPy operations ("off").
+    results and speed), and whether the compiled CPU loops ran (the Numba version) or NumPy's
+    operations in their place ("off").
 
     >>> sorted(run_record())
-    ['command', 'compiled_steps', 'load_average', 'machine', 'threadpools']
+    ['command', 'cpu_loops', 'load_average', 'machine', 'threadpools']
     """
     import shlex
     import sys
     import numpy
-    from tinygrad_seq.nn.fused.walk import compiled_steps
-    loops = compiled_steps(numpy)
+    from tinygrad_seq.backend import cpu_loops
+    loops = cpu_loops(numpy)
     try:
         from threadpoolctl import threadpool_info
         pools = threadpool_info()
@@ -273,7 +273,7 @@ def run_record(torch=None, **versions):
     return {"command": " ".join(shlex.quote(a) for a in ["python", *sys.argv]),
             "machine": machine_report(**versions),
             "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-            "compiled_steps": "off" if loops is None else loops.numba.__version__,
+            "cpu_loops": "off" if loops is None else loops.numba.__version__,
             "threadpools": pools if torch is None or isinstance(pools, str)
             else pools + [{"internal_api": "torch intra-op", "num_threads": torch.get_num_threads()}]}
 

@@ -39,6 +39,7 @@ INTERNAL = {
     "backend": "devices and dtypes, re-exported by tinygrad_seq",
     "checkpoint_file": "the safetensors reader behind tg.save / tg.load",
     "checks": "argument checks behind the clear errors",
+    "cpu_loops": "the compiled CPU loops behind tanh, sigmoid and the fused kernels",
     "creation": "the factories, re-exported by tinygrad_seq",
     "inplace": "the in-place ops behind Tensor.add_ and kin",
     "lengths": "the lengths= of the sequence layers and tg.scan, checked where they live",

@@ -14,8 +14,8 @@ from hypothesis import given, strategies as st
 
 import tinygrad_seq as tg
 from tinygrad_seq.loop.replay import Scan
-from tinygrad_seq.nn.fused import FusedRecurrent
-from tinygrad_seq.nn.fused.walk import compiled_steps
+from tinygrad_seq.nn.fused import FusedRecurrent, walk
+from tinygrad_seq.backend import cpu_loops
 from tinygrad_seq.testing import assert_close, gradcheck_module
 
 from recurrent_cases import random_state, rounding_terms, upstream_like, weighted_sum
@@ -43,13 +43,13 @@ KINDS = {
 LOSSES = ("output", "output and states", "states", "top hidden state")
 
 
-@pytest.fixture(autouse=True, params=["compiled steps", "NumPy steps"])
+@pytest.fixture(autouse=True, params=["compiled loops", "NumPy steps"])
 def step_loops(request, monkeypatch):
     """Every test here runs the kernels both ways: each step's elementwise work as one
     compiled loop (Numba) and as NumPy operations (without Numba, and on CuPy)."""
     if request.param == "NumPy steps":
-        monkeypatch.setenv("TINYGRAD_SEQ_COMPILED_STEPS", "0")
-    elif compiled_steps(np) is None:
+        monkeypatch.setenv("TINYGRAD_SEQ_CPU_LOOPS", "0")
+    elif cpu_loops(np) is None:
         pytest.skip("Numba is not installed")
     return request.param
 
@@ -246,11 +246,16 @@ def long_case(kind, steps, **options):
     return layer, x, random_state(layer, 4, rng), lengths
 
 
+@pytest.mark.parametrize("windows", ["one window", "windows of 16 steps"])
 @pytest.mark.parametrize("steps", FLUSH_STEPS)
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_fused_equals_declared_across_gradient_flushes(kind, steps):
+def test_fused_equals_declared_across_gradient_flushes(kind, steps, windows, monkeypatch):
     """Sequences of 15-40 steps, on each side of the BPTT's copies of its staged gradients,
-    with dropout in train mode: every value and gradient equals the declared path's."""
+    with dropout in train mode, their weight gradients summed over the whole sequence at once
+    or over windows of 16 steps (as a long sequence's are, walk.WINDOW_COLUMNS): every value
+    and gradient equals the declared path's."""
+    if windows != "one window":
+        monkeypatch.setattr(walk, "WINDOW_COLUMNS", 1)   # the window's floor: the 16-step stage
     layer, x, state, lengths = long_case(kind, steps, dropout=0.3)
     x = tg.tensor(x, dtype="float64")
     fused = run(layer, x, state, lengths, steps, seed=7)

@@ -5,6 +5,7 @@ tensor is made). Everything else in the package asks this module for the array m
 of a device instead of guessing from array types.
 """
 import contextlib
+import os
 
 import numpy as np
 
@@ -83,6 +84,20 @@ def _use_cuda_module(module):
     for name in [name for name in _devices if name != "cpu"]:
         del _devices[name]
         _generators.pop(name, None)
+
+
+def cpu_loops(xp):
+    """The module of compiled CPU loops (``cpu_loops.py``: tanh, sigmoid and the fused
+    kernels' steps, Numba) for arrays of ``xp``, or None where they run as array operations:
+    ``xp`` is not NumPy, Numba is not installed, or ``TINYGRAD_SEQ_CPU_LOOPS=0``. Imported on
+    first use, not with the package (Numba takes a fifth of a second to import)."""
+    if xp is not np or os.environ.get("TINYGRAD_SEQ_CPU_LOOPS", "1") == "0":
+        return None
+    try:
+        from . import cpu_loops as module
+    except ImportError:
+        return None
+    return module
 
 
 def canonical_device(device):

@@ -199,9 +199,27 @@ class Cos(Function):
         return -g * ctx.xp.sin(ctx.saved[0])
 
 
+def _cpu_loop(ctx, a):
+    """The compiled CPU loops (``backend.cpu_loops``) where they serve ``a``: a float32 NumPy
+    array of some size (NumPy's float32 tanh costs several ns an element; a small array's
+    call costs the same either way)."""
+    if a.dtype != backend.float32 or a.size < CPU_LOOP_MIN_SIZE:
+        return None
+    return backend.cpu_loops(ctx.xp)
+
+
+# from this many elements tanh and sigmoid run as compiled loops on the CPU
+CPU_LOOP_MIN_SIZE = 256
+
+
 class Tanh(Function):
     def forward(ctx, a):
-        y = ctx.xp.tanh(a)
+        loops = _cpu_loop(ctx, a)
+        if loops is None:
+            y = ctx.xp.tanh(a)
+        else:
+            y = ctx.xp.empty(a.shape, a.dtype)
+            loops.tanh_into(ctx.xp.ascontiguousarray(a), y)
         ctx.save(y)
         return y
 
@@ -218,6 +236,12 @@ class Sigmoid(Function):
     not log(sigmoid(x)). XLA's logistic uses the same expansion."""
 
     def forward(ctx, a):
+        loops = _cpu_loop(ctx, a)
+        if loops is not None:
+            y = ctx.xp.empty(a.shape, a.dtype)
+            loops.sigmoid_into(ctx.xp.ascontiguousarray(a), y)
+            ctx.save(y)
+            return y
         half = constants(ctx, a.dtype).half  # a Python float for ints: the result is float64
         y = ctx.xp.multiply(a, half)
         if y.ndim:

@@ -9,12 +9,14 @@ Arrays are feature-major (``walk.py``). The r and z rows of the weights are halv
 tanh pass gives both sigmoids (σ(x) = 0.5 * tanh(x / 2) + 0.5; halving is exact in binary
 floating point). Every bias that enters a pre-activation by addition is added once, to the
 input projection of all steps; only b_hn, inside r * h_n, is added per step. On the CPU with
-Numba (``compiled_steps.py``) the elementwise work of a reset_after step is one compiled loop
+Numba (``tinygrad_seq/cpu_loops.py``) the elementwise work of a reset_after step is one compiled loop
 each way, beside the step's matrix product.
 """
+import functools
 from itertools import repeat
 
-from .walk import ByTime, by_time, compiled_steps, flat_input, input_grad
+from ... import backend
+from .walk import ByTime, by_time, flat_input, input_grad
 
 
 class GRUKernel:
@@ -60,7 +62,7 @@ class GRUKernel:
         recurrent_rz, recurrent_n = recurrent[:2 * h], recurrent[2 * h:]
         dot, add, subtract, multiply, tanh = xp.dot, xp.add, xp.subtract, xp.multiply, xp.tanh
         on = walk.forward
-        loops = compiled_steps(xp)
+        loops = backend.cpu_loops(xp)
         if reset_after and loops is not None:
             step = loops.gru_forward
             for block, kept_t, h_prev, h_new, mask in zip(
@@ -115,7 +117,9 @@ class GRUKernel:
         steps, batch, dtype = self.steps, self.batch, self.states.dtype
         gates, states, kept = self.gates, self.states, self.kept
         rows = (4 if reset_after else 3) * h
-        d_gates = ByTime(xp, rows, steps, batch, dtype, walk)
+        d_gates = ByTime(xp, rows, steps, batch, dtype, walk,
+                         functools.partial(self._gradients, x, walk, dx_layout, need_weights),
+                         dx_layout)
         d_h, d_h_next = d_state[0].copy(), xp.empty(d_state[0].shape, d_state[0].dtype)
         d_total = xp.empty_like(d_h)
         one, two = xp.empty((h, batch), dtype), xp.empty((h, batch), dtype)
@@ -130,7 +134,7 @@ class GRUKernel:
         dot, add, subtract, multiply = xp.dot, xp.add, xp.subtract, xp.multiply
         back = walk.backward
         one_ = xp.asarray(1, dtype)
-        loops = compiled_steps(xp)
+        loops = backend.cpu_loops(xp)
         if reset_after and loops is not None:
             step = loops.gru_backward
             for block, kept_t, h_prev, d_o, mask in zip(
@@ -147,7 +151,7 @@ class GRUKernel:
                 if mask is not None:
                     xp.copyto(d_h_next, d_h, where=mask[1])
                 d_h, d_h_next = d_h_next, d_h
-            return self._gradients(x, d_gates.result(), d_h, walk, dx_layout, need_weights)
+            return self._result(d_gates, d_h, need_weights)
         for rz, (r, z, n), kept_t, h_prev, d_o, mask in zip(
                 back(gates[:, :2 * h]), back(gates.reshape(steps, 3, h, batch)), back(kept),
                 back(walk.prev(states)), repeat(None) if d_out is None else back(d_out),
@@ -184,21 +188,26 @@ class GRUKernel:
             if mask is not None:
                 xp.copyto(d_h_next, d_h, where=mask[1])
             d_h, d_h_next = d_h_next, d_h
-        return self._gradients(x, d_gates.result(), d_h, walk, dx_layout, need_weights)
+        return self._result(d_gates, d_h, need_weights)
 
-    def _gradients(self, x, flat, d_h, walk, dx_layout, need_weights):
-        """From the gate gradients of all steps ``flat`` (rows, T * B): the weights' (one GEMM
-        each over all steps) and the input's, as ``backward`` returns them."""
+    def _result(self, d_gates, d_h, need_weights):
+        """``backward``'s result from the windows' gradients (``_gradients``)."""
+        grads, dx = d_gates.result()
+        if not self.reset_after and need_weights.get("bias_hh"):   # b_hh enters as b_ih does
+            grads["bias_hh"] = grads["bias_ih"] if need_weights.get("bias_ih") else grads.pop("bias")
+        return dx, (d_h,), grads
+
+    def _gradients(self, x, walk, dx_layout, need_weights, flat, start, stop):
+        """The weights' and the input's gradients from the gate gradients ``flat`` (rows, n * B)
+        of the steps start..stop (``ByTime``'s windows)."""
         xp, h, reset_after = self.xp, self.hidden, self.reset_after
-        steps, batch, dtype = self.steps, self.batch, self.states.dtype
-        states, kept = self.states, self.kept
         n_row = 3 * h if reset_after else 2 * h
-        prev_states = by_time(xp, walk.prev(states))                # (H, T * B)
-        ones = xp.ones(steps * batch, dtype)                        # sums over steps as GEMVs
+        prev_states = by_time(xp, walk.prev(self.states)[start:stop])   # (H, n * B)
+        ones = xp.ones(flat.shape[1], flat.dtype)                   # sums over steps as GEMVs
         rz_rows, n_rows = flat[:2 * h], flat[n_row:]
         grads = {}
         if need_weights.get("weight_ih"):
-            grads["weight_ih"] = _rows(xp, [rz_rows, n_rows], flat_input(x))
+            grads["weight_ih"] = _rows(xp, [rz_rows, n_rows], flat_input(x[start:stop]))
         if need_weights.get("bias_ih"):
             grads["bias_ih"] = _rows(xp, [rz_rows, n_rows], ones)
         if reset_after:
@@ -209,12 +218,12 @@ class GRUKernel:
         else:
             if need_weights.get("weight_hh"):
                 grads["weight_hh"] = _rows(xp, [rz_rows @ prev_states.T,
-                                                n_rows @ by_time(xp, kept).T])
-            if need_weights.get("bias_hh"):   # b_hh enters every gate as b_ih does
-                grads["bias_hh"] = grads["bias_ih"] if "bias_ih" in grads else flat @ ones
+                                                n_rows @ by_time(xp, self.kept[start:stop]).T])
+            if need_weights.get("bias_hh") and not need_weights.get("bias_ih"):
+                grads["bias"] = flat @ ones
         dx = input_grad([self.weight_ih[:2 * h], self.weight_ih[2 * h:]], [rz_rows, n_rows],
-                        dx_layout, steps)
-        return dx, (d_h,), grads
+                        dx_layout)
+        return grads, dx
 
 
 def _rows(xp, parts, right=None):

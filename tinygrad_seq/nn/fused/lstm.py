@@ -15,14 +15,14 @@ output gradient dh into the o gate's gradient (tanh(c) σ'(o)) and into the cell
 three). A step is then seven array operations, not sixteen. Gradients are computed in the
 internal order and put back in PyTorch's i, f, g, o.
 
-On the CPU with Numba (``compiled_steps.py``) a step's elementwise work is one compiled loop
+On the CPU with Numba (``tinygrad_seq/cpu_loops.py``) a step's elementwise work is one compiled loop
 each way, beside the step's matrix product, and BPTT makes those factors per element inside
 its loop instead (with ``proj_size`` the backward runs the array operations above).
 """
 from itertools import repeat
 
-from ... import autograd
-from .walk import ByTime, by_time, compiled_steps, flat_input, input_grad
+from ... import autograd, backend
+from .walk import ByTime, by_time, flat_input, input_grad
 
 # The BPTT factors are made for as many steps at once as make about this many elements a gate.
 FACTOR_BLOCK = 1 << 16
@@ -77,7 +77,7 @@ class LSTMKernel:
         scratch = xp.empty((h, batch), dtype)
         dot, add, multiply, tanh, copyto = xp.dot, xp.add, xp.multiply, xp.tanh, xp.copyto
         on = walk.forward
-        loops = compiled_steps(xp)
+        loops = backend.cpu_loops(xp)
         if loops is not None:
             step = loops.lstm_forward
             for block, h_prev, h_new, c_prev, c, unprojected, mask in zip(
@@ -173,7 +173,19 @@ class LSTMKernel:
         xp, h = self.xp, self.hidden
         steps, batch, dtype = self.steps, self.batch, self.states.dtype
         states, hidden, weight_hr = self.states, self.hidden_states, self.weight_hr
-        d_gates = ByTime(xp, 4 * h, steps, batch, dtype, walk)
+        ones = xp.ones(steps * batch, dtype)                       # sums over steps as GEMVs
+
+        def consume(flat, start, stop):                            # flat: (4H, n * B)
+            grads = {}
+            if need_weights.get("weight_ih"):
+                grads["weight_ih"] = flat @ flat_input(x[start:stop])
+            if need_weights.get("weight_hh"):
+                grads["weight_hh"] = flat @ by_time(xp, walk.prev(states)[start:stop]).T
+            if need_weights.get("bias_ih") or need_weights.get("bias_hh"):
+                grads["bias"] = flat @ ones[:flat.shape[1]]
+            return grads, input_grad([self.weight_ih], [flat], dx_layout)
+
+        d_gates = ByTime(xp, 4 * h, steps, batch, dtype, walk, consume, dx_layout)
         d_h, d_h_next = d_state[0].copy(), xp.empty(d_state[0].shape, d_state[0].dtype)
         d_c, d_c_next = d_state[1].copy(), xp.empty(d_state[1].shape, d_state[1].dtype)
         d_total, d_c_total, one = xp.empty_like(d_h), xp.empty_like(d_c), xp.empty_like(d_c)
@@ -183,7 +195,7 @@ class LSTMKernel:
         weight_hr_t = None if hidden is None else xp.ascontiguousarray(weight_hr.T)
         dot, add, multiply, copyto = xp.dot, xp.add, xp.multiply, xp.copyto
         back = walk.backward
-        loops = compiled_steps(xp)
+        loops = backend.cpu_loops(xp)
         if hidden is None and loops is not None:
             step = loops.lstm_backward
             for block, c_prev, d_o, mask in zip(
@@ -230,15 +242,11 @@ class LSTMKernel:
                     copyto(d_h_next, d_h, where=mask[1])
                 d_h, d_h_next = d_h_next, d_h
                 d_c, d_c_next = d_c_next, d_c
-        flat = d_gates.result()                                    # (4H, T * B)
-        ones = xp.ones(steps * batch, dtype)                       # sums over steps as GEMVs
-        grads = {}
-        if need_weights.get("weight_ih"):
-            grads["weight_ih"] = self._pytorch(flat @ flat_input(x))
-        if need_weights.get("weight_hh"):
-            grads["weight_hh"] = self._pytorch(flat @ by_time(xp, walk.prev(states)).T)
-        if need_weights.get("bias_ih") or need_weights.get("bias_hh"):
-            grads["bias_ih"] = grads["bias_hh"] = self._pytorch(flat @ ones)
+        summed, dx = d_gates.result()
+        grads = {name: self._pytorch(summed[name]) for name in ("weight_ih", "weight_hh")
+                 if name in summed}
+        if "bias" in summed:
+            grads["bias_ih"] = grads["bias_hh"] = self._pytorch(summed["bias"])
         if hidden is not None and need_weights.get("weight_hr"):
             grads["weight_hr"] = by_time(xp, d_proj) @ by_time(xp, hidden).T
-        return input_grad([self.weight_ih], [flat], dx_layout, steps), (d_h, d_c), grads
+        return dx, (d_h, d_c), grads

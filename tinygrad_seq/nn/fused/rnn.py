@@ -4,11 +4,12 @@
 
 Backward needs only the hidden states: tanh' = 1 - h'^2, and relu' = (h' > 0), which is
 (pre-activation > 0) as ``Relu``'s backward has it. Arrays are feature-major (``walk.py``).
-On the CPU with Numba (``compiled_steps.py``) a step's elementwise work is one compiled loop.
+On the CPU with Numba (``tinygrad_seq/cpu_loops.py``) a step's elementwise work is one compiled loop.
 """
 from itertools import repeat
 
-from .walk import ByTime, by_time, compiled_steps, flat_input, input_grad
+from ... import backend
+from .walk import ByTime, by_time, flat_input, input_grad
 
 
 class RNNKernel:
@@ -34,7 +35,7 @@ class RNNKernel:
         dot, add, weight_hh, relu = xp.dot, xp.add, self.weight_hh, self.relu
         recurrent = xp.empty((self.hidden, batch), x.dtype)
         on = walk.forward
-        loops = compiled_steps(xp)
+        loops = backend.cpu_loops(xp)
         step = None if loops is None else loops.rnn_forward
         for x_t, h_prev, h_new, mask in zip(on(pre), on(walk.prev(states)), on(walk.next(states)),
                                              walk.masks):
@@ -58,7 +59,19 @@ class RNNKernel:
         """BPTT; arguments and result as ``LSTMKernel.backward`` (the state is (h,))."""
         xp = self.xp
         steps, batch, states = self.steps, self.batch, self.states
-        d_pre = ByTime(xp, self.hidden, steps, batch, states.dtype, walk)
+        ones = xp.ones(steps * batch, states.dtype)                 # sums over steps as GEMVs
+
+        def consume(flat, start, stop):                             # flat: (H, n * B)
+            grads = {}
+            if need_weights.get("weight_ih"):
+                grads["weight_ih"] = flat @ flat_input(x[start:stop])
+            if need_weights.get("weight_hh"):
+                grads["weight_hh"] = flat @ by_time(xp, walk.prev(states)[start:stop]).T
+            if need_weights.get("bias_ih") or need_weights.get("bias_hh"):
+                grads["bias"] = flat @ ones[:flat.shape[1]]
+            return grads, input_grad([self.weight_ih], [flat], dx_layout)
+
+        d_pre = ByTime(xp, self.hidden, steps, batch, states.dtype, walk, consume, dx_layout)
         d_h, d_h_next = d_state[0].copy(), xp.empty(d_state[0].shape, d_state[0].dtype)
         d_total = xp.empty_like(d_h)
         slope = xp.empty(d_h.shape, bool if self.relu else d_h.dtype)
@@ -66,7 +79,7 @@ class RNNKernel:
         relu, weight_hh_t = self.relu, xp.ascontiguousarray(self.weight_hh.T)
         back = walk.backward
         one_ = xp.asarray(1, d_h.dtype)   # 0-d: no Python int converted at every call
-        loops = compiled_steps(xp)
+        loops = backend.cpu_loops(xp)
         step = None if loops is None else loops.rnn_backward
         for h_new, d_o, mask in zip(back(walk.next(states)),
                                     repeat(None) if d_out is None else back(d_out),
@@ -95,12 +108,7 @@ class RNNKernel:
             if mask is not None:
                 xp.copyto(d_h_next, d_h, where=mask[1])
             d_h, d_h_next = d_h_next, d_h
-        flat = d_pre.result()                                       # (H, T * B)
-        grads = {}
-        if need_weights.get("weight_ih"):
-            grads["weight_ih"] = flat @ flat_input(x)
-        if need_weights.get("weight_hh"):
-            grads["weight_hh"] = flat @ by_time(xp, walk.prev(states)).T
-        if need_weights.get("bias_ih") or need_weights.get("bias_hh"):
-            grads["bias_ih"] = grads["bias_hh"] = flat @ xp.ones(steps * batch, flat.dtype)
-        return input_grad([self.weight_ih], [flat], dx_layout, steps), (d_h,), grads
+        grads, dx = d_pre.result()
+        if "bias" in grads:
+            grads["bias_ih"] = grads["bias_hh"] = grads.pop("bias")
+        return dx, (d_h,), grads

@@ -18,24 +18,6 @@ batches pay nothing for it. The input's padding is set to zero by selection befo
 the first layer (``driver.py``), so a NaN there never meets those products (0 * NaN is NaN).
 The masks come from the layer as one (T, B) bool array (``step_masks``).
 """
-import os
-
-import numpy as np
-
-
-def compiled_steps(xp):
-    """The module of compiled step loops (``compiled_steps.py``) for arrays of ``xp``, or None
-    where the kernels run their steps as NumPy or CuPy operations: ``xp`` is not NumPy,
-    Numba is not installed, or ``TINYGRAD_SEQ_COMPILED_STEPS=0``."""
-    if xp is not np or os.environ.get("TINYGRAD_SEQ_COMPILED_STEPS", "1") == "0":
-        return None
-    try:
-        from . import compiled_steps as module
-    except ImportError:
-        return None
-    return module
-
-
 class Walk:
     """One direction over T steps. An array indexed by time, (T, ...), is seen in the order of
     the visit through ``forward(a)`` and in the order of its BPTT through ``backward(a)``, so
@@ -99,10 +81,11 @@ def flat_input(x):
     return x.transpose(0, 2, 1).reshape(steps * batch, features)
 
 
-def input_grad(weights, grads, layout, steps):
-    """dx = sum_k W_k^T @ G_k for gate gradients G_k (G, T * B) of the weights W_k (G, input):
-    None when ``layout`` is None; (T * B, input) for "rows" (the first layer's, as the user's
-    (T, B, input) wants it); (input, T, B) for "features" (a lower layer's output gradient)."""
+def input_grad(weights, grads, layout):
+    """dx = sum_k W_k^T @ G_k for gate gradients G_k (G, n * B) of the weights W_k (G, input)
+    over n steps: None when ``layout`` is None; (n * B, input) for "rows" (the first layer's, as
+    the user's (T, B, input) wants it); (input, n * B) for "features" (a lower layer's output
+    gradient)."""
     if layout is None:
         return None
     dx = None
@@ -112,37 +95,86 @@ def input_grad(weights, grads, layout, steps):
             dx = term
         else:
             dx += term
-    return dx if layout == "rows" else dx.reshape(dx.shape[0], steps, -1)
+    return dx
+
+
+# The weight gradients are products over windows of about this many columns (steps x batch):
+# a long sequence never holds all its gate gradients at once, a short one is one window.
+WINDOW_COLUMNS = 1 << 12
 
 
 class ByTime:
-    """The per-step (rows, B) gradient blocks of a BPTT gathered into the (rows, T * B) layout
-    of the weight GEMMs (``by_time``). Each step computes into ``block()``, a slot of a small
-    contiguous stage; every few steps the stage is copied over in one go. Writing each step
-    straight into the by-time layout touches one memory page per row (the rows lie T * B
-    apart) and cost a fifth of an LSTM's backward; a whole sequence staged contiguously would
-    cost its memory twice."""
+    """The per-step (rows, B) gradient blocks of a BPTT gathered, a window of steps at a time,
+    into the (rows, n * B) layout of the weight GEMMs (``by_time``), each full window handed to
+    ``consume(flat, start, stop)`` (its steps start..stop, columns in time order), which returns
+    the window's weight gradients {name: array} and its part of dx (``input_grad``); ``result()``
+    gives them summed over the windows, and dx whole, (T * B, input) or (input, T, B) as
+    ``layout`` says.
 
-    def __init__(self, xp, rows, steps, batch, dtype, walk, chunk=16):
-        self.flat = xp.empty((rows, steps, batch), dtype)
-        self.visits = walk.backward(self.flat.transpose(1, 0, 2))   # (T, rows, B), BPTT order
+    Each step computes into ``block()``, a slot of a small contiguous stage; every few steps
+    the stage is copied over in one go. Writing each step straight into the by-time layout
+    touches one memory page per row (the rows lie n * B apart) and cost a fifth of an LSTM's
+    backward."""
+
+    def __init__(self, xp, rows, steps, batch, dtype, walk, consume, layout, chunk=16):
+        self.xp, self.walk, self.consume, self.layout = xp, walk, consume, layout
+        self.rows, self.steps, self.batch = rows, steps, batch
+        self.window = min(steps, max(chunk, WINDOW_COLUMNS // batch))
+        self.buffer = xp.empty(rows * self.window * batch, dtype)
         self.stage = xp.empty((min(chunk, steps), rows, batch), dtype)
-        self.filled = self.done = 0
+        self.filled = self.copied = self.handed = 0
+        self.grads, self.dx = {}, None
+        self._open()
+
+    def _open(self):
+        """The next window: its steps, as a contiguous (rows, n, B) part of the buffer."""
+        self.size = n = min(self.window, self.steps - self.handed)
+        self.flat = self.buffer[:self.rows * n * self.batch].reshape(self.rows, n, self.batch)
+        self.visits = self.walk.backward(self.flat.transpose(1, 0, 2))   # BPTT order
 
     def block(self):
         """The (rows, B) block of the next step (the previous one is complete)."""
-        if self.filled == len(self.stage):
+        if self.filled == len(self.stage) or self.copied + self.filled == self.size:
             self._flush()
         self.filled += 1
         return self.stage[self.filled - 1]
 
     def _flush(self):
-        self.visits[self.done:self.done + self.filled] = self.stage[:self.filled]
-        self.done += self.filled
+        self.visits[self.copied:self.copied + self.filled] = self.stage[:self.filled]
+        self.copied += self.filled
         self.filled = 0
+        if self.copied == self.size:
+            self._hand_over()
+
+    def _hand_over(self):
+        n, steps, batch = self.size, self.steps, self.batch
+        start = self.handed if self.walk.reverse else steps - self.handed - n
+        grads, dx = self.consume(self.flat.reshape(self.rows, n * batch), start, start + n)
+        for name, grad in grads.items():
+            if name in self.grads:
+                self.grads[name] += grad
+            else:
+                self.grads[name] = grad
+        if dx is not None:
+            if n == steps:
+                self.dx = dx if self.layout == "rows" else dx.reshape(-1, steps, batch)
+            elif self.layout == "rows":
+                if self.dx is None:
+                    self.dx = self.xp.empty((steps * batch, dx.shape[1]), dx.dtype)
+                self.dx[start * batch:(start + n) * batch] = dx
+            else:
+                if self.dx is None:
+                    self.dx = self.xp.empty((dx.shape[0], steps, batch), dx.dtype)
+                self.dx[:, start:start + n] = dx.reshape(-1, n, batch)
+        self.handed += n
+        self.copied = 0
+        if self.handed < steps:
+            self._open()
 
     def result(self):
-        """All steps' blocks as (rows, T * B), columns in time order."""
-        self._flush()
-        rows, steps, batch = self.flat.shape
-        return self.flat.reshape(rows, steps * batch)
+        """The weight gradients summed over all windows, and dx (None without a layout)."""
+        if self.filled:
+            self._flush()
+        elif self.steps == 0:   # no step: one empty window, zero gradients
+            self._hand_over()
+        return self.grads, self.dx

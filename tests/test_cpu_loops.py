@@ -1,15 +1,15 @@
-"""The compiled steps of the fused kernels (tg.nn.fused.compiled_steps): their float32 tanh
-against the exact one, and the kernels with and without them (test_fused.py runs every kernel
-test both ways)."""
+"""The compiled CPU loops (tinygrad_seq/cpu_loops.py): their float32 tanh against the exact
+one, NaN as NumPy has it, the switch (test_fused.py runs every kernel test both ways)."""
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
 import tinygrad_seq as tg
-from tinygrad_seq.nn.fused.walk import compiled_steps
+from tinygrad_seq.backend import cpu_loops
+from tinygrad_seq.ops.elementwise import CPU_LOOP_MIN_SIZE
 
 pytest.importorskip("numba")
-loops = compiled_steps(np)
+loops = cpu_loops(np)
 
 ULPS32 = 5   # the rational approximation's error bound, in units in the last place of float32
 
@@ -62,8 +62,8 @@ def test_float64_uses_the_exact_tanh():
 
 def test_the_switch_turns_them_off(monkeypatch):
     assert loops is not None
-    monkeypatch.setenv("TINYGRAD_SEQ_COMPILED_STEPS", "0")
-    assert compiled_steps(np) is None
+    monkeypatch.setenv("TINYGRAD_SEQ_CPU_LOOPS", "0")
+    assert cpu_loops(np) is None
 
 
 @pytest.mark.parametrize("layer", [
@@ -77,7 +77,7 @@ def test_a_nan_spreads_as_in_numpy(layer, monkeypatch):
     x[1, 0, 2] = np.nan
     results = []
     for switch in ("1", "0"):
-        monkeypatch.setenv("TINYGRAD_SEQ_COMPILED_STEPS", switch)
+        monkeypatch.setenv("TINYGRAD_SEQ_CPU_LOOPS", switch)
         tg.manual_seed(0)
         model, inputs = layer(), tg.tensor(x, requires_grad=True)
         out, _ = model(inputs)
@@ -86,3 +86,32 @@ def test_a_nan_spreads_as_in_numpy(layer, monkeypatch):
     assert results[0][0].any()
     for compiled, numpy in zip(*results):
         assert np.array_equal(compiled, numpy)
+
+
+@pytest.mark.parametrize("op", ["tanh", "sigmoid"])
+@pytest.mark.parametrize("shape, strided", [((1000,), False), ((16, 64), False),
+                                            ((16, 64), True), ((3,), False)])
+def test_the_ops_agree_with_numpys_operations(op, shape, strided, monkeypatch):
+    """tg.tanh and tg.sigmoid on float32: with the loops (from CPU_LOOP_MIN_SIZE elements, any
+    layout) as with NumPy's operations, within the loops' ulps, gradients too."""
+    rng = np.random.default_rng(1)
+    data = (rng.standard_normal((shape[0], 2 * shape[-1]) if strided else shape) * 4)
+    data = data.astype(np.float32)
+    calls = []
+    loop = getattr(loops, f"{op}_into")
+    monkeypatch.setattr(loops, f"{op}_into", lambda *a: calls.append(1) or loop(*a))
+    results = []
+    for switch in ("1", "0"):
+        monkeypatch.setenv("TINYGRAD_SEQ_CPU_LOOPS", switch)
+        x = tg.tensor(data, requires_grad=True)
+        y = getattr(tg, op)(x[:, ::2] if strided else x)
+        (y * y).sum().backward()
+        results.append((y.numpy(), x.grad.numpy()))
+    assert len(calls) == (int(np.prod(shape)) >= CPU_LOOP_MIN_SIZE)   # the loop ran once, or not
+    (y_loops, g_loops), (y_numpy, g_numpy) = results
+    exact = np.tanh(data.astype(np.float64)[:, ::2] if strided else data.astype(np.float64))
+    if op == "sigmoid":
+        exact = 1 / (1 + np.exp(-(data.astype(np.float64)[:, ::2] if strided else data)))
+    assert np.abs(y_loops - exact).max() <= 6 * np.finfo(np.float32).eps
+    assert np.abs(y_numpy - exact).max() <= 6 * np.finfo(np.float32).eps
+    assert np.allclose(g_loops, g_numpy, rtol=1e-5, atol=2e-6)

@@ -1,19 +1,18 @@
-"""The elementwise work of a recurrent step (LSTM, GRU, RNN) as one compiled loop (Numba).
+"""Compiled loops for the CPU (Numba): tanh and sigmoid, and the elementwise work of a
+recurrent step (LSTM, GRU, RNN) as one loop.
 
-The NumPy kernels (``lstm.py``, ``gru.py``, ``rnn.py``) spend a step's elementwise work in up
-to ten array operations forward and seven backward, each a pass over the step's block and a
-call: at small sizes the calls cost, at large ones NumPy's float32 tanh (several nanoseconds an
-element) does. Here each direction of a step is one loop over the H * B cells that reads the
-gates once and writes every result: the NumPy kernels' arithmetic (the LSTM's BPTT factors
-made per element, not stored), with tanh for float32 as a rational approximation that LLVM
-vectorises (within 5 units in the last place; float64 uses the C library's tanh, so the
-float64 gradient checks test this code's arithmetic to float64 precision). The matrix
-products stay NumPy's (OpenBLAS).
+NumPy's float32 tanh costs several nanoseconds an element here, and the fused kernels
+(``nn/fused/``) spent a step's elementwise work in up to ten array operations forward and
+seven backward, each a call and a pass: at small sizes the calls cost, at large ones tanh did.
+Each step loop runs over the H * B cells once, reading the gates and writing every result:
+the NumPy kernels' arithmetic (the LSTM's BPTT factors made per element, not stored). tanh
+for float32 is a rational approximation that LLVM vectorises, within 5 units in the last place
+(tests/test_cpu_loops.py); float64 uses the C library's tanh, so the float64 gradient checks
+test the loops' arithmetic to float64 precision. Matrix products stay NumPy's (OpenBLAS).
 
-``walk.compiled_steps(xp)`` gives this module where it runs: Numba installed, ``xp`` NumPy, and
-``TINYGRAD_SEQ_COMPILED_STEPS`` not ``0`` (the tests run the kernels both ways). It is imported
-on a kernel's first call, not with ``tinygrad_seq`` (Numba takes a fifth of a second to import);
-the first call of each signature compiles it (cached on disk beside this file).
+``backend.cpu_loops(xp)`` gives this module where it runs (NumPy arrays, Numba installed,
+``TINYGRAD_SEQ_CPU_LOOPS`` not ``0``: the tests run both ways); the first call of each
+signature compiles it (cached on disk beside this file).
 """
 import numba
 import numpy as np
@@ -24,7 +23,7 @@ _jit = numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, nogil=
 
 # tanh on [-7.9053, 7.9053] as p(x) / q(x) (the minimax fit of Eigen's float tanh), held
 # at its value there up to 9.02, beyond which float32's tanh rounds to +-1; below 4e-4
-# tanh(x) rounds to x. Within 5 units in the last place (tests/test_compiled_steps.py).
+# tanh(x) rounds to x. Within 5 units in the last place (tests/test_cpu_loops.py).
 _CLAMP = np.float32(7.90531110763549805)
 _ONE_BEYOND = np.float32(9.02)
 _P = tuple(np.float32(c) for c in (
@@ -66,11 +65,22 @@ def _tanh_overload(x):
 
 @_jit
 def tanh_into(x, out):
-    """out = the compiled steps' tanh of x (contiguous arrays of one shape)."""
+    """out = tanh(x) (contiguous arrays of one shape)."""
     n = x.size
     x, out = x.reshape(n), out.reshape(n)
     for k in range(n):
         out[k] = tanh(x[k])
+
+
+@_jit
+def sigmoid_into(x, out):
+    """out = σ(x) = tanh(x / 2) / 2 + 1 / 2 (contiguous arrays of one shape), as the Sigmoid
+    op computes it."""
+    n = x.size
+    x, out = x.reshape(n), out.reshape(n)
+    half = x.dtype.type(0.5)
+    for k in range(n):
+        out[k] = tanh(x[k] * half) * half + half
 
 @_jit
 def lstm_forward(block, recurrent, c_prev, c, h):
