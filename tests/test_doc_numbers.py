@@ -474,6 +474,12 @@ RNN_TABLES = {  # the bold paragraph start of each table and its JSON
     "After the LSTM's BPTT factors, 2 threads": "performance/rnn_fused_factors_2threads.json",
     "After the LSTM's BPTT factors, 1 thread": "performance/rnn_fused_factors_1thread.json",
     "The declared cells": "performance/rnn_declared_1thread.json",
+    "After the CPU loops, 2 threads": "performance/rnn_cpu_loops_2threads.json",
+    "After the CPU loops, 1 thread": "performance/rnn_cpu_loops_1thread.json",
+}
+MEMORY_TABLES = {  # the bold paragraph start of each memory table and the RNN table it is of
+    "Memory": "2 threads",
+    "Memory after the CPU loops": "After the CPU loops, 2 threads",
 }
 KIND_NAMES = {"LSTM": "lstm", "GRU": "gru", "tanh RNN": "rnn"}
 
@@ -513,9 +519,10 @@ def test_recurrent_training_tables_are_the_benchmark_json(heading):
             _target(row["target"], tg_ms / nn)
 
 
-def test_recurrent_training_memory_is_the_benchmark_json():
-    bench = log(RNN_TABLES["2 threads"])
-    t = table(PERF, "Memory", first_header="config")
+@pytest.mark.parametrize("heading", sorted(MEMORY_TABLES))
+def test_recurrent_training_memory_is_the_benchmark_json(heading):
+    bench = log(RNN_TABLES[MEMORY_TABLES[heading]])
+    t = table(PERF, heading, first_header="config")
     tg_column = [h for h in t.header if h.startswith("tg (")][0]
     rows = [dict(zip(t.header, r)) for r in t.rows]
     assert sorted(_config(bench, r) for r in rows) == sorted(bench["memory"])
@@ -525,9 +532,36 @@ def test_recurrent_training_memory_is_the_benchmark_json():
                          "torch.nn MB": m["torch.nn"], "tg / torch.nn": m["tg"] / m["torch.nn"]})
 
 
+def test_cpu_loops_prose_is_the_benchmark_json():
+    def ratio(heading, config):
+        ms = log(RNN_TABLES[heading])["time"][config]["ms"]
+        return ms["tg"] / ms["torch.nn"]
+    before = sorted(ratio(f"After the LSTM's BPTT factors, {h}", "lstm-small")
+                    for h in ("2 threads", "1 thread"))
+    after = {h: {c: ratio(f"After the CPU loops, {h}", c) for c in ("lstm-small", "lstm-50x32",
+                                                                     "gru-50x32", "rnn-50x32")}
+             for h in ("2 threads", "1 thread")}
+    small = sorted(a["lstm-small"] for a in after.values())
+    assert_says(PERF, f"The small LSTM (D) went from {before[0]:.2f}–{before[1]:.2f} × torch.nn "
+                      f"to {small[0]:.2f}–{small[1]:.2f}")
+    gru_rnn = sorted(a[c] for a in after.values() for c in ("gru-50x32", "rnn-50x32"))
+    assert_says(PERF, f"GRU and the tanh RNN are {gru_rnn[0]:.2f}–{gru_rnn[-1]:.2f} × torch.nn")
+    rnn_miss = sorted(a["rnn-50x32"] - 0.65 for a in after.values())
+    assert_says(PERF, f"misses it by {rnn_miss[0]:.2f}–{rnn_miss[1]:.2f}")
+    assert_says(PERF, f"The LSTM at A is {after['1 thread']['lstm-50x32']:.2f} × torch.nn at one "
+                      f"thread and {after['2 threads']['lstm-50x32']:.2f} at two")
+    memory = {json: log(RNN_TABLES[json])["memory"]["lstm-long"]
+              for json in ("After the LSTM's BPTT factors, 2 threads", "After the CPU loops, 2 threads")}
+    old, new = (memory[k]["tg"]["peak_increase_bytes"] / 2**20 for k in memory)
+    nn = memory["After the CPU loops, 2 threads"]["torch.nn"]["peak_increase_bytes"] / 2**20
+    assert_says(PERF, f"step went from {old:.0f} to {new:.0f} MB ({new / nn:.2f} × torch.nn's)")
+
+
 COMPILED_TABLES = {  # the bold paragraph start of each table of the compiled engine, its JSON
     "Compiled, 2 threads": "performance/scan_2threads.json",
     "Compiled, 1 thread": "performance/scan_1thread.json",
+    "After the CPU loops, compiled, 2 threads": "performance/scan_cpu_loops_2threads.json",
+    "After the CPU loops, compiled, 1 thread": "performance/scan_cpu_loops_1thread.json",
 }
 
 
@@ -571,6 +605,17 @@ def test_compiled_engine_prose_is_the_benchmark_json():
     assert_says(PERF, f"A {two['A']['ratio']:.2f} against {one['A']['ratio']:.2f} on one thread")
 
 
+def test_compiled_engine_after_the_cpu_loops_prose_is_the_benchmark_json():
+    small = sorted(log(COMPILED_TABLES[f"After the CPU loops, compiled, {h}"])["results"]["D"]["ratio"]
+                   for h in ("2 threads", "1 thread"))
+    assert_says(PERF, f"The small LSTM (D) is {small[0]:.1f}–{small[1]:.1f}× its kernel")
+    m = {e: v["peak_increase_bytes"] / 2**20 for e, v in
+         log("performance/rnn_compiled_memory_cpu_loops.json")["memory"]["lstm-long"].items()}
+    fused = log(RNN_TABLES["After the CPU loops, 2 threads"])["memory"]["lstm-long"]["tg"]
+    assert_says(PERF, f"compiled {m['tg']:.0f} MB against the fused kernel's "
+                      f"{fused['peak_increase_bytes'] / 2**20:.0f} MB now (torch.nn {m['torch.nn']:.0f} MB)")
+
+
 def test_compiled_engine_memory_is_the_benchmark_json():
     bench = log("performance/rnn_compiled_memory.json")
     m = {e: v["peak_increase_bytes"] / 2**20 for e, v in bench["memory"]["lstm-long"].items()}
@@ -579,8 +624,10 @@ def test_compiled_engine_memory_is_the_benchmark_json():
                       f"{m['torch.nn']:.0f} MB")
 
 
-def test_model_loops_prose_is_the_benchmark_json():
-    cases = log("performance/model_loops.json")["cases"]
+@pytest.mark.parametrize("path", ["performance/model_loops.json",
+                                  "performance/model_loops_cpu_loops.json"])
+def test_model_loops_prose_is_the_benchmark_json(path):
+    cases = log(path)["cases"]
     s2s, net = cases["seq2seq"], cases["output-recurrent"]
     ratio = s2s["ratios"]["tg compiled / torch loop"]
     assert_says(PERF, f"mean {s2s['batch_load']['mean']:.2f} cores during the seq2seq batches")
@@ -688,6 +735,33 @@ def test_shakespeare_tables_are_the_two_logs():
     assert_says(MODELS, f"{ratio:.2f}× torch's steps per second in these runs")
     (_, _, low, high), (_, _, low_torch, high_torch) = speed_of(tg_path), speed_of(torch_path)
     assert_says(MODELS, f"higher load ({low:.1f}–{high:.1f} against {low_torch:.1f}–{high_torch:.1f})")
+
+
+def test_shakespeare_equal_time_table_is_the_two_logs():
+    """The evaluations at 5 and 10 minutes of training (--eval-seconds 300: the first and second
+    after the one before training, each within a step of 300 and 600 training seconds) of two
+    runs from the same draw, side by side at the same time."""
+    tg_path = "models/shakespeare-time/tg.metrics.jsonl.gz"
+    torch_path = "models/shakespeare-time/torch.metrics.jsonl.gz"
+    same_start(tg_path, torch_path)
+    t = table(MODELS, "Measured: Shakespeare, equal training time", "training time")
+    assert len(t.rows) == 2
+    for minutes in (5, 10):
+        a, b = (metrics_of(path, "eval")[minutes // 5] for path in (tg_path, torch_path))
+        assert abs(a["seconds"] - 60 * minutes) < 5 and abs(b["seconds"] - 60 * minutes) < 5
+        gap = a["val_loss"] - b["val_loss"]
+        row = t.row(f"{minutes} minutes", exact=True)
+        assert_row(row, {"tinygrad_seq: seconds, steps": [a["seconds"], a["step"]],
+                         "tinygrad_seq, val nats/char": a["val_loss"],
+                         "torch: seconds, steps": [b["seconds"], b["step"]],
+                         "torch 2.13, val nats/char": b["val_loss"],
+                         "tinygrad_seq − torch": gap})
+        assert plain(row["target"]).endswith("met" if gap <= 0 else "missed")
+    more = sorted(metrics_of(tg_path, "eval")[k]["step"] / metrics_of(torch_path, "eval")[k]["step"] - 1
+                  for k in (1, 2))
+    assert_says(MODELS, f"In the same time tg takes {100 * more[0]:.0f}–{100 * more[1]:.0f}% more steps")
+    speed = log("performance/models_cpu_loops_1thread.json")["cases"]["charlm"]["tg_over_torch_speed"]
+    assert_says(MODELS, f"now {speed:.2f} × torch's speed on one thread")
 
 
 def printed(path, pattern):

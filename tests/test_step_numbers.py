@@ -10,6 +10,8 @@ PROFILE = "performance/step_profile_1thread.json"
 CHANGES = "performance/step_changes_1thread.json"
 MODELS = {"Models, 1 thread": "performance/models_1thread.json",
           "Models, 2 threads": "performance/models_2threads.json"}
+MODELS_AFTER = {"Models after the CPU loops, 1 thread": "performance/models_cpu_loops_1thread.json",
+                "Models after the CPU loops, 2 threads": "performance/models_cpu_loops_2threads.json"}
 TARGETS = {"charlm": 1.0, "seq2seq": 1.0}  # tg / torch speed; every other model 0.9
 
 
@@ -56,9 +58,9 @@ def test_before_after_table_is_the_changes_json():
         assert_row(row, expected)
 
 
-@pytest.mark.parametrize("heading", sorted(MODELS))
+@pytest.mark.parametrize("heading", sorted(MODELS) + sorted(MODELS_AFTER))
 def test_model_tables_are_the_bench_json(heading):
-    bench = log(MODELS[heading])
+    bench = log({**MODELS, **MODELS_AFTER}[heading])
     t = table(PERF, heading, first_header="model")
     assert sorted(t.first_cells()) == sorted(bench["cases"])
     for name, r in bench["cases"].items():
@@ -73,7 +75,7 @@ def test_model_tables_are_the_bench_json(heading):
 
 def test_threads_and_load_are_the_json():
     text = page_text(PERF)
-    for path in [PROFILE, CHANGES, *MODELS.values()]:
+    for path in [PROFILE, CHANGES, *MODELS.values(), *MODELS_AFTER.values()]:
         bench = log(path)
         assert f"`{bench['run']['command']}`" in text, f"the command of {path}"
         load = bench["load"]["other_cores"]
@@ -85,9 +87,13 @@ def test_charlm_prose_is_the_bench_json():
     assert f"({speeds[0]:.2f}–{speeds[1]:.2f} on this quiet run)" in page_text(PERF)
 
 
-def test_concurrent_table_is_the_json():
-    bench = log("performance/models_concurrent_1thread.json")
-    t = table(PERF, "Models, concurrent, 1 thread each", first_header="model")
+@pytest.mark.parametrize("heading, path", [
+    ("Models, concurrent, 1 thread each", "performance/models_concurrent_1thread.json"),
+    ("Models after the CPU loops, concurrent, 1 thread each",
+     "performance/models_cpu_loops_concurrent_1thread.json")])
+def test_concurrent_table_is_the_json(heading, path):
+    bench = log(path)
+    t = table(PERF, heading, first_header="model")
     assert sorted(t.first_cells()) == sorted(bench["cases"])
     for name, r in bench["cases"].items():
         row = t.row(name, exact=True)
