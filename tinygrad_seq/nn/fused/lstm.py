@@ -22,7 +22,7 @@ its loop instead (with ``proj_size`` the backward runs the array operations abov
 from itertools import repeat
 
 from ... import autograd, backend
-from .walk import ByTime, by_time, flat_input, input_grad
+from .walk import ByTime, affine_gradients, by_time
 
 # The BPTT factors are made for as many steps at once as make about this many elements a gate.
 FACTOR_BLOCK = 1 << 16
@@ -173,18 +173,7 @@ class LSTMKernel:
         xp, h = self.xp, self.hidden
         steps, batch, dtype = self.steps, self.batch, self.states.dtype
         states, hidden, weight_hr = self.states, self.hidden_states, self.weight_hr
-        ones = xp.ones(steps * batch, dtype)                       # sums over steps as GEMVs
-
-        def consume(flat, start, stop):                            # flat: (4H, n * B)
-            grads = {}
-            if need_weights.get("weight_ih"):
-                grads["weight_ih"] = flat @ flat_input(x[start:stop])
-            if need_weights.get("weight_hh"):
-                grads["weight_hh"] = flat @ by_time(xp, walk.prev(states)[start:stop]).T
-            if need_weights.get("bias_ih") or need_weights.get("bias_hh"):
-                grads["bias"] = flat @ ones[:flat.shape[1]]
-            return grads, input_grad([self.weight_ih], [flat], dx_layout)
-
+        consume = affine_gradients(xp, x, states, walk, self.weight_ih, need_weights, dx_layout)
         d_gates = ByTime(xp, 4 * h, steps, batch, dtype, walk, consume, dx_layout)
         d_h, d_h_next = d_state[0].copy(), xp.empty(d_state[0].shape, d_state[0].dtype)
         d_c, d_c_next = d_state[1].copy(), xp.empty(d_state[1].shape, d_state[1].dtype)

@@ -9,7 +9,7 @@ On the CPU with Numba (``tinygrad_seq/cpu_loops.py``) a step's elementwise work 
 from itertools import repeat
 
 from ... import backend
-from .walk import ByTime, by_time, flat_input, input_grad
+from .walk import ByTime, affine_gradients
 
 
 class RNNKernel:
@@ -59,18 +59,7 @@ class RNNKernel:
         """BPTT; arguments and result as ``LSTMKernel.backward`` (the state is (h,))."""
         xp = self.xp
         steps, batch, states = self.steps, self.batch, self.states
-        ones = xp.ones(steps * batch, states.dtype)                 # sums over steps as GEMVs
-
-        def consume(flat, start, stop):                             # flat: (H, n * B)
-            grads = {}
-            if need_weights.get("weight_ih"):
-                grads["weight_ih"] = flat @ flat_input(x[start:stop])
-            if need_weights.get("weight_hh"):
-                grads["weight_hh"] = flat @ by_time(xp, walk.prev(states)[start:stop]).T
-            if need_weights.get("bias_ih") or need_weights.get("bias_hh"):
-                grads["bias"] = flat @ ones[:flat.shape[1]]
-            return grads, input_grad([self.weight_ih], [flat], dx_layout)
-
+        consume = affine_gradients(xp, x, states, walk, self.weight_ih, need_weights, dx_layout)
         d_pre = ByTime(xp, self.hidden, steps, batch, states.dtype, walk, consume, dx_layout)
         d_h, d_h_next = d_state[0].copy(), xp.empty(d_state[0].shape, d_state[0].dtype)
         d_total = xp.empty_like(d_h)

@@ -98,6 +98,24 @@ def input_grad(weights, grads, layout):
     return dx
 
 
+def affine_gradients(xp, x, states, walk, weight_ih, need_weights, layout):
+    """``ByTime``'s ``consume`` for gates that are one affine map of the step's input and
+    previous state (W_ih x + W_hh h + b: the RNN's and the LSTM's): per window, the gradients
+    of W_ih, W_hh and of the bias (one sum, "bias") as needed, and the input's."""
+    ones = xp.ones(states.shape[0] * states.shape[2], states.dtype)   # sums over steps (GEMVs)
+
+    def consume(flat, start, stop):                                   # flat: (G, n * B)
+        grads = {}
+        if need_weights.get("weight_ih"):
+            grads["weight_ih"] = flat @ flat_input(x[start:stop])
+        if need_weights.get("weight_hh"):
+            grads["weight_hh"] = flat @ by_time(xp, walk.prev(states)[start:stop]).T
+        if need_weights.get("bias_ih") or need_weights.get("bias_hh"):
+            grads["bias"] = flat @ ones[:flat.shape[1]]
+        return grads, input_grad([weight_ih], [flat], layout)
+    return consume
+
+
 # The weight gradients are products over windows of about this many columns (steps x batch):
 # a long sequence never holds all its gate gradients at once, a short one is one window.
 WINDOW_COLUMNS = 1 << 12
