@@ -33,8 +33,10 @@ _Q = tuple(np.float32(c) for c in (
     1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03))
 _TINY = np.float32(0.0004)
 
+
 def tanh(x):   # pragma: no cover - replaced inside compiled code by the overload below
     return np.tanh(x)
+
 
 @numba.njit(error_model="numpy", fastmath={"contract"})
 def _tanh32(x):
@@ -57,11 +59,13 @@ def _tanh32(x):
     r = np.float32(-1) if x < -_ONE_BEYOND else r
     return x if abs(x) < _TINY else r
 
+
 @overload(tanh)
 def _tanh_overload(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
         return lambda x: _tanh32(x)
     return lambda x: np.tanh(x)
+
 
 @_jit
 def tanh_into(x, out):
@@ -81,6 +85,7 @@ def sigmoid_into(x, out):
     half = x.dtype.type(0.5)
     for k in range(n):
         out[k] = tanh(x[k] * half) * half + half
+
 
 @_jit
 def lstm_forward(block, recurrent, c_prev, c, h):
@@ -107,6 +112,7 @@ def lstm_forward(block, recurrent, c_prev, c, h):
         c[k] = cell
         h[k] = o * tc
 
+
 @_jit
 def lstm_backward(block, c_prev, d_h, d_o, d_c, d_gates, d_c_next):
     """One BPTT step from the forward's block (o, i, f, g, tanh(c)) and c_prev. d_h: the
@@ -117,6 +123,7 @@ def lstm_backward(block, c_prev, d_h, d_o, d_c, d_gates, d_c_next):
         _lstm_backward(block, c_prev, d_h, d_h, False, d_c, d_gates, d_c_next)
     else:
         _lstm_backward(block, c_prev, d_h, d_o, True, d_c, d_gates, d_c_next)
+
 
 @_jit
 def _lstm_backward(block, c_prev, d_h, d_o, with_output, d_c, d_gates, d_c_next):
@@ -139,6 +146,7 @@ def _lstm_backward(block, c_prev, d_h, d_o, with_output, d_c, d_gates, d_c_next)
         dg[3, k] = i * (one - g * g) * dc
         d_c_next[k] = dc * f
 
+
 @_jit
 def rnn_forward(pre, recurrent, h, relu):
     """h = f(pre + recurrent), f tanh or relu; (H, B) each, contiguous."""
@@ -152,6 +160,7 @@ def rnn_forward(pre, recurrent, h, relu):
         else:
             h[k] = tanh(v)
 
+
 @_jit
 def rnn_backward(h, d_h, d_o, relu, d_pre):
     """d_pre = (d_h + d_o) f'(pre) from the step's output h (d_o None: d_h alone)."""
@@ -159,6 +168,7 @@ def rnn_backward(h, d_h, d_o, relu, d_pre):
         _rnn_backward(h, d_h, d_h, False, relu, d_pre)
     else:
         _rnn_backward(h, d_h, d_o, True, relu, d_pre)
+
 
 @_jit
 def _rnn_backward(h, d_h, d_o, with_output, relu, d_pre):
@@ -171,6 +181,7 @@ def _rnn_backward(h, d_h, d_o, with_output, relu, d_pre):
             d_pre[k] = dh if h[k] > zero else zero
         else:
             d_pre[k] = dh * (one - h[k] * h[k])
+
 
 @_jit
 def gru_forward(block, recurrent, kept, h_prev, h):
@@ -190,6 +201,7 @@ def gru_forward(block, recurrent, kept, h_prev, h):
         gates[2, k] = new
         h[k] = new + z * (h_prev[k] - new)
 
+
 @_jit
 def gru_backward(block, kept, h_prev, d_h, d_o, d_gates, d_through_z):
     """reset_after: from the step's gates r, z, n and h_n, the gradients (d r, d z, d h_n,
@@ -199,6 +211,7 @@ def gru_backward(block, kept, h_prev, d_h, d_o, d_gates, d_through_z):
         _gru_backward(block, kept, h_prev, d_h, d_h, False, d_gates, d_through_z)
     else:
         _gru_backward(block, kept, h_prev, d_h, d_o, True, d_gates, d_through_z)
+
 
 @_jit
 def _gru_backward(block, kept, h_prev, d_h, d_o, with_output, d_gates, d_through_z):

@@ -18,6 +18,8 @@ batches pay nothing for it. The input's padding is set to zero by selection befo
 the first layer (``driver.py``), so a NaN there never meets those products (0 * NaN is NaN).
 The masks come from the layer as one (T, B) bool array (``step_masks``).
 """
+
+
 class Walk:
     """One direction over T steps. An array indexed by time, (T, ...), is seen in the order of
     the visit through ``forward(a)`` and in the order of its BPTT through ``backward(a)``, so
