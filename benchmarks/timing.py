@@ -262,7 +262,7 @@ def run_record(torch=None, **versions):
     import sys
     import numpy
     from tinygrad_seq.backend import cpu_loops
-    loops = cpu_loops(numpy)
+    loops = cpu_loops(numpy, numpy.float32)
     try:
         from threadpoolctl import threadpool_info
         pools = threadpool_info()

@@ -9,7 +9,7 @@ from tinygrad_seq.backend import cpu_loops
 from tinygrad_seq.ops.elementwise import CPU_LOOP_MIN_SIZE
 
 pytest.importorskip("numba")
-loops = cpu_loops(np)
+loops = cpu_loops(np, np.float32)
 
 ULPS32 = 5   # the rational approximation's error bound, in units in the last place of float32
 
@@ -63,7 +63,7 @@ def test_float64_uses_the_exact_tanh():
 def test_the_switch_turns_them_off(monkeypatch):
     assert loops is not None
     monkeypatch.setenv("TINYGRAD_SEQ_CPU_LOOPS", "0")
-    assert cpu_loops(np) is None
+    assert cpu_loops(np, np.float32) is None
 
 
 @pytest.mark.parametrize("layer", [
@@ -115,3 +115,34 @@ def test_the_ops_agree_with_numpys_operations(op, shape, strided, monkeypatch):
     assert np.abs(y_loops - exact).max() <= 6 * np.finfo(np.float32).eps
     assert np.abs(y_numpy - exact).max() <= 6 * np.finfo(np.float32).eps
     assert np.allclose(g_loops, g_numpy, rtol=1e-5, atol=2e-6)
+
+
+def test_an_infinite_gradient_spreads_as_in_numpy(monkeypatch):
+    """The ReLU RNN's BPTT multiplies the upstream gradient by the slope, as the Relu op does:
+    an infinite gradient where the unit is off gives NaN (inf * 0), not a silent zero."""
+    x = np.random.default_rng(2).standard_normal((6, 3, 2)).astype(np.float32)
+    grads = []
+    for switch in ("1", "0"):
+        monkeypatch.setenv("TINYGRAD_SEQ_CPU_LOOPS", switch)
+        tg.manual_seed(0)
+        model = tg.nn.RNN(2, 5, nonlinearity="relu")
+        out, _ = model(tg.tensor(x))
+        upstream = np.ones(out.shape, np.float32)
+        upstream[np.nonzero(out.numpy() == 0)[0][:3]] = np.inf   # steps where some unit is off
+        with np.errstate(invalid="ignore"):   # NumPy's steps warn of inf * 0
+            out.backward(tg.tensor(upstream))
+        weight_hh = next(p for name, p in model.named_parameters() if "weight_hh" in name)
+        grads.append(np.isnan(weight_hh.grad.numpy()))
+    assert grads[1].any()
+    assert np.array_equal(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("layer", [tg.nn.LSTM, tg.nn.GRU, tg.nn.RNN])
+def test_float16_runs_without_the_loops(layer):
+    """Numba has no float16: a float16 layer runs the kernels' array operations."""
+    model = layer(3, 4)
+    model.to(dtype="float16")
+    x = tg.tensor(np.ones((5, 2, 3)), dtype="float16", requires_grad=True)
+    out, _ = model(x)
+    out.sum().backward()
+    assert out.dtype == np.float16 and np.isfinite(x.grad.numpy()).all()

@@ -49,7 +49,7 @@ def step_loops(request, monkeypatch):
     compiled loop (Numba) and as NumPy operations (without Numba, and on CuPy)."""
     if request.param == "NumPy steps":
         monkeypatch.setenv("TINYGRAD_SEQ_CPU_LOOPS", "0")
-    elif cpu_loops(np) is None:
+    elif cpu_loops(np, np.float64) is None:
         pytest.skip("Numba is not installed")
     return request.param
 

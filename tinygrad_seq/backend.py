@@ -86,12 +86,14 @@ def _use_cuda_module(module):
         _generators.pop(name, None)
 
 
-def cpu_loops(xp):
+def cpu_loops(xp, dtype):
     """The module of compiled CPU loops (``cpu_loops.py``: tanh, sigmoid and the fused
-    kernels' steps, Numba) for arrays of ``xp``, or None where they run as array operations:
-    ``xp`` is not NumPy, Numba is not installed, or ``TINYGRAD_SEQ_CPU_LOOPS=0``. Imported on
-    first use, not with the package (Numba takes a fifth of a second to import)."""
-    if xp is not np or os.environ.get("TINYGRAD_SEQ_CPU_LOOPS", "1") == "0":
+    kernels' steps, Numba) for arrays of ``xp`` and ``dtype``, or None where they run as array
+    operations: ``xp`` is not NumPy, the dtype is not float32 or float64 (Numba has no float16),
+    Numba is not installed, or ``TINYGRAD_SEQ_CPU_LOOPS=0``. Imported on first use, not with
+    the package (Numba takes a fifth of a second to import)."""
+    if (xp is not np or dtype not in (float32, float64)
+            or os.environ.get("TINYGRAD_SEQ_CPU_LOOPS", "1") == "0"):
         return None
     try:
         from . import cpu_loops as module

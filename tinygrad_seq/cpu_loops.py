@@ -10,16 +10,25 @@ for float32 is a rational approximation that LLVM vectorises, within 5 units in 
 (tests/test_cpu_loops.py); float64 uses the C library's tanh, so the float64 gradient checks
 test the loops' arithmetic to float64 precision. Matrix products stay NumPy's (OpenBLAS).
 
-``backend.cpu_loops(xp)`` gives this module where it runs (NumPy arrays, Numba installed,
-``TINYGRAD_SEQ_CPU_LOOPS`` not ``0``: the tests run both ways); the first call of each
-signature compiles it (cached on disk beside this file).
+``backend.cpu_loops(xp, dtype)`` gives this module where it runs (NumPy arrays of float32 or
+float64, Numba installed, ``TINYGRAD_SEQ_CPU_LOOPS`` not ``0``: the tests run both ways); the
+first call of each signature compiles it (cached on disk beside this file).
 """
 import numba
 import numpy as np
 from numba.core import types
 from numba.extending import overload
 
-_jit = numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, nogil=True)
+
+def _jit(function):
+    """Compiled on first call and cached on disk (beside this file, or in the user's cache);
+    where no cache directory is writable Numba refuses to cache: then compiled in each process."""
+    options = dict(error_model="numpy", fastmath={"contract"}, nogil=True)
+    try:
+        return numba.njit(cache=True, **options)(function)
+    except RuntimeError:
+        return numba.njit(**options)(function)
+
 
 # tanh on [-7.9053, 7.9053] as p(x) / q(x) (the minimax fit of Eigen's float tanh), held
 # at its value there up to 9.02, beyond which float32's tanh rounds to +-1; below 4e-4
@@ -178,7 +187,7 @@ def _rnn_backward(h, d_h, d_o, with_output, relu, d_pre):
     for k in range(n):
         dh = d_h[k] + d_o[k] if with_output else d_h[k]
         if relu:
-            d_pre[k] = dh if h[k] > zero else zero
+            d_pre[k] = dh * (one if h[k] > zero else zero)   # inf * 0 is NaN, as in NumPy
         else:
             d_pre[k] = dh * (one - h[k] * h[k])
 

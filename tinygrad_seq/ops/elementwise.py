@@ -205,7 +205,7 @@ def _cpu_loop(ctx, a):
     call costs the same either way)."""
     if a.dtype != backend.float32 or a.size < CPU_LOOP_MIN_SIZE:
         return None
-    return backend.cpu_loops(ctx.xp)
+    return backend.cpu_loops(ctx.xp, a.dtype)
 
 
 # from this many elements tanh and sigmoid run as compiled loops on the CPU

@@ -62,7 +62,7 @@ class GRUKernel:
         recurrent_rz, recurrent_n = recurrent[:2 * h], recurrent[2 * h:]
         dot, add, subtract, multiply, tanh = xp.dot, xp.add, xp.subtract, xp.multiply, xp.tanh
         on = walk.forward
-        loops = backend.cpu_loops(xp)
+        loops = backend.cpu_loops(xp, dtype)
         if reset_after and loops is not None:
             step = loops.gru_forward
             for block, kept_t, h_prev, h_new, mask in zip(
@@ -134,7 +134,7 @@ class GRUKernel:
         dot, add, subtract, multiply = xp.dot, xp.add, xp.subtract, xp.multiply
         back = walk.backward
         one_ = xp.asarray(1, dtype)
-        loops = backend.cpu_loops(xp)
+        loops = backend.cpu_loops(xp, dtype)
         if reset_after and loops is not None:
             step = loops.gru_backward
             for block, kept_t, h_prev, d_o, mask in zip(

@@ -77,7 +77,7 @@ class LSTMKernel:
         scratch = xp.empty((h, batch), dtype)
         dot, add, multiply, tanh, copyto = xp.dot, xp.add, xp.multiply, xp.tanh, xp.copyto
         on = walk.forward
-        loops = backend.cpu_loops(xp)
+        loops = backend.cpu_loops(xp, dtype)
         if loops is not None:
             step = loops.lstm_forward
             for block, h_prev, h_new, c_prev, c, unprojected, mask in zip(
@@ -184,7 +184,7 @@ class LSTMKernel:
         weight_hr_t = None if hidden is None else xp.ascontiguousarray(weight_hr.T)
         dot, add, multiply, copyto = xp.dot, xp.add, xp.multiply, xp.copyto
         back = walk.backward
-        loops = backend.cpu_loops(xp)
+        loops = backend.cpu_loops(xp, dtype)
         if hidden is None and loops is not None:
             step = loops.lstm_backward
             for block, c_prev, d_o, mask in zip(

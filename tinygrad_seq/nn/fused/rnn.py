@@ -35,7 +35,7 @@ class RNNKernel:
         dot, add, weight_hh, relu = xp.dot, xp.add, self.weight_hh, self.relu
         recurrent = xp.empty((self.hidden, batch), x.dtype)
         on = walk.forward
-        loops = backend.cpu_loops(xp)
+        loops = backend.cpu_loops(xp, x.dtype)
         step = None if loops is None else loops.rnn_forward
         for x_t, h_prev, h_new, mask in zip(on(pre), on(walk.prev(states)), on(walk.next(states)),
                                              walk.masks):
@@ -68,7 +68,7 @@ class RNNKernel:
         relu, weight_hh_t = self.relu, xp.ascontiguousarray(self.weight_hh.T)
         back = walk.backward
         one_ = xp.asarray(1, d_h.dtype)   # 0-d: no Python int converted at every call
-        loops = backend.cpu_loops(xp)
+        loops = backend.cpu_loops(xp, states.dtype)
         step = None if loops is None else loops.rnn_backward
         for h_new, d_o, mask in zip(back(walk.next(states)),
                                     repeat(None) if d_out is None else back(d_out),
