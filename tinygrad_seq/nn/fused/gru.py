@@ -63,43 +63,35 @@ class GRUKernel:
         dot, add, subtract, multiply, tanh = xp.dot, xp.add, xp.subtract, xp.multiply, xp.tanh
         on = walk.forward
         loops = backend.cpu_loops(xp, dtype)
-        if reset_after and loops is not None:
-            step = loops.gru_forward
-            for block, kept_t, h_prev, h_new, mask in zip(
-                    on(gates.reshape(steps, 3, h, batch)), on(kept), on(walk.prev(states)),
-                    on(walk.next(states)), walk.masks):
-                dot(weight, h_prev, out=recurrent)
-                if bias_n is None:
-                    xp.copyto(kept_t, recurrent_n)
-                else:
-                    add(recurrent_n, bias_n, out=kept_t)
-                step(block, recurrent_rz, kept_t, h_prev, h_new)
-                if mask is not None:
-                    xp.copyto(h_new, h_prev, where=mask[1])
-            return states
+        step = loops.gru_forward if reset_after and loops is not None else None
         half = xp.asarray(0.5, dtype)   # 0-d: no Python float converted at every call
-        for rz, (r, z, n), kept_t, h_prev, h_new, mask in zip(
+        for rz, block, kept_t, h_prev, h_new, mask in zip(
                 on(gates[:, :2 * h]), on(gates.reshape(steps, 3, h, batch)), on(kept),
                 on(walk.prev(states)), on(walk.next(states)), walk.masks):
             dot(weight, h_prev, out=recurrent)
-            add(rz, recurrent_rz, out=rz)
-            tanh(rz, out=rz)
-            multiply(rz, half, out=rz)
-            add(rz, half, out=rz)
             if reset_after:
                 if bias_n is None:
                     xp.copyto(kept_t, recurrent_n)
                 else:
                     add(recurrent_n, bias_n, out=kept_t)
-                multiply(r, kept_t, out=scratch)
+            if step is not None:
+                step(block, recurrent_rz, kept_t, h_prev, h_new)
             else:
-                multiply(r, h_prev, out=kept_t)
-                dot(weight_n, kept_t, out=scratch)
-            add(n, scratch, out=n)
-            tanh(n, out=n)
-            subtract(h_prev, n, out=scratch)
-            multiply(z, scratch, out=scratch)
-            add(n, scratch, out=h_new)
+                r, z, n = block
+                add(rz, recurrent_rz, out=rz)
+                tanh(rz, out=rz)
+                multiply(rz, half, out=rz)
+                add(rz, half, out=rz)
+                if reset_after:
+                    multiply(r, kept_t, out=scratch)
+                else:
+                    multiply(r, h_prev, out=kept_t)
+                    dot(weight_n, kept_t, out=scratch)
+                add(n, scratch, out=n)
+                tanh(n, out=n)
+                subtract(h_prev, n, out=scratch)
+                multiply(z, scratch, out=scratch)
+                add(n, scratch, out=h_new)
             if mask is not None:
                 xp.copyto(h_new, h_prev, where=mask[1])
         return states
@@ -135,65 +127,53 @@ class GRUKernel:
         back = walk.backward
         one_ = xp.asarray(1, dtype)
         loops = backend.cpu_loops(xp, dtype)
-        if reset_after and loops is not None:
-            step = loops.gru_backward
-            for block, kept_t, h_prev, d_o, mask in zip(
-                    back(gates.reshape(steps, 3, h, batch)), back(kept), back(walk.prev(states)),
-                    repeat(None) if d_out is None else back(d_out), reversed(walk.masks)):
-                dg = d_gates.block()
+        step = loops.gru_backward if reset_after and loops is not None else None
+        for rz, block, kept_t, h_prev, d_o, mask in zip(
+                back(gates[:, :2 * h]), back(gates.reshape(steps, 3, h, batch)), back(kept),
+                back(walk.prev(states)), repeat(None) if d_out is None else back(d_out),
+                reversed(walk.masks)):
+            dg = d_gates.block()
+            if step is not None:
                 if mask is None:
                     step(block, kept_t, h_prev, d_h, d_o, dg, one)
                 else:   # the mask's scale is 0 or 1: scaling the terms is scaling their sum
                     step(block, kept_t, h_prev, d_h * mask[0],
                          None if d_o is None else d_o * mask[0], dg, one)
-                dot(weight_t, dg[:n_row], out=d_h_next)
-                add(d_h_next, one, out=d_h_next)
+            else:
+                r, z, n = block
+                d_r, d_z, d_hn = dg[:h], dg[h:2 * h], dg[2 * h:3 * h]
+                d_rz, d_n = dg[:2 * h], dg[n_row:]
+                if d_o is not None:
+                    add(d_h, d_o, out=d_total)
+                else:
+                    xp.copyto(d_total, d_h)
                 if mask is not None:
-                    xp.copyto(d_h_next, d_h, where=mask[1])
-                d_h, d_h_next = d_h_next, d_h
-            return self._result(d_gates, d_h, need_weights)
-        for rz, (r, z, n), kept_t, h_prev, d_o, mask in zip(
-                back(gates[:, :2 * h]), back(gates.reshape(steps, 3, h, batch)), back(kept),
-                back(walk.prev(states)), repeat(None) if d_out is None else back(d_out),
-                reversed(walk.masks)):
-            dg = d_gates.block()
-            d_r, d_z, d_hn = dg[:h], dg[h:2 * h], dg[2 * h:3 * h]
-            d_rz, d_n = dg[:2 * h], dg[n_row:]
-            if d_o is not None:
-                add(d_h, d_o, out=d_total)
-            else:
-                xp.copyto(d_total, d_h)
-            if mask is not None:
-                multiply(d_total, mask[0], out=d_total)
-            multiply(d_total, z, out=one)                           # the path h' <- z * h
-            subtract(d_total, one, out=two)                         # d n = dh - dh * z
-            multiply(n, n, out=d_n)
-            subtract(one_, d_n, out=d_n)
-            multiply(d_n, two, out=d_n)                             # d of n's pre-activation
-            subtract(h_prev, n, out=d_z)
-            multiply(d_z, d_total, out=d_z)                         # d z
-            if reset_after:
-                multiply(d_n, kept_t, out=d_r)                      # d r
-                multiply(d_n, r, out=d_hn)                          # d h_n
-            else:
-                dot(weight_n_t, d_n, out=two)                       # d (r * h)
-                multiply(two, h_prev, out=d_r)                      # d r
-                multiply(two, r, out=two)
-                add(one, two, out=one)                              # + the path through r * h
-            subtract(one_, rz, out=sig)
-            multiply(sig, rz, out=sig)
-            multiply(d_rz, sig, out=d_rz)
+                    multiply(d_total, mask[0], out=d_total)
+                multiply(d_total, z, out=one)                       # the path h' <- z * h
+                subtract(d_total, one, out=two)                     # d n = dh - dh * z
+                multiply(n, n, out=d_n)
+                subtract(one_, d_n, out=d_n)
+                multiply(d_n, two, out=d_n)                         # d of n's pre-activation
+                subtract(h_prev, n, out=d_z)
+                multiply(d_z, d_total, out=d_z)                     # d z
+                if reset_after:
+                    multiply(d_n, kept_t, out=d_r)                  # d r
+                    multiply(d_n, r, out=d_hn)                      # d h_n
+                else:
+                    dot(weight_n_t, d_n, out=two)                   # d (r * h)
+                    multiply(two, h_prev, out=d_r)                  # d r
+                    multiply(two, r, out=two)
+                    add(one, two, out=one)                          # + the path through r * h
+                subtract(one_, rz, out=sig)
+                multiply(sig, rz, out=sig)
+                multiply(d_rz, sig, out=d_rz)
             dot(weight_t, dg[:n_row], out=d_h_next)
             add(d_h_next, one, out=d_h_next)
             if mask is not None:
                 xp.copyto(d_h_next, d_h, where=mask[1])
             d_h, d_h_next = d_h_next, d_h
-        return self._result(d_gates, d_h, need_weights)
-
-    def _result(self, d_gates, d_h, need_weights):
-        """``backward``'s result from the windows' gradients (``_gradients``)."""
         grads, dx = d_gates.result()
-        if not self.reset_after and need_weights.get("bias_hh"):   # b_hh enters as b_ih does
+        if not reset_after and need_weights.get("bias_hh"):   # b_hh enters as b_ih does
             grads["bias_hh"] = grads["bias_ih"] if need_weights.get("bias_ih") else grads.pop("bias")
         return dx, (d_h,), grads
 

@@ -78,40 +78,28 @@ class LSTMKernel:
         dot, add, multiply, tanh, copyto = xp.dot, xp.add, xp.multiply, xp.tanh, xp.copyto
         on = walk.forward
         loops = backend.cpu_loops(xp, dtype)
-        if loops is not None:
-            step = loops.lstm_forward
-            for block, h_prev, h_new, c_prev, c, unprojected, mask in zip(
-                    on(gates.reshape(steps, 5, h, batch)), on(walk.prev(states)),
-                    on(walk.next(states)), on(walk.prev(cells)), on(walk.next(cells)),
-                    repeat(None) if hidden is None else on(hidden), walk.masks):
-                dot(weight_hh, h_prev, out=recurrent)
-                if unprojected is None:
-                    step(block, recurrent, c_prev, c, h_new)
-                else:
-                    step(block, recurrent, c_prev, c, unprojected)
-                    dot(weight_hr, unprojected, out=h_new)
-                if mask is not None:
-                    copyto(h_new, h_prev, where=mask[1])
-                    copyto(c, c_prev, where=mask[1])
-            return states
+        step = None if loops is None else loops.lstm_forward
         half = xp.asarray(0.5, dtype)   # 0-d: no Python float converted at every call
-        for pre, sig, (o, i, f, g, tc), h_prev, h_new, c_prev, c, unprojected, mask in zip(
+        for pre, sig, block, h_prev, h_new, c_prev, c, unprojected, mask in zip(
                 on(gates[:, :4 * h]), on(gates[:, :3 * h]), on(gates.reshape(steps, 5, h, batch)),
                 on(walk.prev(states)), on(walk.next(states)), on(walk.prev(cells)),
                 on(walk.next(cells)), repeat(None) if hidden is None else on(hidden), walk.masks):
             dot(weight_hh, h_prev, out=recurrent)
-            add(pre, recurrent, out=pre)
-            tanh(pre, out=pre)
-            multiply(sig, half, out=sig)
-            add(sig, half, out=sig)
-            multiply(f, c_prev, out=c)
-            multiply(i, g, out=scratch)
-            add(c, scratch, out=c)
-            tanh(c, out=tc)
-            if unprojected is None:
-                multiply(o, tc, out=h_new)
+            out = h_new if unprojected is None else unprojected
+            if step is not None:
+                step(block, recurrent, c_prev, c, out)
             else:
-                multiply(o, tc, out=unprojected)
+                o, i, f, g, tc = block
+                add(pre, recurrent, out=pre)
+                tanh(pre, out=pre)
+                multiply(sig, half, out=sig)
+                add(sig, half, out=sig)
+                multiply(f, c_prev, out=c)
+                multiply(i, g, out=scratch)
+                add(c, scratch, out=c)
+                tanh(c, out=tc)
+                multiply(o, tc, out=out)
+            if unprojected is not None:
                 dot(weight_hr, unprojected, out=h_new)
             if mask is not None:
                 copyto(h_new, h_prev, where=mask[1])
@@ -185,28 +173,21 @@ class LSTMKernel:
         dot, add, multiply, copyto = xp.dot, xp.add, xp.multiply, xp.copyto
         back = walk.backward
         loops = backend.cpu_loops(xp, dtype)
-        if hidden is None and loops is not None:
-            step = loops.lstm_backward
-            for block, c_prev, d_o, mask in zip(
-                    back(self.gates.reshape(steps, 5, h, batch)), back(walk.prev(self.cells)),
-                    repeat(None) if d_out is None else back(d_out), reversed(walk.masks)):
-                dg = d_gates.block()
+        step = None if hidden is not None or loops is None else loops.lstm_backward
+        per_step = (zip(back(self.gates.reshape(steps, 5, h, batch)), back(walk.prev(self.cells)))
+                    if step is not None else self._factors(walk))
+        for arrays, d_o, d_projected, mask in zip(
+                per_step, repeat(None) if d_out is None else back(d_out),
+                repeat(None) if hidden is None else back(d_proj), reversed(walk.masks)):
+            dg = d_gates.block()
+            if step is not None:                   # arrays: the step's block and c_prev
                 if mask is None:
-                    step(block, c_prev, d_h, d_o, d_c, dg, d_c_next)
+                    step(*arrays, d_h, d_o, d_c, dg, d_c_next)
                 else:   # the mask's scale is 0 or 1: scaling the terms is scaling their sum
-                    step(block, c_prev, d_h * mask[0], None if d_o is None else d_o * mask[0],
+                    step(*arrays, d_h * mask[0], None if d_o is None else d_o * mask[0],
                          d_c * mask[0], dg, d_c_next)
-                dot(weight_hh_t, dg, out=d_h_next)
-                if mask is not None:
-                    copyto(d_c_next, d_c, where=mask[1])
-                    copyto(d_h_next, d_h, where=mask[1])
-                d_h, d_h_next = d_h_next, d_h
-                d_c, d_c_next = d_c_next, d_c
-        else:
-            for (o_factor, ifg_factors, c_factor, f), d_o, d_projected, mask in zip(
-                    self._factors(walk), repeat(None) if d_out is None else back(d_out),
-                    repeat(None) if hidden is None else back(d_proj), reversed(walk.masks)):
-                dg = d_gates.block()
+            else:                                  # arrays: the BPTT factors (``_factors``)
+                o_factor, ifg_factors, c_factor, f = arrays
                 if d_o is not None:
                     add(d_h, d_o, out=d_total)
                 else:
@@ -225,12 +206,12 @@ class LSTMKernel:
                 multiply(o_factor, d_hidden, out=dg[:h])
                 multiply(ifg_factors, d_c_total, out=dg[h:].reshape(3, h, batch))
                 multiply(d_c_total, f, out=d_c_next)
-                dot(weight_hh_t, dg, out=d_h_next)
-                if mask is not None:
-                    copyto(d_c_next, d_c, where=mask[1])
-                    copyto(d_h_next, d_h, where=mask[1])
-                d_h, d_h_next = d_h_next, d_h
-                d_c, d_c_next = d_c_next, d_c
+            dot(weight_hh_t, dg, out=d_h_next)
+            if mask is not None:
+                copyto(d_c_next, d_c, where=mask[1])
+                copyto(d_h_next, d_h, where=mask[1])
+            d_h, d_h_next = d_h_next, d_h
+            d_c, d_c_next = d_c_next, d_c
         summed, dx = d_gates.result()
         grads = {name: self._pytorch(summed[name]) for name in ("weight_ih", "weight_hh")
                  if name in summed}
